@@ -263,15 +263,15 @@ impl Wal {
     fn write_at_offset(&mut self) -> Result<()> {
         let path = &self.active.path;
         #[cfg(any(test, feature = "failpoints"))]
-        if let Some(faults) = &self.options.fault_injector {
-            if faults.take_write_failure() {
-                let half = &self.buf[..self.buf.len() / 2];
-                self.active
-                    .file
-                    .write_all_at(half, self.active.offset)
-                    .at(path)?;
-                return Err(std::io::Error::other("injected write failure")).at(path);
-            }
+        if let Some(faults) = &self.options.fault_injector
+            && faults.take_write_failure()
+        {
+            let half = &self.buf[..self.buf.len() / 2];
+            self.active
+                .file
+                .write_all_at(half, self.active.offset)
+                .at(path)?;
+            return Err(std::io::Error::other("injected write failure")).at(path);
         }
         self.active
             .file
@@ -281,10 +281,10 @@ impl Wal {
 
     fn sync_active(&mut self) -> Result<()> {
         #[cfg(any(test, feature = "failpoints"))]
-        if let Some(faults) = &self.options.fault_injector {
-            if faults.take_sync_failure() {
-                return Err(std::io::Error::other("injected sync failure")).at(&self.active.path);
-            }
+        if let Some(faults) = &self.options.fault_injector
+            && faults.take_sync_failure()
+        {
+            return Err(std::io::Error::other("injected sync failure")).at(&self.active.path);
         }
         self.active.file.sync_data().at(&self.active.path)
     }
