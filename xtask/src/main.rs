@@ -1,1 +1,88 @@
-fn main() {}
+//! Project automation. `cargo xtask test` is the one gate: the README's test command and what CI runs.
+//!
+//! ```text
+//! cargo xtask test     fmt check, clippy -D warnings, every test, doc tests, benches once (untimed)
+//! cargo xtask bench    the criterion benchmarks, timed
+//! ```
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("bench") => cargo(&["bench", "--workspace", "--locked"]),
+        _ => {
+            eprintln!("usage: cargo xtask <test|bench>");
+            bail!("unknown or missing command")
+        }
+    }
+}
+
+fn test() -> Result<()> {
+    cargo(&["fmt", "--all", "--", "--check"])
+        .context("formatting differs: run `cargo fmt --all`")?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    if ensure_nextest() {
+        cargo(&["nextest", "run", "--workspace", "--locked"])?;
+    } else {
+        eprintln!("xtask: cargo-nextest unavailable; running the same tests with `cargo test`");
+        cargo(&[
+            "test",
+            "--workspace",
+            "--locked",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
+        ])?;
+    }
+    // nextest does not run doc tests.
+    cargo(&["test", "--workspace", "--locked", "--doc"])?;
+    // Benches compile and run each benchmark once, untimed.
+    cargo(&["bench", "--workspace", "--locked", "--", "--test"])?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+/// Whether `cargo nextest` can be used, installing it from crates.io when it is missing.
+fn ensure_nextest() -> bool {
+    if nextest_present() {
+        return true;
+    }
+    eprintln!("xtask: installing cargo-nextest from crates.io");
+    cargo(&["install", "--locked", "cargo-nextest"]).is_ok() && nextest_present()
+}
+
+fn nextest_present() -> bool {
+    Command::new(cargo_bin())
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(cargo_bin())
+        .args(args)
+        .status()
+        .with_context(|| format!("starting cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

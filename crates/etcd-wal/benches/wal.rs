@@ -11,13 +11,16 @@ fn append_and_sync(c: &mut Criterion) {
     group.sample_size(20);
     for batch in [1usize, 16, 128, 1024] {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let mut wal = Wal::create(tmp.path().join("wal"), b"bench", Options::default()).expect("create");
+        let mut wal =
+            Wal::create(tmp.path().join("wal"), b"bench", Options::default()).expect("create");
         let payload = vec![0x5Au8; RECORD_SIZE];
         let mut next = 1u64;
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::from_parameter(batch), &batch, |b, &batch| {
             b.iter(|| {
-                let records: Vec<Record<'_>> = (next..next + batch as u64).map(|i| Record::entry(i, &payload)).collect();
+                let records: Vec<Record<'_>> = (next..next + batch as u64)
+                    .map(|i| Record::entry(i, &payload))
+                    .collect();
                 wal.append(&records).expect("append");
                 next += batch as u64;
             })
@@ -34,7 +37,9 @@ fn replay(c: &mut Criterion) {
     let payload = vec![0xA5u8; RECORD_SIZE];
     let count = TOTAL / RECORD_SIZE;
     for start in (1..=count as u64).step_by(1024) {
-        let records: Vec<Record<'_>> = (start..start + 1024).map(|i| Record::entry(i, &payload)).collect();
+        let records: Vec<Record<'_>> = (start..start + 1024)
+            .map(|i| Record::entry(i, &payload))
+            .collect();
         wal.write(&records).expect("write");
     }
     wal.close().expect("close");
