@@ -33,6 +33,19 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ])?;
+    check_wal_stands_alone()?;
+    // nextest does not run doc tests.
+    cargo(&["test", "--workspace", "--locked", "--doc"])?;
+    // Benches compile and run each benchmark once, untimed.
+    cargo(&[
+        "bench",
+        "--workspace",
+        "--locked",
+        "--benches",
+        "--",
+        "--test",
+    ])?;
+    // The test run goes last, so that its summary closes the output.
     if ensure_nextest() {
         cargo(&["nextest", "run", "--workspace", "--locked"])?;
     } else {
@@ -47,11 +60,40 @@ fn test() -> Result<()> {
             "--examples",
         ])?;
     }
-    // nextest does not run doc tests.
-    cargo(&["test", "--workspace", "--locked", "--doc"])?;
-    // Benches compile and run each benchmark once, untimed.
-    cargo(&["bench", "--workspace", "--locked", "--", "--test"])?;
     eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+/// `etcd-wal` is a library others depend on alone: it must not pull in a workspace crate, raft or prost.
+fn check_wal_stands_alone() -> Result<()> {
+    eprintln!("xtask: cargo tree -p etcd-wal -e normal (no workspace crate, raft or prost)");
+    let output = Command::new(cargo_bin())
+        .args([
+            "tree", "-p", "etcd-wal", "-e", "normal", "--prefix", "none", "--locked",
+        ])
+        .output()
+        .context("running cargo tree")?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let forbidden: Vec<&str> = tree
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            name.starts_with("etcd-")
+                || name == "raft"
+                || name.starts_with("raft-")
+                || name.starts_with("prost")
+        })
+        .collect();
+    if !forbidden.is_empty() {
+        bail!("etcd-wal must stand alone, but depends on: {forbidden:?}");
+    }
     Ok(())
 }
 

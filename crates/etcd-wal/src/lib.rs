@@ -15,8 +15,7 @@
 //! - **Fast replay:** segments are memory-mapped and records borrow the map, so replay costs the checksum.
 //! - **Exclusive:** a lock on the directory keeps a second process (or handle) out.
 //!
-//! The disk format (version [`FORMAT_VERSION`]) is specified in [`format`],
-//! reproduced in this crate's README.
+//! The disk format (version [`FORMAT_VERSION`]) is specified in [`format`].
 //!
 //! # Example
 //!
@@ -64,6 +63,11 @@ mod wal;
 
 #[cfg(any(test, feature = "failpoints"))]
 pub use crate::faults::FaultInjector;
+/// The README's example, compiled and run as a doc test so that it cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use crate::{
     error::{Error, Result},
     format::{Corruption, FORMAT_VERSION, MAX_RECORD_LEN, Record, RecordType, SnapshotMarker},
