@@ -1,0 +1,24 @@
+//! The etcd v2 API's data: requests, events, nodes, errors, store statistics.
+//!
+//! Keys are the store's *internal* paths: user keys live under `/1`, cluster membership under `/0` and v2 auth
+//! under `/2`, as in etcd. The HTTP layer cuts the `/1` prefix off before anything reaches a client
+//! ([`Event::without_prefix`], [`Error::without_prefix`]).
+//!
+//! Times are Unix nanoseconds (UTC) in an `i64`; 0 means "none".
+
+mod error;
+mod event;
+mod request;
+mod stats;
+
+pub use self::error::{Error, ErrorCode};
+pub use self::event::{Action, Event, NodeView};
+pub use self::request::{Method, Request};
+pub use self::stats::StoreStats;
+
+/// Internal prefix of the user key space.
+pub const KEYS_PREFIX: &str = "/1";
+/// Internal prefix of cluster membership data.
+pub const MEMBERS_PREFIX: &str = "/0";
+/// Internal prefix of v2 auth data.
+pub const AUTH_PREFIX: &str = "/2";

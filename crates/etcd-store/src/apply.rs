@@ -1,0 +1,52 @@
+//! Applying a v2 request from the raft log: which store operation each request is (etcd's `applyV2Request`).
+
+use std::sync::Arc;
+
+use etcd_api::v2::{Error, Event, Method, Request};
+
+use crate::Store;
+
+/// What applying one request produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// A write's event (set, create, update, compareAndSwap, delete, compareAndDelete).
+    Write(Arc<Event>),
+    /// A quorum read's event.
+    Read(Event),
+    /// A SYNC: the expiry events it caused, oldest first.
+    Expired(Vec<Arc<Event>>),
+}
+
+impl Store {
+    /// Applies one request as every member applies the log: `now` is the entry's time (Unix ns), used only for
+    /// the `ttl` the events show, so the same requests always give the same state and responses.
+    ///
+    /// - PUT with `prevExist=true`: update, or compare-and-swap when `prevValue`/`prevIndex` are given;
+    ///   `prevExist=false`: create; otherwise compare-and-swap when `prevValue`/`prevIndex` are given, else set.
+    /// - POST: create an in-order key. DELETE: compare-and-delete or delete. QGET: get. SYNC: expire keys due
+    ///   at `time`.
+    pub fn apply(&mut self, request: &Request, now: i64) -> Result<Applied, Error> {
+        let r = request;
+        let refresh = r.refresh.unwrap_or(false);
+        let conditional = r.prev_index > 0 || !r.prev_value.is_empty();
+        let event = match r.method {
+            Method::Put => match r.prev_exist {
+                Some(true) if conditional => {
+                    self.compare_and_swap(&r.path, &r.prev_value, r.prev_index, &r.val, r.expiration, refresh, now)
+                }
+                Some(true) => self.update(&r.path, &r.val, r.expiration, refresh, now),
+                Some(false) => self.create(&r.path, r.dir, &r.val, false, r.expiration, now),
+                None if conditional => {
+                    self.compare_and_swap(&r.path, &r.prev_value, r.prev_index, &r.val, r.expiration, refresh, now)
+                }
+                None => self.set(&r.path, r.dir, &r.val, r.expiration, refresh, now),
+            },
+            Method::Post => self.create(&r.path, r.dir, &r.val, true, r.expiration, now),
+            Method::Delete if conditional => self.compare_and_delete(&r.path, &r.prev_value, r.prev_index, now),
+            Method::Delete => self.delete(&r.path, r.dir, r.recursive, now),
+            Method::QGet => return self.get(&r.path, r.recursive, now).map(Applied::Read),
+            Method::Sync => return Ok(Applied::Expired(self.delete_expired_keys(r.time))),
+        };
+        event.map(Applied::Write)
+    }
+}
