@@ -31,18 +31,32 @@ impl Store {
         let conditional = r.prev_index > 0 || !r.prev_value.is_empty();
         let event = match r.method {
             Method::Put => match r.prev_exist {
-                Some(true) if conditional => {
-                    self.compare_and_swap(&r.path, &r.prev_value, r.prev_index, &r.val, r.expiration, refresh, now)
-                }
+                Some(true) if conditional => self.compare_and_swap(
+                    &r.path,
+                    &r.prev_value,
+                    r.prev_index,
+                    &r.val,
+                    r.expiration,
+                    refresh,
+                    now,
+                ),
                 Some(true) => self.update(&r.path, &r.val, r.expiration, refresh, now),
                 Some(false) => self.create(&r.path, r.dir, &r.val, false, r.expiration, now),
-                None if conditional => {
-                    self.compare_and_swap(&r.path, &r.prev_value, r.prev_index, &r.val, r.expiration, refresh, now)
-                }
+                None if conditional => self.compare_and_swap(
+                    &r.path,
+                    &r.prev_value,
+                    r.prev_index,
+                    &r.val,
+                    r.expiration,
+                    refresh,
+                    now,
+                ),
                 None => self.set(&r.path, r.dir, &r.val, r.expiration, refresh, now),
             },
             Method::Post => self.create(&r.path, r.dir, &r.val, true, r.expiration, now),
-            Method::Delete if conditional => self.compare_and_delete(&r.path, &r.prev_value, r.prev_index, now),
+            Method::Delete if conditional => {
+                self.compare_and_delete(&r.path, &r.prev_value, r.prev_index, now)
+            }
             Method::Delete => self.delete(&r.path, r.dir, r.recursive, now),
             Method::QGet => return self.get(&r.path, r.recursive, now).map(Applied::Read),
             Method::Sync => return Ok(Applied::Expired(self.delete_expired_keys(r.time))),

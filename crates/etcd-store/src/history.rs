@@ -38,7 +38,12 @@ impl EventHistory {
 
     /// The first event at or after `index` that a watch on `key` would see, as etcd's history scan decides;
     /// error 401 when `index` is older than the history (its `index` field is for the caller to fill).
-    pub fn scan(&self, key: &str, recursive: bool, index: u64) -> Result<Option<Arc<Event>>, Error> {
+    pub fn scan(
+        &self,
+        key: &str,
+        recursive: bool,
+        index: u64,
+    ) -> Result<Option<Arc<Event>>, Error> {
         let start = self.start_index();
         if index < start {
             return Err(Error::new(

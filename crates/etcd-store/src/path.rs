@@ -31,10 +31,14 @@ pub(crate) fn clean(p: &str) -> String {
 /// The components of a cleaned path, each with the byte offset where the path up to and including it ends.
 pub(crate) fn components(clean: &str) -> impl Iterator<Item = (&str, usize)> {
     let mut offset = 0;
-    clean.split('/').skip(1).filter(|c| !c.is_empty()).map(move |c| {
-        offset += 1 + c.len();
-        (c, offset)
-    })
+    clean
+        .split('/')
+        .skip(1)
+        .filter(|c| !c.is_empty())
+        .map(move |c| {
+            offset += 1 + c.len();
+            (c, offset)
+        })
 }
 
 /// How many components a cleaned path has.

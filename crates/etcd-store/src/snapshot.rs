@@ -323,7 +323,11 @@ fn read_event(r: &mut Reader<'_>) -> Result<Event, SnapshotError> {
     let refresh = r.flag()?;
     let etcd_index = r.u64()?;
     let node = read_view(r, 0)?;
-    let prev_node = if r.flag()? { Some(read_view(r, 0)?) } else { None };
+    let prev_node = if r.flag()? {
+        Some(read_view(r, 0)?)
+    } else {
+        None
+    };
     Ok(Event {
         action,
         node,

@@ -146,7 +146,16 @@ impl Store {
             (Some(v), true) => v.as_str(),
             _ => value,
         };
-        let mut event = self.create_node(&path, dir, value, false, true, expire_time, Action::Set, now)?;
+        let mut event = self.create_node(
+            &path,
+            dir,
+            value,
+            false,
+            true,
+            expire_time,
+            Action::Set,
+            now,
+        )?;
         if prev.is_some() {
             event.prev_node = prev;
         }
@@ -166,7 +175,16 @@ impl Store {
         now: i64,
     ) -> Result<Arc<Event>, Error> {
         let result = self
-            .create_node(&clean(path), dir, value, unique, false, expire_time, Action::Create, now)
+            .create_node(
+                &clean(path),
+                dir,
+                value,
+                unique,
+                false,
+                expire_time,
+                Action::Create,
+                now,
+            )
             .map(|e| self.publish(e));
         count(
             &result,
@@ -217,7 +235,11 @@ impl Store {
             return Err(Error::new(ErrorCode::NotFile, path, current));
         }
         let prev = node.view(path, false, now);
-        let value = if refresh { node.value().to_owned() } else { value.to_owned() };
+        let value = if refresh {
+            node.value().to_owned()
+        } else {
+            value.to_owned()
+        };
         let created_index = node.created_index;
         let is_dir = node.is_dir();
         let expire_time = normalize_expire(expire_time);
@@ -257,7 +279,15 @@ impl Store {
         now: i64,
     ) -> Result<Arc<Event>, Error> {
         let path = clean(path);
-        let result = self.compare_and_swap_inner(&path, prev_value, prev_index, value, expire_time, refresh, now);
+        let result = self.compare_and_swap_inner(
+            &path,
+            prev_value,
+            prev_index,
+            value,
+            expire_time,
+            refresh,
+            now,
+        );
         // etcd counts the read-only-root error as a success (it bypasses the counter).
         if result.is_ok() || matches!(&result, Err(e) if e.code == ErrorCode::RootReadOnly) {
             self.counters.compare_and_swap_success += 1;
@@ -284,7 +314,11 @@ impl Store {
         let node = self.lookup(path)?;
         self.check_compare(node, path, prev_value, prev_index)?;
         let prev = node.view(path, false, now);
-        let value = if refresh { node.value().to_owned() } else { value.to_owned() };
+        let value = if refresh {
+            node.value().to_owned()
+        } else {
+            value.to_owned()
+        };
         let created_index = node.created_index;
         let next = self.current_index + 1;
         let expire_time = normalize_expire(expire_time);
@@ -312,7 +346,13 @@ impl Store {
 
     /// Deletes the node at `path`. A file goes whatever `dir` says; a directory needs `dir` (or `recursive`),
     /// and a non-empty one needs `recursive`. Watchers on every removed node are told.
-    pub fn delete(&mut self, path: &str, dir: bool, recursive: bool, now: i64) -> Result<Arc<Event>, Error> {
+    pub fn delete(
+        &mut self,
+        path: &str,
+        dir: bool,
+        recursive: bool,
+        now: i64,
+    ) -> Result<Arc<Event>, Error> {
         let path = clean(path);
         let result = self.delete_inner(&path, dir || recursive, recursive, now);
         // etcd counts the read-only-root error as a success (it bypasses the counter).
@@ -324,7 +364,13 @@ impl Store {
         result
     }
 
-    fn delete_inner(&mut self, path: &str, dir: bool, recursive: bool, now: i64) -> Result<Arc<Event>, Error> {
+    fn delete_inner(
+        &mut self,
+        path: &str,
+        dir: bool,
+        recursive: bool,
+        now: i64,
+    ) -> Result<Arc<Event>, Error> {
         if READ_ONLY.contains(&path) {
             return Err(Error::new(ErrorCode::RootReadOnly, "/", self.current_index));
         }
@@ -402,14 +448,27 @@ impl Store {
     /// Watches `path` (and below it when `recursive`) for events from index `since` (0: the next one). A
     /// matching event already in the history answers at once (and, as in etcd, even a stream watch then gets
     /// only that event); otherwise the watcher waits in the hub.
-    pub fn watch(&mut self, path: &str, recursive: bool, stream: bool, since: u64) -> Result<Watch, Error> {
+    pub fn watch(
+        &mut self,
+        path: &str,
+        recursive: bool,
+        stream: bool,
+        since: u64,
+    ) -> Result<Watch, Error> {
         let path = clean(path);
-        let since = if since == 0 { self.current_index + 1 } else { since };
+        let since = if since == 0 {
+            self.current_index + 1
+        } else {
+            since
+        };
         let etcd_index = self.current_index;
-        let found = self.history.scan(&path, recursive, since).map_err(|mut e| {
-            e.index = etcd_index;
-            e
-        })?;
+        let found = self
+            .history
+            .scan(&path, recursive, since)
+            .map_err(|mut e| {
+                e.index = etcd_index;
+                e
+            })?;
         let receiver = match found {
             Some(event) => {
                 let mut event = (*event).clone();
@@ -418,7 +477,10 @@ impl Store {
             }
             None => self.hub.register(&path, recursive, stream, since),
         };
-        Ok(Watch { receiver, etcd_index })
+        Ok(Watch {
+            receiver,
+            etcd_index,
+        })
     }
 
     /// Makes `event` the store's latest: into the history, and to the watchers unless it is a refresh.
@@ -431,7 +493,13 @@ impl Store {
         event
     }
 
-    fn check_compare(&self, node: &Node, path: &str, prev_value: &str, prev_index: u64) -> Result<(), Error> {
+    fn check_compare(
+        &self,
+        node: &Node,
+        path: &str,
+        prev_value: &str,
+        prev_index: u64,
+    ) -> Result<(), Error> {
         let Content::File(value) = &node.content else {
             return Err(Error::new(ErrorCode::NotFile, path, self.current_index));
         };
@@ -441,7 +509,10 @@ impl Store {
             (true, true) => return Ok(()),
             (true, false) => format!("[{prev_index} != {}]", node.modified_index),
             (false, true) => format!("[{prev_value} != {value}]"),
-            (false, false) => format!("[{prev_value} != {value}] [{prev_index} != {}]", node.modified_index),
+            (false, false) => format!(
+                "[{prev_value} != {value}] [{prev_index} != {}]",
+                node.modified_index
+            ),
         };
         Err(Error::new(ErrorCode::TestFailed, cause, self.current_index))
     }
@@ -453,11 +524,21 @@ impl Store {
         let mut parent_end = 0;
         for (name, end) in components(path) {
             let Content::Dir(children) = &node.content else {
-                return Err(Error::new(ErrorCode::NotDir, &path[..parent_end], self.current_index));
+                return Err(Error::new(
+                    ErrorCode::NotDir,
+                    &path[..parent_end],
+                    self.current_index,
+                ));
             };
             match children.get(name) {
                 Some(child) => node = child,
-                None => return Err(Error::new(ErrorCode::KeyNotFound, &path[..end], self.current_index)),
+                None => {
+                    return Err(Error::new(
+                        ErrorCode::KeyNotFound,
+                        &path[..end],
+                        self.current_index,
+                    ));
+                }
             }
             parent_end = end;
         }
@@ -481,7 +562,13 @@ impl Store {
 
     /// Writes a new value (files only; a directory keeps its modified index, as etcd's) and expiry to an
     /// existing node, keeping the TTL index in step.
-    fn rewrite(&mut self, path: &str, value: &str, index: u64, expire_time: i64) -> Result<(), Error> {
+    fn rewrite(
+        &mut self,
+        path: &str,
+        value: &str,
+        index: u64,
+        expire_time: i64,
+    ) -> Result<(), Error> {
         let node = self.lookup_mut(path)?;
         if let Content::File(v) = &mut node.content {
             *v = value.into();
@@ -592,7 +679,11 @@ impl Store {
 
 /// The children map of the directory at `dir_path`, making missing directories at `index` on the way. On a
 /// file in the way, returns that file's path.
-fn make_dirs<'a>(root: &'a mut Node, dir_path: &str, index: u64) -> Result<&'a mut BTreeMap<Box<str>, Node>, String> {
+fn make_dirs<'a>(
+    root: &'a mut Node,
+    dir_path: &str,
+    index: u64,
+) -> Result<&'a mut BTreeMap<Box<str>, Node>, String> {
     let mut children = match &mut root.content {
         Content::Dir(children) => children,
         Content::File(_) => return Err("/".to_owned()),

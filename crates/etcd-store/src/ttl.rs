@@ -29,5 +29,4 @@ impl TtlIndex {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-
 }

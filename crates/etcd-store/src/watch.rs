@@ -167,7 +167,13 @@ impl WatcherHub {
     }
 
     /// Registers a watcher on `key` for events with index `since` or later.
-    pub fn register(&mut self, key: &str, recursive: bool, stream: bool, since: u64) -> WatchReceiver {
+    pub fn register(
+        &mut self,
+        key: &str,
+        recursive: bool,
+        stream: bool,
+        since: u64,
+    ) -> WatchReceiver {
         let dead = self.dead.load(Ordering::Relaxed);
         if dead > 0 && dead * 4 >= self.count {
             self.sweep();

@@ -8,6 +8,7 @@
 
 mod error;
 mod event;
+pub mod json;
 mod request;
 mod stats;
 
