@@ -12,7 +12,7 @@ pub enum Applied {
     /// A write's event (set, create, update, compareAndSwap, delete, compareAndDelete).
     Write(Arc<Event>),
     /// A quorum read's event.
-    Read(Event),
+    Read(Arc<Event>),
     /// A SYNC: the expiry events it caused, oldest first.
     Expired(Vec<Arc<Event>>),
 }
@@ -58,7 +58,11 @@ impl Store {
                 self.compare_and_delete(&r.path, &r.prev_value, r.prev_index, now)
             }
             Method::Delete => self.delete(&r.path, r.dir, r.recursive, now),
-            Method::QGet => return self.get(&r.path, r.recursive, now).map(Applied::Read),
+            Method::QGet => {
+                return self
+                    .get(&r.path, r.recursive, now)
+                    .map(|e| Applied::Read(Arc::new(e)));
+            }
             Method::Sync => return Ok(Applied::Expired(self.delete_expired_keys(r.time))),
         };
         event.map(Applied::Write)

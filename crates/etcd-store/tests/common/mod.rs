@@ -82,7 +82,7 @@ pub fn call(
     } else {
         match store.apply(&req, NOW) {
             Ok(Applied::Write(event)) => Ok((*event).clone()),
-            Ok(Applied::Read(event)) => Ok(event),
+            Ok(Applied::Read(event)) => Ok((*event).clone()),
             Ok(Applied::Expired(_)) => panic!("a keys call never syncs"),
             Err(e) => Err(e),
         }
