@@ -30,8 +30,10 @@ impl Store {
         let refresh = r.refresh.unwrap_or(false);
         let conditional = r.prev_index > 0 || !r.prev_value.is_empty();
         let event = match r.method {
-            Method::Put => match r.prev_exist {
-                Some(true) if conditional => self.compare_and_swap(
+            Method::Put => match (r.prev_exist, conditional) {
+                (Some(false), _) => self.create(&r.path, r.dir, &r.val, false, r.expiration, now),
+                (Some(true), false) => self.update(&r.path, &r.val, r.expiration, refresh, now),
+                (_, true) => self.compare_and_swap(
                     &r.path,
                     &r.prev_value,
                     r.prev_index,
@@ -40,18 +42,7 @@ impl Store {
                     refresh,
                     now,
                 ),
-                Some(true) => self.update(&r.path, &r.val, r.expiration, refresh, now),
-                Some(false) => self.create(&r.path, r.dir, &r.val, false, r.expiration, now),
-                None if conditional => self.compare_and_swap(
-                    &r.path,
-                    &r.prev_value,
-                    r.prev_index,
-                    &r.val,
-                    r.expiration,
-                    refresh,
-                    now,
-                ),
-                None => self.set(&r.path, r.dir, &r.val, r.expiration, refresh, now),
+                (None, false) => self.set(&r.path, r.dir, &r.val, r.expiration, refresh, now),
             },
             Method::Post => self.create(&r.path, r.dir, &r.val, true, r.expiration, now),
             Method::Delete if conditional => {

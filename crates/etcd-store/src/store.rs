@@ -208,12 +208,12 @@ impl Store {
         let path = clean(path);
         let result = self.update_inner(&path, value, expire_time, refresh, now);
         // etcd counts 107 and 102 from update as successes: they are returned without passing its counter.
-        let counted_as_success = matches!(&result, Err(e) if matches!(e.code, ErrorCode::RootReadOnly | ErrorCode::NotFile));
-        if result.is_ok() || counted_as_success {
-            self.counters.update_success += 1;
-        } else {
-            self.counters.update_fail += 1;
-        }
+        count_as_etcd(
+            &result,
+            &mut self.counters.update_success,
+            &mut self.counters.update_fail,
+            |code| matches!(code, ErrorCode::RootReadOnly | ErrorCode::NotFile),
+        );
         result
     }
 
@@ -228,41 +228,11 @@ impl Store {
         if READ_ONLY.contains(&path) {
             return Err(Error::new(ErrorCode::RootReadOnly, "/", self.current_index));
         }
-        let current = self.current_index;
-        let next = current + 1;
         let node = self.lookup(path)?;
         if node.is_dir() && !value.is_empty() {
-            return Err(Error::new(ErrorCode::NotFile, path, current));
+            return Err(Error::new(ErrorCode::NotFile, path, self.current_index));
         }
-        let prev = node.view(path, false, now);
-        let value = if refresh {
-            node.value().to_owned()
-        } else {
-            value.to_owned()
-        };
-        let created_index = node.created_index;
-        let is_dir = node.is_dir();
-        let expire_time = normalize_expire(expire_time);
-        self.rewrite(path, &value, next, expire_time)?;
-        let (expiration, ttl) = expiration_and_ttl(expire_time, now);
-        self.current_index = next;
-        let event = Event {
-            action: Action::Update,
-            node: NodeView {
-                key: path.to_owned(),
-                value: (!is_dir).then_some(value),
-                dir: is_dir,
-                expiration,
-                ttl,
-                nodes: None,
-                modified_index: next,
-                created_index,
-            },
-            prev_node: Some(prev),
-            etcd_index: next,
-            refresh,
-        };
-        Ok(self.publish(event))
+        self.rewrite_and_publish(Action::Update, path, value, expire_time, refresh, now)
     }
 
     /// Replaces a file's value when its current value and modified index match (an empty `prev_value` or a
@@ -289,11 +259,12 @@ impl Store {
             now,
         );
         // etcd counts the read-only-root error as a success (it bypasses the counter).
-        if result.is_ok() || matches!(&result, Err(e) if e.code == ErrorCode::RootReadOnly) {
-            self.counters.compare_and_swap_success += 1;
-        } else {
-            self.counters.compare_and_swap_fail += 1;
-        }
+        count_as_etcd(
+            &result,
+            &mut self.counters.compare_and_swap_success,
+            &mut self.counters.compare_and_swap_fail,
+            |code| code == ErrorCode::RootReadOnly,
+        );
         result
     }
 
@@ -313,24 +284,42 @@ impl Store {
         }
         let node = self.lookup(path)?;
         self.check_compare(node, path, prev_value, prev_index)?;
+        self.rewrite_and_publish(
+            Action::CompareAndSwap,
+            path,
+            value,
+            expire_time,
+            refresh,
+            now,
+        )
+    }
+
+    /// The shared end of update and compare-and-swap: the node at `path` (which exists) gets `value` (or keeps
+    /// its own on `refresh`) and `expire_time` at the next index; the event goes out.
+    fn rewrite_and_publish(
+        &mut self,
+        action: Action,
+        path: &str,
+        value: &str,
+        expire_time: i64,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Arc<Event>, Error> {
+        let node = self.lookup(path)?;
         let prev = node.view(path, false, now);
-        let value = if refresh {
-            node.value().to_owned()
-        } else {
-            value.to_owned()
-        };
-        let created_index = node.created_index;
+        let value = if refresh { node.value() } else { value }.to_owned();
+        let (created_index, is_dir) = (node.created_index, node.is_dir());
         let next = self.current_index + 1;
         let expire_time = normalize_expire(expire_time);
         self.rewrite(path, &value, next, expire_time)?;
         let (expiration, ttl) = expiration_and_ttl(expire_time, now);
         self.current_index = next;
         let event = Event {
-            action: Action::CompareAndSwap,
+            action,
             node: NodeView {
                 key: path.to_owned(),
-                value: Some(value),
-                dir: false,
+                value: (!is_dir).then_some(value),
+                dir: is_dir,
                 expiration,
                 ttl,
                 nodes: None,
@@ -356,11 +345,12 @@ impl Store {
         let path = clean(path);
         let result = self.delete_inner(&path, dir || recursive, recursive, now);
         // etcd counts the read-only-root error as a success (it bypasses the counter).
-        if result.is_ok() || matches!(&result, Err(e) if e.code == ErrorCode::RootReadOnly) {
-            self.counters.delete_success += 1;
-        } else {
-            self.counters.delete_fail += 1;
-        }
+        count_as_etcd(
+            &result,
+            &mut self.counters.delete_success,
+            &mut self.counters.delete_fail,
+            |code| code == ErrorCode::RootReadOnly,
+        );
         result
     }
 
@@ -399,11 +389,12 @@ impl Store {
         let path = clean(path);
         let result = self.compare_and_delete_inner(&path, prev_value, prev_index, now);
         // etcd counts every failure but "not found" as a success (they bypass the counter).
-        if result.is_ok() || matches!(&result, Err(e) if e.code != ErrorCode::KeyNotFound) {
-            self.counters.compare_and_delete_success += 1;
-        } else {
-            self.counters.compare_and_delete_fail += 1;
-        }
+        count_as_etcd(
+            &result,
+            &mut self.counters.compare_and_delete_success,
+            &mut self.counters.compare_and_delete_fail,
+            |code| code != ErrorCode::KeyNotFound,
+        );
         result
     }
 
@@ -744,8 +735,19 @@ fn check_depth(path: &str, index: u64) -> Result<(), Error> {
 }
 
 fn count<T>(result: &Result<T, Error>, success: &mut u64, fail: &mut u64) {
+    count_as_etcd(result, success, fail, |_| false);
+}
+
+/// Counts a result as etcd does, where some errors escape its failure counter and count as successes.
+fn count_as_etcd<T>(
+    result: &Result<T, Error>,
+    success: &mut u64,
+    fail: &mut u64,
+    counted_as_success: impl Fn(ErrorCode) -> bool,
+) {
     match result {
         Ok(_) => *success += 1,
+        Err(e) if counted_as_success(e.code) => *success += 1,
         Err(_) => *fail += 1,
     }
 }
