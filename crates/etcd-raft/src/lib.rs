@@ -1,0 +1,3 @@
+//! x
+mod wire;
+mod ids;
