@@ -4,7 +4,11 @@ use sha1::{Digest, Sha1};
 
 /// The ID of a member: the first 8 bytes (big-endian) of SHA-1 over its peer URLs (sorted, concatenated),
 /// the cluster token, and — for a member added at runtime — the Unix seconds of the moment it was added.
-pub fn member_id(peer_urls: &[String], cluster_token: &str, added_at_unix_secs: Option<i64>) -> u64 {
+pub fn member_id(
+    peer_urls: &[String],
+    cluster_token: &str,
+    added_at_unix_secs: Option<i64>,
+) -> u64 {
     let mut urls: Vec<&str> = peer_urls.iter().map(String::as_str).collect();
     urls.sort_unstable();
     let mut hasher = Sha1::new();

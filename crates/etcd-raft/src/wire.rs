@@ -293,7 +293,9 @@ pub(crate) fn conf_state_from_wire(w: WireConfState) -> eraftpb::ConfState {
 }
 
 pub(crate) fn snapshot_from_wire(w: WireSnapshot) -> Result<eraftpb::Snapshot, WireError> {
-    let meta = w.metadata.ok_or(WireError::Invalid("snapshot without metadata"))?;
+    let meta = w
+        .metadata
+        .ok_or(WireError::Invalid("snapshot without metadata"))?;
     let mut m = eraftpb::SnapshotMetadata::default();
     m.index = meta.index;
     m.term = meta.term;
@@ -309,7 +311,9 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<eraftpb::Message, WireError
     let w: WireMessage = decode(bytes)?;
     let msg_type = message_type(w.msg_type)?;
     if raft::raw_node::is_local_msg(msg_type) {
-        return Err(WireError::Invalid("local message type sent over the network"));
+        return Err(WireError::Invalid(
+            "local message type sent over the network",
+        ));
     }
     if w.from == 0 || w.to == 0 {
         return Err(WireError::Invalid("message without sender or recipient"));
@@ -422,14 +426,26 @@ mod tests {
     fn unknown_enums_and_garbage_are_refused() {
         let mut w = WireMessage::decode(&encode_message(&sample_message())[..]).expect("decode");
         w.msg_type = 99;
-        assert_eq!(decode_message(&w.encode_to_vec()), Err(WireError::Invalid("unknown message type")));
+        assert_eq!(
+            decode_message(&w.encode_to_vec()),
+            Err(WireError::Invalid("unknown message type"))
+        );
         w.msg_type = 3;
         w.entries[0].entry_type = 7;
-        assert_eq!(decode_message(&w.encode_to_vec()), Err(WireError::Invalid("unknown entry type")));
+        assert_eq!(
+            decode_message(&w.encode_to_vec()),
+            Err(WireError::Invalid("unknown entry type"))
+        );
         w.entries[0].entry_type = 0;
         w.msg_type = eraftpb::MessageType::MsgHup as i32;
-        assert!(matches!(decode_message(&w.encode_to_vec()), Err(WireError::Invalid(_))));
-        assert!(matches!(decode_message(&[0xff, 0xff, 0xff]), Err(WireError::Decode(_))));
+        assert!(matches!(
+            decode_message(&w.encode_to_vec()),
+            Err(WireError::Invalid(_))
+        ));
+        assert!(matches!(
+            decode_message(&[0xff, 0xff, 0xff]),
+            Err(WireError::Decode(_))
+        ));
         let bytes = encode_message(&sample_message());
         for len in 0..bytes.len() {
             // A truncated message either fails to decode or decodes into something valid; it never panics.

@@ -1,0 +1,899 @@
+//! The raft loop: one thread owns the `RawNode`, handles every input, and processes each `Ready` in the order
+//! raft requires (messages, snapshot, committed entries, durable entries + hard state in one fsync, then the
+//! messages that had to wait for it).
+//!
+//! Group commit falls out of the loop's shape: it takes every queued input before it handles a `Ready`, so
+//! all proposals that arrived meanwhile share one WAL write and one fdatasync.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::Instant;
+
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, MessageType,
+};
+use raft::{RawNode, SnapshotStatus, StateRole};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::RaftConfig;
+use crate::disk::DiskLog;
+use crate::error::RaftError;
+use crate::logger::raft_logger;
+use crate::storage::LogStore;
+use crate::transport::{OutMessage, SnapshotSource, Transport};
+use crate::types::*;
+use crate::wire;
+
+/// Inputs the loop takes at once before it handles a `Ready`, so that ticks are never starved.
+const MAX_INPUTS_PER_ROUND: usize = 4096;
+/// Room in the loop's input queue.
+const INPUT_QUEUE: usize = 16 * 1024;
+
+pub(crate) enum Input {
+    Step(Box<Message>),
+    Propose(Vec<u8>, oneshot::Sender<Result<Proposed, RaftError>>),
+    ChangeMember(MemberChange, oneshot::Sender<Result<(), RaftError>>),
+    ReadIndex(oneshot::Sender<Result<u64, RaftError>>),
+    Applied(u64),
+    TransferLeader(u64),
+    Campaign,
+    Status(oneshot::Sender<Status>),
+    Unreachable(u64),
+    SnapshotDone(u64, bool),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A handle to a running raft node; cheap to clone, usable from any thread or task.
+#[derive(Debug, Clone)]
+pub struct RaftHandle {
+    id: u64,
+    tx: SyncSender<Input>,
+}
+
+/// Starts raft nodes.
+#[derive(Debug)]
+pub struct RaftNode;
+
+impl RaftNode {
+    /// Starts the member whose durable log lives in `dir` (`wal/` and `snap/` below it). With no log there,
+    /// `bootstrap` says how to begin; with one, the member restarts from it and `bootstrap` is ignored.
+    ///
+    /// Returns the handle and the stream of [`ApplyEvent`]s the application must apply in order. At a
+    /// restart the stream begins with the newest snapshot, then the committed entries after it.
+    pub fn start(
+        config: RaftConfig,
+        dir: &Path,
+        bootstrap: Bootstrap,
+        transport: Box<dyn Transport>,
+        snapshots: Box<dyn SnapshotSource>,
+    ) -> Result<(RaftHandle, mpsc::UnboundedReceiver<ApplyEvent>), RaftError> {
+        config
+            .to_raft(0)
+            .validate()
+            .map_err(|e| RaftError::ConfChange(format!("invalid raft configuration: {e}")))?;
+        let wal_options = etcd_wal::Options::default().segment_size(config.wal_segment_size);
+        if !DiskLog::exists(dir) {
+            let (entries, hard_state) = bootstrap_log(&bootstrap);
+            DiskLog::create(
+                dir,
+                config.id,
+                config.cluster_id,
+                &entries,
+                &hard_state,
+                wal_options.clone(),
+            )?
+            .close()?;
+        }
+        let (disk, recovered) = DiskLog::open(dir, wal_options)?;
+        if recovered.node_id != config.id {
+            return Err(RaftError::Storage(format!(
+                "the log in {} belongs to member {:x}, not {:x}",
+                dir.display(),
+                recovered.node_id,
+                config.id
+            )));
+        }
+        if recovered.cluster_id != config.cluster_id {
+            return Err(RaftError::Storage(format!(
+                "the log in {} belongs to cluster {:x}, not {:x}",
+                dir.display(),
+                recovered.cluster_id,
+                config.cluster_id
+            )));
+        }
+        let (apply_tx, apply_rx) = mpsc::unbounded_channel();
+        let store = LogStore::new();
+        let mut applied = 0;
+        if let Some(snapshot) = recovered.snapshot {
+            let meta = snapshot.get_metadata();
+            applied = meta.index;
+            let _ = apply_tx.send(ApplyEvent::Snapshot {
+                index: meta.index,
+                term: meta.term,
+                data: snapshot.data.to_vec(),
+            });
+            store.apply_snapshot(snapshot);
+        }
+        store
+            .append(&recovered.entries)
+            .map_err(|e| RaftError::Storage(e.to_string()))?;
+        let conf_state = replay_conf_changes(
+            store.conf_state(),
+            &recovered.entries,
+            recovered.hard_state.commit,
+        );
+        store.set_conf_state(conf_state);
+        store.set_hard_state(recovered.hard_state);
+
+        let raw = RawNode::new(
+            &config.to_raft(applied),
+            store.clone(),
+            &raft_logger(config.id),
+        )?;
+        let (tx, rx) = sync_channel(INPUT_QUEUE);
+        let handle = RaftHandle { id: config.id, tx };
+        let mut node = Loop {
+            seq: 0,
+            raw,
+            store,
+            disk: Some(disk),
+            dir: dir.to_path_buf(),
+            transport,
+            snapshots,
+            apply_tx,
+            applied,
+            proposals: HashMap::new(),
+            by_index: HashMap::new(),
+            member_changes: HashMap::new(),
+            reads: HashMap::new(),
+            conf_history: VecDeque::new(),
+            config,
+        };
+        std::thread::Builder::new()
+            .name(format!("raft-{:x}", node.config.id))
+            .spawn(move || node.run(rx))
+            .map_err(|e| RaftError::Storage(format!("cannot start the raft thread: {e}")))?;
+        Ok((handle, apply_rx))
+    }
+}
+
+impl RaftHandle {
+    /// This member's ID.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Proposes `data`; resolves once it is committed, or fails (never hangs: the request timeout bounds it).
+    /// A failure after a timeout does not prove the entry will never be applied, as in etcd.
+    pub async fn propose(&self, data: Vec<u8>) -> Result<Proposed, RaftError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Input::Propose(data, reply))?;
+        rx.await.map_err(|_| RaftError::Stopped)?
+    }
+
+    /// Changes the membership; resolves once the change is committed and applied to raft's configuration.
+    pub async fn change_member(&self, change: MemberChange) -> Result<(), RaftError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Input::ChangeMember(change, reply))?;
+        rx.await.map_err(|_| RaftError::Stopped)?
+    }
+
+    /// A linearizable read point: resolves with an index once the application has applied up to it, so a read
+    /// of the local state then sees every write committed before the call.
+    pub async fn read_index(&self) -> Result<u64, RaftError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Input::ReadIndex(reply))?;
+        rx.await.map_err(|_| RaftError::Stopped)?
+    }
+
+    /// The node's raft state.
+    pub async fn status(&self) -> Result<Status, RaftError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Input::Status(reply))?;
+        rx.await.map_err(|_| RaftError::Stopped)
+    }
+
+    /// Asks the leader to hand leadership to `to`.
+    pub fn transfer_leader(&self, to: u64) -> Result<(), RaftError> {
+        self.send(Input::TransferLeader(to))
+    }
+
+    /// Starts an election now.
+    pub fn campaign(&self) -> Result<(), RaftError> {
+        self.send(Input::Campaign)
+    }
+
+    /// Hands a message from a peer to raft. It is decoded and validated here, on the caller's thread; bytes
+    /// that are not a valid raft message for this member are refused with an error, never a panic.
+    pub fn step(&self, bytes: &[u8]) -> Result<(), RaftError> {
+        let message = wire::decode_message(bytes)?;
+        if message.to != self.id {
+            return Err(RaftError::Wire(wire::WireError::Invalid(
+                "message for another member",
+            )));
+        }
+        // A full queue drops the message: raft recovers from lost messages, and the network must never stall
+        // the loop.
+        match self.tx.try_send(Input::Step(Box::new(message))) {
+            Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(RaftError::Stopped),
+        }
+    }
+
+    /// Reports that the application has applied everything up to `index`.
+    pub fn report_applied(&self, index: u64) {
+        let _ = self.tx.send(Input::Applied(index));
+    }
+
+    /// Reports that messages to `peer` could not be delivered.
+    pub fn report_unreachable(&self, peer: u64) {
+        let _ = self.tx.try_send(Input::Unreachable(peer));
+    }
+
+    /// Reports how sending a snapshot to `peer` ended.
+    pub fn report_snapshot(&self, peer: u64, delivered: bool) {
+        let _ = self.tx.send(Input::SnapshotDone(peer, delivered));
+    }
+
+    /// Stops the node: pending requests fail with [`RaftError::Stopped`], the WAL is closed.
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Input::Shutdown(reply)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    fn send(&self, input: Input) -> Result<(), RaftError> {
+        match self.tx.try_send(input) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(RaftError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(RaftError::Stopped),
+        }
+    }
+}
+
+struct PendingProposal {
+    reply: oneshot::Sender<Result<Proposed, RaftError>>,
+    deadline: Instant,
+}
+
+struct PendingChange {
+    reply: oneshot::Sender<Result<(), RaftError>>,
+    deadline: Instant,
+}
+
+struct PendingRead {
+    reply: oneshot::Sender<Result<u64, RaftError>>,
+    deadline: Instant,
+    index: Option<u64>,
+    issued: Instant,
+}
+
+struct Loop {
+    config: RaftConfig,
+    raw: RawNode<LogStore>,
+    store: LogStore,
+    /// `None` once a storage failure stopped the node.
+    disk: Option<DiskLog>,
+    dir: PathBuf,
+    transport: Box<dyn Transport>,
+    snapshots: Box<dyn SnapshotSource>,
+    apply_tx: mpsc::UnboundedSender<ApplyEvent>,
+    applied: u64,
+    /// Request sequence numbers, unique for this run of this member.
+    seq: u64,
+    proposals: HashMap<u64, PendingProposal>,
+    /// Proposals this member appended as leader: index → (seq, term).
+    by_index: HashMap<u64, (u64, u64)>,
+    member_changes: HashMap<u64, PendingChange>,
+    reads: HashMap<u64, PendingRead>,
+    /// Configurations applied since the last snapshot, to give a snapshot the one at its index.
+    conf_history: VecDeque<(u64, ConfState)>,
+}
+
+impl Loop {
+    fn run(&mut self, rx: Receiver<Input>) {
+        let tick = self.config.tick_interval;
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let first = match rx.recv_timeout(wait) {
+                Ok(input) => Some(input),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut shutdown = None;
+            for input in first
+                .into_iter()
+                .chain(rx.try_iter().take(MAX_INPUTS_PER_ROUND))
+            {
+                match input {
+                    Input::Shutdown(reply) => {
+                        shutdown = Some(reply);
+                        break;
+                    }
+                    input => self.handle(input),
+                }
+            }
+            if shutdown.is_some() {
+                self.stop();
+                if let Some(reply) = shutdown {
+                    let _ = reply.send(());
+                }
+                return;
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.raw.tick();
+                self.expire(now);
+                next_tick = now + tick;
+            }
+            if self.raw.has_ready()
+                && let Err(e) = self.on_ready()
+            {
+                tracing::error!(member = %format!("{:x}", self.config.id), dir = %self.dir.display(), "raft storage failed, stopping: {e}");
+                self.stop();
+                return;
+            }
+            if self.disk.is_none() {
+                return;
+            }
+        }
+        self.stop();
+    }
+
+    fn next_context(&mut self) -> (u64, Vec<u8>) {
+        self.seq += 1;
+        let mut ctx = Vec::with_capacity(16);
+        ctx.extend_from_slice(&self.config.id.to_be_bytes());
+        ctx.extend_from_slice(&self.seq.to_be_bytes());
+        (self.seq, ctx)
+    }
+
+    /// The sequence number in a context this member made, if it made it.
+    fn own_seq(&self, ctx: &[u8]) -> Option<u64> {
+        let id: [u8; 8] = ctx.get(..8)?.try_into().ok()?;
+        let seq: [u8; 8] = ctx.get(8..16)?.try_into().ok()?;
+        (u64::from_be_bytes(id) == self.config.id).then(|| u64::from_be_bytes(seq))
+    }
+
+    fn handle(&mut self, input: Input) {
+        match input {
+            Input::Step(message) => {
+                // Errors here are a stale response or a message for a removed peer; raft ignores them.
+                let _ = self.raw.step(*message);
+            }
+            Input::Propose(data, reply) => self.propose(data, reply),
+            Input::ChangeMember(change, reply) => self.propose_change(change, reply),
+            Input::ReadIndex(reply) => {
+                let (seq, ctx) = self.next_context();
+                let now = Instant::now();
+                self.raw.read_index(ctx);
+                self.reads.insert(
+                    seq,
+                    PendingRead {
+                        reply,
+                        deadline: now + self.config.request_timeout,
+                        index: None,
+                        issued: now,
+                    },
+                );
+            }
+            Input::Applied(index) => self.on_applied(index),
+            Input::TransferLeader(to) => self.raw.transfer_leader(to),
+            Input::Campaign => {
+                let _ = self.raw.campaign();
+            }
+            Input::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Input::Unreachable(peer) => self.raw.report_unreachable(peer),
+            Input::SnapshotDone(peer, ok) => {
+                let status = if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(peer, status);
+            }
+            Input::Shutdown(_) => {}
+        }
+    }
+
+    fn propose(&mut self, data: Vec<u8>, reply: oneshot::Sender<Result<Proposed, RaftError>>) {
+        let (seq, ctx) = self.next_context();
+        let before = self.raw.raft.raft_log.last_index();
+        if let Err(e) = self.raw.propose(ctx, data) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        let after = self.raw.raft.raft_log.last_index();
+        if after == before + 1 && self.raw.raft.state == StateRole::Leader {
+            self.by_index.insert(after, (seq, self.raw.raft.term));
+        }
+        self.proposals.insert(
+            seq,
+            PendingProposal {
+                reply,
+                deadline: Instant::now() + self.config.request_timeout,
+            },
+        );
+    }
+
+    fn propose_change(
+        &mut self,
+        change: MemberChange,
+        reply: oneshot::Sender<Result<(), RaftError>>,
+    ) {
+        let (seq, ctx) = self.next_context();
+        let mut cc = ConfChange::default();
+        cc.id = seq;
+        cc.node_id = change.node_id;
+        cc.change_type = match change.kind {
+            MemberChangeKind::AddMember
+            | MemberChangeKind::PromoteLearner
+            | MemberChangeKind::UpdateMember => ConfChangeType::AddNode,
+            MemberChangeKind::RemoveMember => ConfChangeType::RemoveNode,
+            MemberChangeKind::AddLearner => ConfChangeType::AddLearnerNode,
+        };
+        let mut context = Vec::with_capacity(1 + change.context.len() + ctx.len());
+        context.push(change.kind.to_byte());
+        context.extend_from_slice(&ctx);
+        context.extend_from_slice(&change.context);
+        cc.context = context.into();
+        let before = self.raw.raft.raft_log.last_index();
+        if let Err(e) = self.raw.propose_conf_change(Vec::new(), cc) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        // A leader turns a conf change into an empty entry while another one is still pending.
+        let after = self.raw.raft.raft_log.last_index();
+        if after == before + 1 {
+            let appended =
+                self.raw
+                    .raft
+                    .raft_log
+                    .entries(after, 1, raft::GetEntriesContext::empty(false));
+            if matches!(appended.as_deref(), Ok([e]) if e.entry_type != EntryType::EntryConfChange)
+            {
+                let _ = reply.send(Err(RaftError::ConfChange(
+                    "another membership change is still being applied".to_owned(),
+                )));
+                return;
+            }
+        }
+        self.member_changes.insert(
+            seq,
+            PendingChange {
+                reply,
+                deadline: Instant::now() + self.config.request_timeout,
+            },
+        );
+    }
+
+    fn on_applied(&mut self, index: u64) {
+        if index <= self.applied {
+            return;
+        }
+        self.applied = index;
+        self.raw.advance_apply_to(index);
+        let applied = self.applied;
+        let done: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.index.is_some_and(|i| i <= applied))
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in done {
+            if let Some(read) = self.reads.remove(&seq) {
+                let _ = read.reply.send(Ok(read.index.unwrap_or(applied)));
+            }
+        }
+        if self.applied >= self.store.snapshot_index() + self.config.snapshot_count
+            && let Err(e) = self.take_snapshot()
+        {
+            tracing::warn!("snapshot failed: {e}");
+        }
+    }
+
+    fn take_snapshot(&mut self) -> Result<(), RaftError> {
+        let Some((index, data)) = self.snapshots.snapshot() else {
+            return Ok(());
+        };
+        if index > self.applied || index <= self.store.snapshot_index() {
+            return Ok(());
+        }
+        let conf_state = self
+            .conf_history
+            .iter()
+            .rev()
+            .find(|(i, _)| *i <= index)
+            .map(|(_, cs)| cs.clone())
+            .unwrap_or_else(|| self.snapshot_conf_state());
+        let snapshot = self
+            .store
+            .create_snapshot(index, conf_state.clone(), data)
+            .map_err(|e| RaftError::Storage(e.to_owned()))?;
+        let Some(disk) = self.disk.as_mut() else {
+            return Err(RaftError::Stopped);
+        };
+        disk.save_snapshot(&snapshot)?;
+        self.store
+            .compact(index.saturating_sub(self.config.snapshot_catchup_entries));
+        disk.release_before(index)?;
+        // Keep only the configurations a later snapshot may still need.
+        while self.conf_history.len() > 1
+            && self.conf_history.get(1).is_some_and(|(i, _)| *i <= index)
+        {
+            self.conf_history.pop_front();
+        }
+        if self.conf_history.is_empty() {
+            self.conf_history.push_back((index, conf_state));
+        }
+        tracing::info!(member = %format!("{:x}", self.config.id), index, "saved snapshot");
+        Ok(())
+    }
+
+    /// The configuration as of the last snapshot (before any change recorded in the history).
+    fn snapshot_conf_state(&self) -> ConfState {
+        raft::Storage::snapshot(self.raw.store(), 0, 0).map_or_else(
+            |_| self.store.conf_state(),
+            |s| s.get_metadata().get_conf_state().clone(),
+        )
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let expired: Vec<u64> = self
+            .proposals
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            if let Some(p) = self.proposals.remove(&seq) {
+                let _ = p.reply.send(Err(RaftError::Timeout));
+            }
+        }
+        self.by_index
+            .retain(|_, (seq, _)| self.proposals.contains_key(seq));
+        let expired: Vec<u64> = self
+            .member_changes
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            if let Some(p) = self.member_changes.remove(&seq) {
+                let _ = p.reply.send(Err(RaftError::Timeout));
+            }
+        }
+        let retry_after = self.config.election_timeout();
+        let mut reissue = Vec::new();
+        self.reads.retain(|seq, r| {
+            if r.deadline <= now {
+                return false;
+            }
+            if r.index.is_none() && now.duration_since(r.issued) >= retry_after {
+                r.issued = now;
+                reissue.push(*seq);
+            }
+            true
+        });
+        // Reads past their deadline were dropped above; tell their callers.
+        for seq in reissue {
+            let mut ctx = Vec::with_capacity(16);
+            ctx.extend_from_slice(&self.config.id.to_be_bytes());
+            ctx.extend_from_slice(&seq.to_be_bytes());
+            self.raw.read_index(ctx);
+        }
+    }
+
+    fn on_ready(&mut self) -> Result<(), RaftError> {
+        let mut rd = self.raw.ready();
+        if let Some(ss) = rd.ss() {
+            tracing::debug!(member = %format!("{:x}", self.config.id), leader = ss.leader_id, role = ?ss.raft_state, "raft role");
+        }
+        for rs in rd.take_read_states() {
+            if let Some(seq) = self.own_seq(&rs.request_ctx)
+                && let Some(read) = self.reads.get_mut(&seq)
+            {
+                read.index = Some(rs.index);
+            }
+        }
+        self.send_messages(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            let snapshot = rd.snapshot().clone();
+            let meta = snapshot.get_metadata();
+            let (index, term) = (meta.index, meta.term);
+            let disk = self.disk.as_mut().ok_or(RaftError::Stopped)?;
+            disk.save_snapshot(&snapshot)?;
+            let data = snapshot.data.to_vec();
+            self.conf_history.clear();
+            self.conf_history
+                .push_back((index, snapshot.get_metadata().get_conf_state().clone()));
+            self.store.apply_snapshot(snapshot);
+            disk.release_before(index)?;
+            let _ = self
+                .apply_tx
+                .send(ApplyEvent::Snapshot { index, term, data });
+        }
+        let committed = rd.take_committed_entries();
+        self.deliver(committed);
+        let disk = self.disk.as_mut().ok_or(RaftError::Stopped)?;
+        disk.persist(rd.entries(), rd.hs(), rd.must_sync())?;
+        self.store
+            .append(rd.entries())
+            .map_err(|e| RaftError::Storage(e.to_owned()))?;
+        if let Some(hs) = rd.hs() {
+            self.store.set_hard_state(hs.clone());
+        }
+        self.send_messages(rd.take_persisted_messages());
+        let mut light = self.raw.advance_append(rd);
+        if let Some(commit) = light.commit_index() {
+            self.store.set_commit(commit);
+            let hs: HardState = self.store.hard_state();
+            if let Some(disk) = self.disk.as_mut() {
+                disk.persist(&[], Some(&hs), false)?;
+            }
+        }
+        self.send_messages(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.deliver(committed);
+        Ok(())
+    }
+
+    fn send_messages(&mut self, messages: Vec<Message>) {
+        for m in messages {
+            let to = m.to;
+            let is_snapshot = m.msg_type == MessageType::MsgSnapshot;
+            let sent = self.transport.send(OutMessage {
+                to,
+                from: m.from,
+                is_snapshot,
+                bytes: wire::encode_message(&m),
+            });
+            if !sent {
+                self.raw.report_unreachable(to);
+                if is_snapshot {
+                    self.raw.report_snapshot(to, SnapshotStatus::Failure);
+                }
+            }
+        }
+    }
+
+    /// Hands committed entries to the application, applying conf changes to raft first and resolving the
+    /// proposals they settle.
+    fn deliver(&mut self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let kind = match e.entry_type {
+                EntryType::EntryConfChange => self.apply_conf_change(&e),
+                // We never propose v2 changes; a v2 entry from elsewhere is applied as a no-op.
+                EntryType::EntryConfChangeV2 => EntryKind::Normal(Vec::new()),
+                EntryType::EntryNormal => {
+                    self.settle_proposal(&e);
+                    EntryKind::Normal(e.data.to_vec())
+                }
+            };
+            out.push(CommittedEntry {
+                index: e.index,
+                term: e.term,
+                kind,
+            });
+        }
+        let _ = self.apply_tx.send(ApplyEvent::Entries(out));
+    }
+
+    fn settle_proposal(&mut self, e: &Entry) {
+        let own = self.own_seq(&e.context);
+        // Another leader's entry took the index this proposal had: it will never be applied.
+        if let Some((seq, _)) = self.by_index.remove(&e.index)
+            && own != Some(seq)
+            && let Some(p) = self.proposals.remove(&seq)
+        {
+            let _ = p.reply.send(Err(RaftError::LeaderChanged));
+        }
+        if let Some(seq) = own
+            && let Some(p) = self.proposals.remove(&seq)
+        {
+            let _ = p.reply.send(Ok(Proposed {
+                index: e.index,
+                term: e.term,
+            }));
+        }
+    }
+
+    fn apply_conf_change(&mut self, e: &Entry) -> EntryKind {
+        let Ok(cc) = wire::decode_conf_change(&e.data) else {
+            tracing::warn!(
+                index = e.index,
+                "undecodable conf change entry applied as a no-op"
+            );
+            return EntryKind::Normal(Vec::new());
+        };
+        let (kind, seq, context) = split_change_context(&cc.context, cc.change_type);
+        let change = MemberChange {
+            kind,
+            node_id: cc.node_id,
+            context,
+        };
+        let result = self.raw.apply_conf_change(&cc);
+        let applied = result.is_ok();
+        if let Ok(cs) = &result {
+            self.store.set_conf_state(cs.clone());
+            self.conf_history.push_back((e.index, cs.clone()));
+        }
+        if let Some(seq) = seq.filter(|_| own_id(&cc.context) == Some(self.config.id))
+            && let Some(p) = self.member_changes.remove(&seq)
+        {
+            let reply = result
+                .map(|_| ())
+                .map_err(|e| RaftError::ConfChange(e.to_string()));
+            let _ = p.reply.send(reply);
+        }
+        EntryKind::MemberChange { change, applied }
+    }
+
+    fn status(&self) -> Status {
+        let raft = &self.raw.raft;
+        let role = match raft.state {
+            StateRole::Leader => Role::Leader,
+            StateRole::Candidate => Role::Candidate,
+            StateRole::PreCandidate => Role::PreCandidate,
+            StateRole::Follower => Role::Follower,
+        };
+        let conf = raft.prs().conf();
+        let mut voters: Vec<u64> = conf.voters().ids().iter().collect();
+        voters.sort_unstable();
+        let mut learners: Vec<u64> = conf.learners().iter().copied().collect();
+        learners.sort_unstable();
+        let progress = if role == Role::Leader {
+            raft.prs()
+                .iter()
+                .map(|(id, pr)| {
+                    let state = match pr.state {
+                        raft::ProgressState::Probe => ReplicationState::Probe,
+                        raft::ProgressState::Replicate => ReplicationState::Replicate,
+                        raft::ProgressState::Snapshot => ReplicationState::Snapshot,
+                    };
+                    (
+                        *id,
+                        PeerProgress {
+                            matched: pr.matched,
+                            next: pr.next_idx,
+                            state,
+                            is_learner: conf.learners().contains(id),
+                        },
+                    )
+                })
+                .collect()
+        } else {
+            Default::default()
+        };
+        Status {
+            id: self.config.id,
+            leader: raft.leader_id,
+            term: raft.term,
+            commit: raft.raft_log.committed,
+            applied: self.applied,
+            role,
+            voters,
+            learners,
+            progress,
+        }
+    }
+
+    fn stop(&mut self) {
+        for (_, p) in self.proposals.drain() {
+            let _ = p.reply.send(Err(RaftError::Stopped));
+        }
+        for (_, p) in self.member_changes.drain() {
+            let _ = p.reply.send(Err(RaftError::Stopped));
+        }
+        for (_, r) in self.reads.drain() {
+            let _ = r.reply.send(Err(RaftError::Stopped));
+        }
+        if let Some(disk) = self.disk.take() {
+            if let Err(e) = disk.close() {
+                tracing::warn!("closing the raft log: {e}");
+            }
+        }
+    }
+}
+
+/// Splits a conf change's context into (kind, proposer's sequence, application bytes). The layout is ours:
+/// one kind byte, the proposer's 16-byte context (member ID, sequence), then the application's bytes. Bootstrap
+/// entries carry the kind byte and the application's bytes only.
+fn split_change_context(
+    ctx: &[u8],
+    change_type: ConfChangeType,
+) -> (MemberChangeKind, Option<u64>, Vec<u8>) {
+    let default_kind = match change_type {
+        ConfChangeType::AddNode => MemberChangeKind::AddMember,
+        ConfChangeType::RemoveNode => MemberChangeKind::RemoveMember,
+        ConfChangeType::AddLearnerNode => MemberChangeKind::AddLearner,
+    };
+    let Some((&kind_byte, rest)) = ctx.split_first() else {
+        return (default_kind, None, Vec::new());
+    };
+    let kind = MemberChangeKind::from_byte(kind_byte).unwrap_or(default_kind);
+    if rest.len() >= 16 && rest[..8] != [0; 8] {
+        let seq = u64::from_be_bytes(rest[8..16].try_into().unwrap_or([0; 8]));
+        (kind, Some(seq), rest[16..].to_vec())
+    } else {
+        (kind, None, rest.get(16..).unwrap_or_default().to_vec())
+    }
+}
+
+fn own_id(ctx: &[u8]) -> Option<u64> {
+    let id: [u8; 8] = ctx.get(1..9)?.try_into().ok()?;
+    Some(u64::from_be_bytes(id))
+}
+
+/// The first entries of a new member's log.
+fn bootstrap_log(bootstrap: &Bootstrap) -> (Vec<Entry>, HardState) {
+    let Bootstrap::NewCluster(members) = bootstrap else {
+        return (Vec::new(), HardState::default());
+    };
+    let mut members = members.clone();
+    members.sort_by_key(|m| m.id);
+    let entries: Vec<Entry> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mut cc = ConfChange::default();
+            cc.change_type = ConfChangeType::AddNode;
+            cc.node_id = m.id;
+            // Kind byte, an all-zero proposer context (no waiter), then the application's bytes.
+            let mut context = vec![MemberChangeKind::AddMember.to_byte()];
+            context.extend_from_slice(&[0; 16]);
+            context.extend_from_slice(&m.context);
+            cc.context = context.into();
+            let mut e = Entry::default();
+            e.entry_type = EntryType::EntryConfChange;
+            e.term = 1;
+            e.index = i as u64 + 1;
+            e.data = wire::encode_conf_change(&cc).into();
+            e
+        })
+        .collect();
+    let mut hs = HardState::default();
+    hs.term = 1;
+    hs.commit = entries.len() as u64;
+    (entries, hs)
+}
+
+/// The configuration after the committed conf changes in `entries`, starting from `base`.
+fn replay_conf_changes(mut conf: ConfState, entries: &[Entry], commit: u64) -> ConfState {
+    for e in entries
+        .iter()
+        .filter(|e| e.index <= commit && e.entry_type == EntryType::EntryConfChange)
+    {
+        let Ok(cc) = wire::decode_conf_change(&e.data) else {
+            continue;
+        };
+        let id = cc.node_id;
+        match cc.change_type {
+            ConfChangeType::AddNode => {
+                conf.learners.retain(|l| *l != id);
+                if !conf.voters.contains(&id) {
+                    conf.voters.push(id);
+                }
+            }
+            ConfChangeType::AddLearnerNode => {
+                if !conf.voters.contains(&id) && !conf.learners.contains(&id) {
+                    conf.learners.push(id);
+                }
+            }
+            ConfChangeType::RemoveNode => {
+                conf.voters.retain(|v| *v != id);
+                conf.learners.retain(|l| *l != id);
+            }
+        }
+    }
+    conf
+}
