@@ -797,10 +797,10 @@ impl Loop {
         for (_, r) in self.reads.drain() {
             let _ = r.reply.send(Err(RaftError::Stopped));
         }
-        if let Some(disk) = self.disk.take() {
-            if let Err(e) = disk.close() {
-                tracing::warn!("closing the raft log: {e}");
-            }
+        if let Some(disk) = self.disk.take()
+            && let Err(e) = disk.close()
+        {
+            tracing::warn!("closing the raft log: {e}");
         }
     }
 }
