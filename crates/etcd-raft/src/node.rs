@@ -146,6 +146,8 @@ impl RaftNode {
             proposals: HashMap::new(),
             by_index: HashMap::new(),
             member_changes: HashMap::new(),
+            changes_applied: Vec::new(),
+            deferred_changes: Vec::new(),
             reads: HashMap::new(),
             conf_history: VecDeque::new(),
             config,
@@ -287,6 +289,18 @@ struct Loop {
     /// Proposals this member appended as leader: index → (seq, term).
     by_index: HashMap<u64, (u64, u64)>,
     member_changes: HashMap<u64, PendingChange>,
+    /// Membership changes raft refused because an earlier one was not yet applied; retried every tick.
+    deferred_changes: Vec<(
+        MemberChange,
+        oneshot::Sender<Result<(), RaftError>>,
+        Instant,
+    )>,
+    /// Committed membership changes waiting for the application to apply them: (index, reply, outcome).
+    changes_applied: Vec<(
+        u64,
+        oneshot::Sender<Result<(), RaftError>>,
+        Result<(), RaftError>,
+    )>,
     reads: HashMap<u64, PendingRead>,
     /// Configurations applied since the last snapshot, to give a snapshot the one at its index.
     conf_history: VecDeque<(u64, ConfState)>,
@@ -365,7 +379,10 @@ impl Loop {
                 let _ = self.raw.step(*message);
             }
             Input::Propose(data, reply) => self.propose(data, reply),
-            Input::ChangeMember(change, reply) => self.propose_change(change, reply),
+            Input::ChangeMember(change, reply) => {
+                let deadline = Instant::now() + self.config.request_timeout;
+                self.propose_change(change, reply, deadline);
+            }
             Input::ReadIndex(reply) => {
                 let (seq, ctx) = self.next_context();
                 let now = Instant::now();
@@ -425,6 +442,7 @@ impl Loop {
         &mut self,
         change: MemberChange,
         reply: oneshot::Sender<Result<(), RaftError>>,
+        deadline: Instant,
     ) {
         let (seq, ctx) = self.next_context();
         let mut cc = ConfChange::default();
@@ -447,7 +465,8 @@ impl Loop {
             let _ = reply.send(Err(e.into()));
             return;
         }
-        // A leader turns a conf change into an empty entry while another one is still pending.
+        // A leader turns a conf change into an empty entry while an earlier one may be unapplied (always, for
+        // a while, after an election): try again as more of the log is applied, until the deadline.
         let after = self.raw.raft.raft_log.last_index();
         if after == before + 1 {
             let appended =
@@ -457,19 +476,12 @@ impl Loop {
                     .entries(after, 1, raft::GetEntriesContext::empty(false));
             if matches!(appended.as_deref(), Ok([e]) if e.entry_type != EntryType::EntryConfChange)
             {
-                let _ = reply.send(Err(RaftError::ConfChange(
-                    "another membership change is still being applied".to_owned(),
-                )));
+                self.deferred_changes.push((change, reply, deadline));
                 return;
             }
         }
-        self.member_changes.insert(
-            seq,
-            PendingChange {
-                reply,
-                deadline: Instant::now() + self.config.request_timeout,
-            },
-        );
+        self.member_changes
+            .insert(seq, PendingChange { reply, deadline });
     }
 
     fn on_applied(&mut self, index: u64) {
@@ -478,6 +490,17 @@ impl Loop {
         }
         self.applied = index;
         self.raw.advance_apply_to(index);
+        self.resolve_reads();
+        self.resolve_member_changes();
+        if self.applied >= self.store.snapshot_index() + self.config.snapshot_count
+            && let Err(e) = self.take_snapshot()
+        {
+            tracing::warn!("snapshot failed: {e}");
+        }
+    }
+
+    /// Answers the reads whose read index the application has reached.
+    fn resolve_reads(&mut self) {
         let applied = self.applied;
         let done: Vec<u64> = self
             .reads
@@ -490,10 +513,17 @@ impl Loop {
                 let _ = read.reply.send(Ok(read.index.unwrap_or(applied)));
             }
         }
-        if self.applied >= self.store.snapshot_index() + self.config.snapshot_count
-            && let Err(e) = self.take_snapshot()
-        {
-            tracing::warn!("snapshot failed: {e}");
+    }
+
+    /// Answers the membership changes the application has applied: raft accepts the next change only then.
+    fn resolve_member_changes(&mut self) {
+        let applied = self.applied;
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.changes_applied)
+            .into_iter()
+            .partition(|(index, _, _)| *index <= applied);
+        self.changes_applied = waiting;
+        for (_, reply, result) in done {
+            let _ = reply.send(result);
         }
     }
 
@@ -544,6 +574,15 @@ impl Loop {
     }
 
     fn expire(&mut self, now: Instant) {
+        for (change, reply, deadline) in std::mem::take(&mut self.deferred_changes) {
+            if deadline <= now {
+                let _ = reply.send(Err(RaftError::ConfChange(
+                    "another membership change is still being applied".to_owned(),
+                )));
+            } else {
+                self.propose_change(change, reply, deadline);
+            }
+        }
         let expired: Vec<u64> = self
             .proposals
             .iter()
@@ -568,19 +607,27 @@ impl Loop {
                 let _ = p.reply.send(Err(RaftError::Timeout));
             }
         }
+        let expired: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            if let Some(r) = self.reads.remove(&seq) {
+                let _ = r.reply.send(Err(RaftError::Timeout));
+            }
+        }
+        // Raft drops a read index silently (no leader, or a leader with nothing committed in its term): ask
+        // again every election timeout.
         let retry_after = self.config.election_timeout();
         let mut reissue = Vec::new();
-        self.reads.retain(|seq, r| {
-            if r.deadline <= now {
-                return false;
-            }
+        for (seq, r) in &mut self.reads {
             if r.index.is_none() && now.duration_since(r.issued) >= retry_after {
                 r.issued = now;
                 reissue.push(*seq);
             }
-            true
-        });
-        // Reads past their deadline were dropped above; tell their callers.
+        }
         for seq in reissue {
             let mut ctx = Vec::with_capacity(16);
             ctx.extend_from_slice(&self.config.id.to_be_bytes());
@@ -601,6 +648,7 @@ impl Loop {
                 read.index = Some(rs.index);
             }
         }
+        self.resolve_reads();
         self.send_messages(rd.take_messages());
         if !rd.snapshot().is_empty() {
             let snapshot = rd.snapshot().clone();
@@ -796,6 +844,12 @@ impl Loop {
         }
         for (_, r) in self.reads.drain() {
             let _ = r.reply.send(Err(RaftError::Stopped));
+        }
+        for (_, reply, _) in self.changes_applied.drain(..) {
+            let _ = reply.send(Err(RaftError::Stopped));
+        }
+        for (_, reply, _) in self.deferred_changes.drain(..) {
+            let _ = reply.send(Err(RaftError::Stopped));
         }
         if let Some(disk) = self.disk.take()
             && let Err(e) = disk.close()
