@@ -37,6 +37,10 @@ pub(crate) struct DiskLog {
     snaps: Snapshotter,
     /// Snapshot files kept on disk (etcd keeps 5).
     keep_snapshots: usize,
+    /// fdatasyncs of the WAL so far.
+    pub syncs: u64,
+    /// Raft entries written to the WAL so far.
+    pub entries_written: u64,
 }
 
 fn wal_dir(dir: &Path) -> PathBuf {
@@ -75,6 +79,8 @@ impl DiskLog {
             wal,
             snaps,
             keep_snapshots: 5,
+            syncs: 0,
+            entries_written: 0,
         };
         log.persist(entries, Some(hard_state), true)?;
         Ok(log)
@@ -141,6 +147,8 @@ impl DiskLog {
             wal,
             snaps,
             keep_snapshots: 5,
+            syncs: 0,
+            entries_written: 0,
         };
         Ok((
             log,
@@ -173,9 +181,11 @@ impl DiskLog {
         }
         if !records.is_empty() {
             self.wal.write(&records)?;
+            self.entries_written += entries.len() as u64;
         }
         if sync {
             self.wal.sync()?;
+            self.syncs += 1;
         }
         Ok(())
     }

@@ -255,6 +255,8 @@ impl RaftHandle {
     }
 }
 
+type ChangeReply = oneshot::Sender<Result<(), RaftError>>;
+
 struct PendingProposal {
     reply: oneshot::Sender<Result<Proposed, RaftError>>,
     deadline: Instant,
@@ -290,17 +292,9 @@ struct Loop {
     by_index: HashMap<u64, (u64, u64)>,
     member_changes: HashMap<u64, PendingChange>,
     /// Membership changes raft refused because an earlier one was not yet applied; retried every tick.
-    deferred_changes: Vec<(
-        MemberChange,
-        oneshot::Sender<Result<(), RaftError>>,
-        Instant,
-    )>,
+    deferred_changes: Vec<(MemberChange, ChangeReply, Instant)>,
     /// Committed membership changes waiting for the application to apply them: (index, reply, outcome).
-    changes_applied: Vec<(
-        u64,
-        oneshot::Sender<Result<(), RaftError>>,
-        Result<(), RaftError>,
-    )>,
+    changes_applied: Vec<(u64, ChangeReply, Result<(), RaftError>)>,
     reads: HashMap<u64, PendingRead>,
     /// Configurations applied since the last snapshot, to give a snapshot the one at its index.
     conf_history: VecDeque<(u64, ConfState)>,
@@ -829,6 +823,8 @@ impl Loop {
             commit: raft.raft_log.committed,
             applied: self.applied,
             role,
+            wal_syncs: self.disk.as_ref().map_or(0, |d| d.syncs),
+            wal_entries: self.disk.as_ref().map_or(0, |d| d.entries_written),
             voters,
             learners,
             progress,

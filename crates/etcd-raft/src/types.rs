@@ -183,4 +183,8 @@ pub struct Status {
     pub learners: Vec<u64>,
     /// Per-member progress (on the leader only).
     pub progress: BTreeMap<u64, PeerProgress>,
+    /// WAL fdatasyncs since the node started.
+    pub wal_syncs: u64,
+    /// Raft entries written to the WAL since the node started; with `wal_syncs`, entries per fsync.
+    pub wal_entries: u64,
 }

@@ -325,11 +325,26 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<eraftpb::Message, WireError
     m.term = w.term;
     m.log_term = w.log_term;
     m.index = w.index;
-    let entries = w
+    let mut entries = w
         .entries
         .into_iter()
         .map(entry_from_wire)
         .collect::<Result<Vec<_>, _>>()?;
+    if msg_type == eraftpb::MessageType::MsgPropose {
+        // A leader parses the conf changes in a forwarded proposal with raft-rs's protobuf 2 parser: hand it
+        // only bytes we decoded ourselves and wrote back canonically.
+        for e in &mut entries {
+            match e.entry_type {
+                eraftpb::EntryType::EntryConfChange => {
+                    e.data = Bytes::from(encode_conf_change(&decode_conf_change(&e.data)?));
+                }
+                eraftpb::EntryType::EntryConfChangeV2 => {
+                    return Err(WireError::Invalid("proposed v2 conf change"));
+                }
+                eraftpb::EntryType::EntryNormal => {}
+            }
+        }
+    }
     m.set_entries(entries.into());
     m.commit = w.commit;
     m.commit_term = w.commit_term;
@@ -420,6 +435,36 @@ mod tests {
         let theirs = m.write_to_bytes().expect("raft-rs encodes");
         assert_eq!(ours, theirs);
         assert_eq!(decode_message(&ours).expect("decodes"), m);
+    }
+
+    #[test]
+    fn forwarded_conf_changes_reach_raft_only_as_our_own_bytes() {
+        let mut cc = eraftpb::ConfChange::default();
+        cc.node_id = 4;
+        cc.change_type = eraftpb::ConfChangeType::AddLearnerNode;
+        let mut e = eraftpb::Entry::default();
+        e.entry_type = eraftpb::EntryType::EntryConfChange;
+        // Valid fields plus an unknown field raft-rs's parser would have to skip.
+        let mut data = encode_conf_change(&cc);
+        data.extend_from_slice(&[0x7a, 0x02, 0x08, 0x01]);
+        e.data = Bytes::from(data);
+        let mut m = sample_message();
+        m.msg_type = eraftpb::MessageType::MsgPropose;
+        m.set_entries(vec![e.clone()].into());
+        let decoded = decode_message(&encode_message(&m)).expect("valid proposal");
+        assert_eq!(
+            decoded.get_entries()[0].data.to_vec(),
+            encode_conf_change(&cc)
+        );
+        // A conf change with an unknown type, or a v2 one, is refused.
+        let mut bad = e.clone();
+        bad.data = Bytes::from(vec![0x10, 0x09]);
+        m.set_entries(vec![bad].into());
+        assert!(decode_message(&encode_message(&m)).is_err());
+        let mut v2 = e;
+        v2.entry_type = eraftpb::EntryType::EntryConfChangeV2;
+        m.set_entries(vec![v2].into());
+        assert!(decode_message(&encode_message(&m)).is_err());
     }
 
     #[test]
