@@ -59,6 +59,7 @@
 mod config;
 mod disk;
 mod error;
+mod http_transport;
 mod ids;
 mod logger;
 mod node;
@@ -70,6 +71,9 @@ mod wire;
 pub use crate::{
     config::RaftConfig,
     error::RaftError,
+    http_transport::{
+        CLUSTER_ID_HEADER, FROM_HEADER, HttpTransport, serve_raft, spawn_peer_server,
+    },
     ids::{cluster_id, member_id},
     node::{RaftHandle, RaftNode},
     transport::{OutMessage, SnapshotSource, Transport},

@@ -9,8 +9,34 @@ use std::time::Duration;
 use etcd_raft::{MemberChange, MemberChangeKind, RaftError, Role};
 use harness::{Cluster, PATIENCE, Settings, wait_for};
 
-async fn elect(n: u64) {
-    let cluster = Cluster::start(n, Settings::default()).await;
+/// Runs a scenario twice: members talking in process, and members talking HTTP on loopback.
+macro_rules! on_both_transports {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn in_process() {
+                    super::$name(false).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn over_http() {
+                    super::$name(true).await;
+                }
+            }
+        )*
+    };
+}
+
+async fn elect(n: u64, http: bool) {
+    let cluster = Cluster::start(
+        n,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
     let leader = cluster.leader().await;
     let statuses = cluster.statuses().await;
     assert_eq!(
@@ -25,24 +51,27 @@ async fn elect(n: u64) {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn election_with_one_member() {
-    elect(1).await;
+async fn election_with_one_member(http: bool) {
+    elect(1, http).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn election_with_three_members() {
-    elect(3).await;
+async fn election_with_three_members(http: bool) {
+    elect(3, http).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn election_with_five_members() {
-    elect(5).await;
+async fn election_with_five_members(http: bool) {
+    elect(5, http).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_replicate_in_the_same_order_everywhere() {
-    let cluster = Cluster::start(3, Settings::default()).await;
+async fn entries_replicate_in_the_same_order_everywhere(http: bool) {
+    let cluster = Cluster::start(
+        3,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
     let leader = cluster.leader().await;
     let mut last = 0;
     for i in 0..50 {
@@ -63,9 +92,15 @@ async fn entries_replicate_in_the_same_order_everywhere() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crashed_leader_is_replaced_and_writes_go_on() {
-    let mut cluster = Cluster::start(3, Settings::default()).await;
+async fn a_crashed_leader_is_replaced_and_writes_go_on(http: bool) {
+    let mut cluster = Cluster::start(
+        3,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
     let old = cluster.leader().await;
     cluster.write(old, "before", "crash").await;
     cluster.stop_member(old).await;
@@ -85,9 +120,17 @@ async fn a_crashed_leader_is_replaced_and_writes_go_on() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_minority_cannot_commit_while_the_majority_can_and_a_healed_partition_converges() {
-    let cluster = Cluster::start(5, Settings::default()).await;
+async fn a_minority_cannot_commit_while_the_majority_can_and_a_healed_partition_converges(
+    http: bool,
+) {
+    let cluster = Cluster::start(
+        5,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
     let leader = cluster.leader().await;
     cluster.write(leader, "k", "0").await;
     let others: Vec<u64> = cluster
@@ -130,9 +173,15 @@ async fn a_minority_cannot_commit_while_the_majority_can_and_a_healed_partition_
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members_and_learners_are_added_promoted_and_removed() {
-    let mut cluster = Cluster::start(3, Settings::default()).await;
+async fn members_and_learners_are_added_promoted_and_removed(http: bool) {
+    let mut cluster = Cluster::start(
+        3,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
     let leader = cluster.leader().await;
     let index = cluster.write(leader, "seed", "1").await;
 
@@ -212,11 +261,11 @@ async fn members_and_learners_are_added_promoted_and_removed() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_far_behind_catches_up_through_a_snapshot() {
+async fn a_follower_far_behind_catches_up_through_a_snapshot(http: bool) {
     let settings = Settings {
         snapshot_count: 40,
         catchup_entries: 10,
+        http,
         ..Settings::default()
     };
     let cluster = Cluster::start(3, settings).await;
@@ -251,11 +300,11 @@ async fn a_follower_far_behind_catches_up_through_a_snapshot() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_member_restarts_from_disk_with_its_log() {
+async fn every_member_restarts_from_disk_with_its_log(http: bool) {
     let settings = Settings {
         snapshot_count: 30,
         catchup_entries: 5,
+        http,
         ..Settings::default()
     };
     let mut cluster = Cluster::start(3, settings).await;
@@ -287,9 +336,15 @@ async fn every_member_restarts_from_disk_with_its_log() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proposals_during_leader_changes_commit_once_or_fail() {
-    let cluster = Cluster::start(3, Settings::default()).await;
+async fn proposals_during_leader_changes_commit_once_or_fail(http: bool) {
+    let cluster = Cluster::start(
+        3,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
     let mut leader = cluster.leader().await;
     let mut tasks = Vec::new();
     for round in 0..4u64 {
@@ -350,9 +405,15 @@ async fn proposals_during_leader_changes_commit_once_or_fail() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_index_sees_every_earlier_write_after_a_leader_change() {
-    let cluster = Cluster::start(3, Settings::default()).await;
+async fn read_index_sees_every_earlier_write_after_a_leader_change(http: bool) {
+    let cluster = Cluster::start(
+        3,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
     let old = cluster.leader().await;
     let next = cluster
         .ids()
@@ -384,9 +445,15 @@ async fn read_index_sees_every_earlier_write_after_a_leader_change() {
     cluster.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_peer_messages_are_refused_without_a_panic() {
-    let cluster = Cluster::start(1, Settings::default()).await;
+async fn bad_peer_messages_are_refused_without_a_panic(http: bool) {
+    let cluster = Cluster::start(
+        1,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
     let leader = cluster.leader().await;
     let handle = cluster.handle(leader);
     for bytes in [
@@ -414,3 +481,18 @@ async fn bad_peer_messages_are_refused_without_a_panic() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     cluster.shutdown().await;
 }
+
+on_both_transports!(
+    election_with_one_member,
+    election_with_three_members,
+    election_with_five_members,
+    entries_replicate_in_the_same_order_everywhere,
+    a_crashed_leader_is_replaced_and_writes_go_on,
+    a_minority_cannot_commit_while_the_majority_can_and_a_healed_partition_converges,
+    members_and_learners_are_added_promoted_and_removed,
+    a_follower_far_behind_catches_up_through_a_snapshot,
+    every_member_restarts_from_disk_with_its_log,
+    proposals_during_leader_changes_commit_once_or_fail,
+    read_index_sees_every_earlier_write_after_a_leader_change,
+    bad_peer_messages_are_refused_without_a_panic,
+);

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_raft::{
-    ApplyEvent, Bootstrap, EntryKind, InitialMember, MemberChange, OutMessage, RaftConfig,
-    RaftHandle, RaftNode, Role, SnapshotSource, Status, Transport,
+    ApplyEvent, Bootstrap, EntryKind, HttpTransport, InitialMember, MemberChange, OutMessage,
+    RaftConfig, RaftHandle, RaftNode, Role, SnapshotSource, Status, Transport, spawn_peer_server,
 };
 
 /// How long any wait in these tests may take before it counts as a hang.
@@ -27,11 +27,14 @@ struct Rules {
     delay: Option<Duration>,
 }
 
-/// The test network between members.
+/// The test network between members. Messages either go straight into the recipient's handle, or (`http`)
+/// through each sender's real HTTP transport to the recipient's peer server on loopback; the rules apply
+/// before either.
 pub struct Network {
     handles: Mutex<HashMap<u64, RaftHandle>>,
     rules: Mutex<Rules>,
     runtime: tokio::runtime::Handle,
+    http: Option<Mutex<HashMap<u64, Arc<HttpTransport>>>>,
 }
 
 impl Network {
@@ -164,6 +167,8 @@ pub struct Member {
     pub handle: RaftHandle,
     pub app: Arc<Mutex<App>>,
     pub dir: PathBuf,
+    /// The peer server, over HTTP.
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Settings for the members a test starts.
@@ -172,6 +177,8 @@ pub struct Settings {
     pub snapshot_count: u64,
     pub catchup_entries: u64,
     pub request_timeout: Duration,
+    /// Carry messages over real HTTP on loopback.
+    pub http: bool,
 }
 
 impl Default for Settings {
@@ -180,6 +187,7 @@ impl Default for Settings {
             snapshot_count: 100_000,
             catchup_entries: 5000,
             request_timeout: Duration::from_secs(3),
+            http: false,
         }
     }
 }
@@ -191,6 +199,8 @@ pub struct Cluster {
     pub tmp: tempfile::TempDir,
     pub settings: Settings,
     initial: Vec<u64>,
+    /// Peer URLs over HTTP, kept across restarts.
+    urls: BTreeMap<u64, String>,
 }
 
 impl Cluster {
@@ -200,6 +210,7 @@ impl Cluster {
             handles: Mutex::new(HashMap::new()),
             rules: Mutex::new(Rules::default()),
             runtime: tokio::runtime::Handle::current(),
+            http: settings.http.then(|| Mutex::new(HashMap::new())),
         });
         let mut cluster = Cluster {
             net,
@@ -207,11 +218,25 @@ impl Cluster {
             tmp: tempfile::tempdir().expect("tempdir"),
             settings,
             initial: (1..=n).collect(),
+            urls: BTreeMap::new(),
         };
         for id in 1..=n {
             cluster.start_member(id, false);
         }
         cluster
+    }
+
+    /// The peer listener of member `id`: a free loopback port the first time, the same one after.
+    fn listener(&mut self, id: u64) -> tokio::net::TcpListener {
+        let addr = match self.urls.get(&id) {
+            Some(url) => url.trim_start_matches("http://").to_owned(),
+            None => "127.0.0.1:0".to_owned(),
+        };
+        let std_listener = std::net::TcpListener::bind(&addr).expect("bind peer port");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let local = std_listener.local_addr().expect("local addr");
+        self.urls.insert(id, format!("http://{local}"));
+        tokio::net::TcpListener::from_std(std_listener).expect("tokio listener")
     }
 
     fn config(&self, id: u64) -> RaftConfig {
@@ -241,6 +266,7 @@ impl Cluster {
             )
         };
         let app = Arc::new(Mutex::new(App::default()));
+        let listener = self.settings.http.then(|| self.listener(id));
         let (handle, mut events) = RaftNode::start(
             self.config(id),
             &dir,
@@ -256,6 +282,25 @@ impl Cluster {
             .lock()
             .expect("handles")
             .insert(id, handle.clone());
+        let server = listener.map(|listener| {
+            let transport = HttpTransport::new(id, 0xC1, tokio::runtime::Handle::current());
+            transport.attach(handle.clone());
+            let transports = self.net.http.as_ref().expect("http network");
+            let mut transports = transports.lock().expect("transports");
+            for (peer, url) in &self.urls {
+                if *peer != id {
+                    transport.add_peer(*peer, url);
+                }
+            }
+            // The others learn this member's address (it may have just been added).
+            for (peer, other) in transports.iter() {
+                if *peer != id {
+                    other.add_peer(id, &self.urls[&id]);
+                }
+            }
+            transports.insert(id, transport);
+            spawn_peer_server(listener, handle.clone(), 0xC1)
+        });
         let applier_app = app.clone();
         let applier = handle.clone();
         tokio::spawn(async move {
@@ -292,6 +337,7 @@ impl Cluster {
                 handle,
                 app,
                 dir,
+                server,
             },
         );
     }
@@ -299,7 +345,14 @@ impl Cluster {
     /// Stops member `id` as a crash would leave it: gone from the network, its log on disk.
     pub async fn stop_member(&mut self, id: u64) {
         self.net.handles.lock().expect("handles").remove(&id);
+        if let Some(http) = &self.net.http {
+            http.lock().expect("transports").remove(&id);
+        }
         if let Some(m) = self.members.remove(&id) {
+            if let Some(server) = m.server {
+                server.abort();
+                let _ = server.await;
+            }
             m.handle.shutdown().await;
         }
     }

@@ -1,0 +1,426 @@
+//! Raft messages between members over HTTP on the peer URLs.
+//!
+//! Wire format (version 1 of this transport):
+//! - `POST /raft/stream`: a long-lived request per direction whose body is a sequence of frames, each an
+//!   8-byte big-endian length and that many bytes of a protobuf raft message. The sender opens it and keeps it
+//!   open; the receiver steps every frame as it arrives and answers `204` when the sender closes it.
+//! - `POST /raft`: one message as the whole body; used while the stream is down.
+//! - `POST /raft/snapshot`: one snapshot message as the whole body, on its own request, one at a time per peer;
+//!   its outcome is reported to raft.
+//! - Every request carries `X-Etcd-Cluster-ID` (hex) and `X-Server-From` (hex member ID); a request from another
+//!   cluster is refused with `412`. Bytes that are not a valid raft message for this member get `400`.
+//!
+//! Sending never blocks the raft loop: each peer has bounded queues, and a full queue refuses the message,
+//! which raft then treats as an unreachable peer.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::mpsc;
+
+use crate::node::RaftHandle;
+use crate::transport::{OutMessage, Transport};
+
+/// Messages queued per peer (etcd's stream buffer is 4096).
+const MESSAGE_QUEUE: usize = 4096;
+/// The largest frame or message accepted from a peer (a snapshot may be larger: see `MAX_SNAPSHOT`).
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+/// The largest snapshot message accepted.
+const MAX_SNAPSHOT: usize = 1024 * 1024 * 1024;
+/// Pause before reopening a broken stream.
+const RECONNECT_DELAY: Duration = Duration::from_millis(100);
+
+/// Header naming the cluster a peer request belongs to.
+pub const CLUSTER_ID_HEADER: &str = "X-Etcd-Cluster-ID";
+/// Header naming the member that sent a peer request.
+pub const FROM_HEADER: &str = "X-Server-From";
+
+type HttpClient = Client<HttpConnector, FrameBody>;
+
+/// Sends raft messages to peers over HTTP; see the module documentation for the wire format.
+#[derive(Debug)]
+pub struct HttpTransport {
+    local_id: u64,
+    cluster_id: u64,
+    client: HttpClient,
+    runtime: tokio::runtime::Handle,
+    peers: Mutex<HashMap<u64, PeerQueues>>,
+    raft: Arc<OnceLock<RaftHandle>>,
+}
+
+#[derive(Debug)]
+struct PeerQueues {
+    messages: mpsc::Sender<OutMessage>,
+    snapshots: mpsc::Sender<OutMessage>,
+}
+
+impl HttpTransport {
+    /// A transport for member `local_id` of cluster `cluster_id`; its tasks run on `runtime`.
+    pub fn new(
+        local_id: u64,
+        cluster_id: u64,
+        runtime: tokio::runtime::Handle,
+    ) -> Arc<HttpTransport> {
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Arc::new(HttpTransport {
+            local_id,
+            cluster_id,
+            client,
+            runtime,
+            peers: Mutex::new(HashMap::new()),
+            raft: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// Connects the transport to its raft node, for reporting unreachable peers and snapshot outcomes.
+    pub fn attach(&self, raft: RaftHandle) {
+        let _ = self.raft.set(raft);
+    }
+
+    /// Starts sending to `peer` at `url` (its first peer URL, e.g. `http://10.0.0.2:2380`); replaces an earlier
+    /// address.
+    pub fn add_peer(&self, peer: u64, url: &str) {
+        let (messages, message_rx) = mpsc::channel(MESSAGE_QUEUE);
+        let (snapshots, snapshot_rx) = mpsc::channel(1);
+        let link = Link {
+            peer,
+            url: url.trim_end_matches('/').to_owned(),
+            local_id: self.local_id,
+            cluster_id: self.cluster_id,
+            client: self.client.clone(),
+            raft: self.raft.clone(),
+        };
+        self.runtime.spawn(link.clone().run_messages(message_rx));
+        self.runtime.spawn(link.run_snapshots(snapshot_rx));
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        // Dropping the old queues ends the old tasks.
+        peers.insert(
+            peer,
+            PeerQueues {
+                messages,
+                snapshots,
+            },
+        );
+    }
+
+    /// Stops sending to `peer`.
+    pub fn remove_peer(&self, peer: u64) {
+        self.peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&peer);
+    }
+}
+
+impl Transport for Arc<HttpTransport> {
+    fn send(&self, message: OutMessage) -> bool {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(queues) = peers.get(&message.to) else {
+            return false;
+        };
+        let queue = if message.is_snapshot {
+            &queues.snapshots
+        } else {
+            &queues.messages
+        };
+        queue.try_send(message).is_ok()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Link {
+    peer: u64,
+    url: String,
+    local_id: u64,
+    cluster_id: u64,
+    client: HttpClient,
+    raft: Arc<OnceLock<RaftHandle>>,
+}
+
+impl Link {
+    fn request(&self, path: &str, body: FrameBody) -> Option<Request<FrameBody>> {
+        Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}{path}", self.url))
+            .header(CLUSTER_ID_HEADER, format!("{:x}", self.cluster_id))
+            .header(FROM_HEADER, format!("{:x}", self.local_id))
+            .header("Content-Type", "application/octet-stream")
+            .body(body)
+            .ok()
+    }
+
+    fn unreachable(&self) {
+        if let Some(raft) = self.raft.get() {
+            raft.report_unreachable(self.peer);
+        }
+    }
+
+    /// Keeps a stream open to the peer and feeds it; while it is down, sends messages one by one.
+    async fn run_messages(self, mut queue: mpsc::Receiver<OutMessage>) {
+        loop {
+            let (frames, body) = FrameBody::channel();
+            let Some(request) = self.request("/raft/stream", body) else {
+                return;
+            };
+            let mut response = Box::pin(self.client.request(request));
+            let failed;
+            loop {
+                tokio::select! {
+                    // The stream ended: the peer closed it or the connection broke.
+                    result = &mut response => {
+                        failed = !matches!(&result, Ok(r) if r.status().is_success());
+                        break;
+                    }
+                    message = queue.recv() => {
+                        let Some(message) = message else { return };
+                        if frames.send(frame(&message.bytes)).await.is_err() {
+                            self.unreachable();
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if failed {
+                self.unreachable();
+            }
+            // Fall back to one request per message until the stream can be opened again.
+            let deadline = tokio::time::Instant::now() + RECONNECT_DELAY;
+            while let Ok(Some(message)) = tokio::time::timeout_at(deadline, queue.recv()).await {
+                self.post_one(message).await;
+            }
+            if queue.is_closed() && queue.is_empty() {
+                return;
+            }
+        }
+    }
+
+    async fn post_one(&self, message: OutMessage) {
+        let Some(request) = self.request("/raft", FrameBody::full(Bytes::from(message.bytes)))
+        else {
+            return;
+        };
+        let ok = matches!(self.client.request(request).await, Ok(r) if r.status().is_success());
+        if !ok {
+            self.unreachable();
+        }
+    }
+
+    /// Sends snapshots, each on its own request, and reports each outcome to raft.
+    async fn run_snapshots(self, mut queue: mpsc::Receiver<OutMessage>) {
+        while let Some(message) = queue.recv().await {
+            let delivered = match self.request(
+                "/raft/snapshot",
+                FrameBody::full(Bytes::from(message.bytes)),
+            ) {
+                Some(request) => {
+                    matches!(self.client.request(request).await, Ok(r) if r.status().is_success())
+                }
+                None => false,
+            };
+            if let Some(raft) = self.raft.get() {
+                raft.report_snapshot(self.peer, delivered);
+                if !delivered {
+                    raft.report_unreachable(self.peer);
+                }
+            }
+        }
+    }
+}
+
+fn frame(bytes: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(8 + bytes.len());
+    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(bytes);
+    out.freeze()
+}
+
+/// A request body fed from a channel (the stream) or given whole (single messages).
+#[derive(Debug)]
+pub(crate) struct FrameBody {
+    rx: Option<mpsc::Receiver<Bytes>>,
+    whole: Option<Bytes>,
+}
+
+impl FrameBody {
+    fn channel() -> (mpsc::Sender<Bytes>, FrameBody) {
+        let (tx, rx) = mpsc::channel(64);
+        (
+            tx,
+            FrameBody {
+                rx: Some(rx),
+                whole: None,
+            },
+        )
+    }
+
+    fn full(bytes: Bytes) -> FrameBody {
+        FrameBody {
+            rx: None,
+            whole: Some(bytes),
+        }
+    }
+}
+
+impl Body for FrameBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(bytes) = self.whole.take() {
+            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+        }
+        match self.rx.as_mut() {
+            Some(rx) => rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rx.is_none() && self.whole.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match (&self.whole, &self.rx) {
+            (Some(b), None) => SizeHint::with_exact(b.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// Answers a peer request for raft (`/raft`, `/raft/stream`, `/raft/snapshot`), stepping what it carries into
+/// `raft`. Returns `None` for any other path, so the caller can route it elsewhere.
+pub async fn serve_raft(
+    request: Request<Incoming>,
+    raft: &RaftHandle,
+    cluster_id: u64,
+) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
+    let path = request.uri().path().to_owned();
+    if !matches!(path.as_str(), "/raft" | "/raft/stream" | "/raft/snapshot") {
+        return Err(request);
+    }
+    if request.method() != Method::POST {
+        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"));
+    }
+    let expected = format!("{cluster_id:x}");
+    let theirs = request
+        .headers()
+        .get(CLUSTER_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if theirs != expected {
+        return Ok(reply(
+            StatusCode::PRECONDITION_FAILED,
+            "cluster ID mismatch",
+        ));
+    }
+    let body = request.into_body();
+    let result = match path.as_str() {
+        "/raft/stream" => step_stream(body, raft).await,
+        "/raft/snapshot" => step_whole(body, raft, MAX_SNAPSHOT).await,
+        _ => step_whole(body, raft, MAX_MESSAGE).await,
+    };
+    Ok(match result {
+        Ok(()) => reply(StatusCode::NO_CONTENT, ""),
+        Err(why) => reply(StatusCode::BAD_REQUEST, &why),
+    })
+}
+
+async fn step_whole(body: Incoming, raft: &RaftHandle, limit: usize) -> Result<(), String> {
+    let bytes = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the message: {e}"))?
+        .to_bytes();
+    raft.step(&bytes).map_err(|e| e.to_string())
+}
+
+async fn step_stream(mut body: Incoming, raft: &RaftHandle) -> Result<(), String> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading the stream: {e}"))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        loop {
+            if buf.len() < 8 {
+                break;
+            }
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&buf[..8]);
+            let len = usize::try_from(u64::from_be_bytes(len)).unwrap_or(usize::MAX);
+            if len > MAX_MESSAGE {
+                return Err(format!("frame of {len} bytes exceeds the limit"));
+            }
+            if buf.len() < 8 + len {
+                break;
+            }
+            buf.advance(8);
+            let message = buf.split_to(len);
+            // One bad frame does not end the stream: the message is dropped, as raft tolerates.
+            if let Err(e) = raft.step(&message) {
+                tracing::debug!("dropped a peer message: {e}");
+            }
+        }
+    }
+    if buf.is_empty() {
+        Ok(())
+    } else {
+        Err("stream ended inside a frame".to_owned())
+    }
+}
+
+fn reply(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(text.to_owned())));
+    *response.status_mut() = status;
+    response
+}
+
+/// Serves raft peer traffic on `listener` (other paths get `404`) until the returned task is aborted. The
+/// full peer server, with `/members` and `/version`, belongs to the HTTP layer; this one is enough for a
+/// cluster of raft nodes.
+pub fn spawn_peer_server(
+    listener: tokio::net::TcpListener,
+    raft: RaftHandle,
+    cluster_id: u64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let raft = raft.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let raft = raft.clone();
+                    async move {
+                        let response = match serve_raft(request, &raft, cluster_id).await {
+                            Ok(response) => response,
+                            Err(_) => reply(StatusCode::NOT_FOUND, "404 page not found\n"),
+                        };
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    })
+}
