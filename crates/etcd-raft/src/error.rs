@@ -42,11 +42,10 @@ impl From<etcd_snapshot::Error> for RaftError {
     }
 }
 
-impl From<raft::Error> for RaftError {
-    fn from(e: raft::Error) -> RaftError {
-        match e {
-            raft::Error::ProposalDropped => RaftError::ProposalDropped,
-            other => RaftError::Storage(other.to_string()),
-        }
+/// raft-rs's error as ours; a function rather than a `From` impl, so no raft-rs type shows in the public API.
+pub(crate) fn from_raft(e: raft::Error) -> RaftError {
+    match e {
+        raft::Error::ProposalDropped => RaftError::ProposalDropped,
+        other => RaftError::Storage(other.to_string()),
     }
 }

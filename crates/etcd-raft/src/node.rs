@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::RaftConfig;
 use crate::disk::DiskLog;
-use crate::error::RaftError;
+use crate::error::{RaftError, from_raft};
 use crate::logger::raft_logger;
 use crate::storage::LogStore;
 use crate::transport::{OutMessage, SnapshotSource, Transport};
@@ -130,7 +130,8 @@ impl RaftNode {
             &config.to_raft(applied),
             store.clone(),
             &raft_logger(config.id),
-        )?;
+        )
+        .map_err(from_raft)?;
         let (tx, rx) = sync_channel(INPUT_QUEUE);
         let handle = RaftHandle { id: config.id, tx };
         let mut node = Loop {
@@ -416,7 +417,7 @@ impl Loop {
         let (seq, ctx) = self.next_context();
         let before = self.raw.raft.raft_log.last_index();
         if let Err(e) = self.raw.propose(ctx, data) {
-            let _ = reply.send(Err(e.into()));
+            let _ = reply.send(Err(from_raft(e)));
             return;
         }
         let after = self.raw.raft.raft_log.last_index();
@@ -456,7 +457,7 @@ impl Loop {
         cc.context = context.into();
         let before = self.raw.raft.raft_log.last_index();
         if let Err(e) = self.raw.propose_conf_change(Vec::new(), cc) {
-            let _ = reply.send(Err(e.into()));
+            let _ = reply.send(Err(from_raft(e)));
             return;
         }
         // A leader turns a conf change into an empty entry while an earlier one may be unapplied (always, for

@@ -73,6 +73,8 @@ async fn entries_replicate_in_the_same_order_everywhere(http: bool) {
     )
     .await;
     let leader = cluster.leader().await;
+    // A slow network: every message takes 5 ms more.
+    cluster.net.set_delay(Some(Duration::from_millis(5)));
     let mut last = 0;
     for i in 0..50 {
         // Through the leader and through followers (which forward).
