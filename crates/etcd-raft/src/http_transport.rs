@@ -28,7 +28,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
-use crate::node::RaftHandle;
+use crate::handle::RaftHandle;
 use crate::transport::{OutMessage, Transport};
 
 /// Messages queued per peer (etcd's stream buffer is 4096).

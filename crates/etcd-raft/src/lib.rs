@@ -59,9 +59,11 @@
 mod config;
 mod disk;
 mod error;
+mod handle;
 mod http_transport;
 mod ids;
 mod logger;
+mod membership;
 mod node;
 mod storage;
 mod transport;
@@ -71,11 +73,12 @@ mod wire;
 pub use crate::{
     config::RaftConfig,
     error::RaftError,
+    handle::RaftHandle,
     http_transport::{
         CLUSTER_ID_HEADER, FROM_HEADER, HttpTransport, serve_raft, spawn_peer_server,
     },
     ids::{cluster_id, member_id},
-    node::{RaftHandle, RaftNode},
+    node::RaftNode,
     transport::{OutMessage, SnapshotSource, Transport},
     types::{
         ApplyEvent, Bootstrap, CommittedEntry, EntryKind, InitialMember, MemberChange,

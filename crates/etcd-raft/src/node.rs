@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::Instant;
 
 use raft::eraftpb::{
@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::RaftConfig;
 use crate::disk::DiskLog;
 use crate::error::{RaftError, from_raft};
+use crate::handle::{Input, RaftHandle};
 use crate::logger::raft_logger;
+use crate::membership::{bootstrap_log, own_id, replay_conf_changes, split_change_context};
 use crate::storage::LogStore;
 use crate::transport::{OutMessage, SnapshotSource, Transport};
 use crate::types::*;
@@ -29,27 +31,6 @@ use crate::wire;
 const MAX_INPUTS_PER_ROUND: usize = 4096;
 /// Room in the loop's input queue.
 const INPUT_QUEUE: usize = 16 * 1024;
-
-pub(crate) enum Input {
-    Step(Box<Message>),
-    Propose(Vec<u8>, oneshot::Sender<Result<Proposed, RaftError>>),
-    ChangeMember(MemberChange, oneshot::Sender<Result<(), RaftError>>),
-    ReadIndex(oneshot::Sender<Result<u64, RaftError>>),
-    Applied(u64),
-    TransferLeader(u64),
-    Campaign,
-    Status(oneshot::Sender<Status>),
-    Unreachable(u64),
-    SnapshotDone(u64, bool),
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// A handle to a running raft node; cheap to clone, usable from any thread or task.
-#[derive(Debug, Clone)]
-pub struct RaftHandle {
-    id: u64,
-    tx: SyncSender<Input>,
-}
 
 /// Starts raft nodes.
 #[derive(Debug)]
@@ -133,7 +114,7 @@ impl RaftNode {
         )
         .map_err(from_raft)?;
         let (tx, rx) = sync_channel(INPUT_QUEUE);
-        let handle = RaftHandle { id: config.id, tx };
+        let handle = RaftHandle::new(config.id, tx);
         let mut node = Loop {
             seq: 0,
             raw,
@@ -158,101 +139,6 @@ impl RaftNode {
             .spawn(move || node.run(rx))
             .map_err(|e| RaftError::Storage(format!("cannot start the raft thread: {e}")))?;
         Ok((handle, apply_rx))
-    }
-}
-
-impl RaftHandle {
-    /// This member's ID.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Proposes `data`; resolves once it is committed, or fails (never hangs: the request timeout bounds it).
-    /// A failure after a timeout does not prove the entry will never be applied, as in etcd.
-    pub async fn propose(&self, data: Vec<u8>) -> Result<Proposed, RaftError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Input::Propose(data, reply))?;
-        rx.await.map_err(|_| RaftError::Stopped)?
-    }
-
-    /// Changes the membership; resolves once the change is committed and applied to raft's configuration.
-    pub async fn change_member(&self, change: MemberChange) -> Result<(), RaftError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Input::ChangeMember(change, reply))?;
-        rx.await.map_err(|_| RaftError::Stopped)?
-    }
-
-    /// A linearizable read point: resolves with an index once the application has applied up to it, so a read
-    /// of the local state then sees every write committed before the call.
-    pub async fn read_index(&self) -> Result<u64, RaftError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Input::ReadIndex(reply))?;
-        rx.await.map_err(|_| RaftError::Stopped)?
-    }
-
-    /// The node's raft state.
-    pub async fn status(&self) -> Result<Status, RaftError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Input::Status(reply))?;
-        rx.await.map_err(|_| RaftError::Stopped)
-    }
-
-    /// Asks the leader to hand leadership to `to`.
-    pub fn transfer_leader(&self, to: u64) -> Result<(), RaftError> {
-        self.send(Input::TransferLeader(to))
-    }
-
-    /// Starts an election now.
-    pub fn campaign(&self) -> Result<(), RaftError> {
-        self.send(Input::Campaign)
-    }
-
-    /// Hands a message from a peer to raft. It is decoded and validated here, on the caller's thread; bytes
-    /// that are not a valid raft message for this member are refused with an error, never a panic.
-    pub fn step(&self, bytes: &[u8]) -> Result<(), RaftError> {
-        let message = wire::decode_message(bytes)?;
-        if message.to != self.id {
-            return Err(RaftError::Wire(wire::WireError::Invalid(
-                "message for another member",
-            )));
-        }
-        // A full queue drops the message: raft recovers from lost messages, and the network must never stall
-        // the loop.
-        match self.tx.try_send(Input::Step(Box::new(message))) {
-            Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
-            Err(TrySendError::Disconnected(_)) => Err(RaftError::Stopped),
-        }
-    }
-
-    /// Reports that the application has applied everything up to `index`.
-    pub fn report_applied(&self, index: u64) {
-        let _ = self.tx.send(Input::Applied(index));
-    }
-
-    /// Reports that messages to `peer` could not be delivered.
-    pub fn report_unreachable(&self, peer: u64) {
-        let _ = self.tx.try_send(Input::Unreachable(peer));
-    }
-
-    /// Reports how sending a snapshot to `peer` ended.
-    pub fn report_snapshot(&self, peer: u64, delivered: bool) {
-        let _ = self.tx.send(Input::SnapshotDone(peer, delivered));
-    }
-
-    /// Stops the node: pending requests fail with [`RaftError::Stopped`], the WAL is closed.
-    pub async fn shutdown(&self) {
-        let (reply, rx) = oneshot::channel();
-        if self.tx.send(Input::Shutdown(reply)).is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    fn send(&self, input: Input) -> Result<(), RaftError> {
-        match self.tx.try_send(input) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(RaftError::Busy),
-            Err(TrySendError::Disconnected(_)) => Err(RaftError::Stopped),
-        }
     }
 }
 
@@ -854,97 +740,4 @@ impl Loop {
             tracing::warn!("closing the raft log: {e}");
         }
     }
-}
-
-/// Splits a conf change's context into (kind, proposer's sequence, application bytes). The layout is ours:
-/// one kind byte, the proposer's 16-byte context (member ID, sequence), then the application's bytes. Bootstrap
-/// entries carry the kind byte and the application's bytes only.
-fn split_change_context(
-    ctx: &[u8],
-    change_type: ConfChangeType,
-) -> (MemberChangeKind, Option<u64>, Vec<u8>) {
-    let default_kind = match change_type {
-        ConfChangeType::AddNode => MemberChangeKind::AddMember,
-        ConfChangeType::RemoveNode => MemberChangeKind::RemoveMember,
-        ConfChangeType::AddLearnerNode => MemberChangeKind::AddLearner,
-    };
-    let Some((&kind_byte, rest)) = ctx.split_first() else {
-        return (default_kind, None, Vec::new());
-    };
-    let kind = MemberChangeKind::from_byte(kind_byte).unwrap_or(default_kind);
-    if rest.len() >= 16 && rest[..8] != [0; 8] {
-        let seq = u64::from_be_bytes(rest[8..16].try_into().unwrap_or([0; 8]));
-        (kind, Some(seq), rest[16..].to_vec())
-    } else {
-        (kind, None, rest.get(16..).unwrap_or_default().to_vec())
-    }
-}
-
-fn own_id(ctx: &[u8]) -> Option<u64> {
-    let id: [u8; 8] = ctx.get(1..9)?.try_into().ok()?;
-    Some(u64::from_be_bytes(id))
-}
-
-/// The first entries of a new member's log.
-fn bootstrap_log(bootstrap: &Bootstrap) -> (Vec<Entry>, HardState) {
-    let Bootstrap::NewCluster(members) = bootstrap else {
-        return (Vec::new(), HardState::default());
-    };
-    let mut members = members.clone();
-    members.sort_by_key(|m| m.id);
-    let entries: Vec<Entry> = members
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let mut cc = ConfChange::default();
-            cc.change_type = ConfChangeType::AddNode;
-            cc.node_id = m.id;
-            // Kind byte, an all-zero proposer context (no waiter), then the application's bytes.
-            let mut context = vec![MemberChangeKind::AddMember.to_byte()];
-            context.extend_from_slice(&[0; 16]);
-            context.extend_from_slice(&m.context);
-            cc.context = context.into();
-            let mut e = Entry::default();
-            e.entry_type = EntryType::EntryConfChange;
-            e.term = 1;
-            e.index = i as u64 + 1;
-            e.data = wire::encode_conf_change(&cc).into();
-            e
-        })
-        .collect();
-    let mut hs = HardState::default();
-    hs.term = 1;
-    hs.commit = entries.len() as u64;
-    (entries, hs)
-}
-
-/// The configuration after the committed conf changes in `entries`, starting from `base`.
-fn replay_conf_changes(mut conf: ConfState, entries: &[Entry], commit: u64) -> ConfState {
-    for e in entries
-        .iter()
-        .filter(|e| e.index <= commit && e.entry_type == EntryType::EntryConfChange)
-    {
-        let Ok(cc) = wire::decode_conf_change(&e.data) else {
-            continue;
-        };
-        let id = cc.node_id;
-        match cc.change_type {
-            ConfChangeType::AddNode => {
-                conf.learners.retain(|l| *l != id);
-                if !conf.voters.contains(&id) {
-                    conf.voters.push(id);
-                }
-            }
-            ConfChangeType::AddLearnerNode => {
-                if !conf.voters.contains(&id) && !conf.learners.contains(&id) {
-                    conf.learners.push(id);
-                }
-            }
-            ConfChangeType::RemoveNode => {
-                conf.voters.retain(|v| *v != id);
-                conf.learners.retain(|l| *l != id);
-            }
-        }
-    }
-    conf
 }
