@@ -1,0 +1,101 @@
+//! What the HTTP layer needs from the server behind it. The server implements [`Backend`]; the HTTP layer
+//! knows nothing of raft or the store.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use etcd_api::v2::{Error, Event, Request, StoreStats};
+
+/// A boxed future, as the backend's async methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The events of one watch, in order; `None` once it has ended.
+pub trait EventStream: Send + Unpin {
+    /// Polls for the next event.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Event>>>;
+}
+
+/// The raft position reported in `X-Raft-Index` and `X-Raft-Term`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RaftPosition {
+    /// The committed index.
+    pub index: u64,
+    /// The current term.
+    pub term: u64,
+}
+
+/// A cluster member as the members API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its ID.
+    pub id: u64,
+    /// Its name; empty until it has started and published it.
+    pub name: String,
+    /// Its peer URLs.
+    pub peer_urls: Vec<String>,
+    /// Its client URLs; empty until it has started.
+    pub client_urls: Vec<String>,
+}
+
+/// Why a membership change failed, with the status etcd answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberError {
+    /// 404 `No such member: <id>`.
+    NotFound(u64),
+    /// 410 `Member permanently removed: <id>`.
+    Removed(u64),
+    /// 409 `membership: peerURL exists`.
+    PeerUrlExists,
+    /// 409 `membership: ID exists`.
+    IdExists,
+    /// 500 `Internal Server Error` (timeouts, refused changes).
+    Internal,
+}
+
+/// The server behind the HTTP layer.
+pub trait Backend: Send + Sync + 'static {
+    /// The cluster's ID, for `X-Etcd-Cluster-Id`.
+    fn cluster_id(&self) -> u64;
+    /// The raft position now.
+    fn raft_position(&self) -> RaftPosition;
+    /// A local (possibly stale) read.
+    fn get(&self, path: &str, recursive: bool) -> Result<Event, Error>;
+    /// Registers a watch; returns its events and the store index at registration.
+    fn watch(
+        &self,
+        path: &str,
+        recursive: bool,
+        stream: bool,
+        since: u64,
+    ) -> Result<(Box<dyn EventStream>, u64), Error>;
+    /// Runs a request through raft (writes and quorum reads) and returns its event.
+    fn propose(&self, request: Request) -> BoxFuture<'_, Result<Arc<Event>, Error>>;
+    /// `/v2/stats/store`.
+    fn store_stats(&self) -> StoreStats;
+    /// `/v2/stats/self`, as JSON.
+    fn self_stats(&self) -> String;
+    /// `/v2/stats/leader` as JSON, or `None` when this member is not the leader.
+    fn leader_stats(&self) -> Option<String>;
+    /// Every member, sorted by ID.
+    fn members(&self) -> Vec<Member>;
+    /// The leader, if one is known.
+    fn leader(&self) -> Option<Member>;
+    /// Adds a member with these peer URLs.
+    fn add_member(&self, peer_urls: Vec<String>) -> BoxFuture<'_, Result<Member, MemberError>>;
+    /// Removes a member.
+    fn remove_member(&self, id: u64) -> BoxFuture<'_, Result<(), MemberError>>;
+    /// Changes a member's peer URLs.
+    fn update_member(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), MemberError>>;
+    /// Whether the member is healthy: a leader exists and a quorum read succeeds in time.
+    fn health(&self) -> BoxFuture<'_, bool>;
+    /// (server version, cluster version) for `/version`.
+    fn versions(&self) -> (String, String);
+    /// Prometheus text for `/metrics`.
+    fn metrics(&self) -> String;
+}

@@ -1,0 +1,32 @@
+//! etcd's v2 HTTP API on hyper.
+//!
+//! [`route`] answers one client request — `/v2/keys` (every parameter, etcd's validation order and errors,
+//! watches streamed), `/v2/members`, `/v2/stats/{self,leader,store}`, `/v2/machines`, `/version`, `/health`,
+//! `/metrics` — with etcd 3.4's statuses, headers and bodies, CORS, path cleaning, `404` and `405`. [`serve`]
+//! runs it on a listener. The server behind it is a [`Backend`]: this crate knows HTTP and JSON, not raft or
+//! the store.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run(backend: std::sync::Arc<dyn etcd_http::Backend>) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
+//! let server = etcd_http::serve(listener, backend);
+//! server.await.ok();
+//! # Ok(())
+//! # }
+//! ```
+
+mod backend;
+mod form;
+mod keys;
+mod respond;
+mod router;
+mod serve;
+
+pub use crate::{
+    backend::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition},
+    respond::ResponseBody,
+    router::route,
+    serve::serve,
+};
