@@ -1,0 +1,140 @@
+//! etcd 3.4's flags, with their `ETCD_*` environment variables and etcd's defaults. A flag given on the
+//! command line beats its environment variable. etcd flags not implemented yet are refused by name.
+
+use clap::Parser;
+
+/// etcd-node: an etcd v2 server and cluster member.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "etcd-node", version, about)]
+pub struct Flags {
+    /// Human-readable name for this member.
+    #[arg(long, env = "ETCD_NAME", default_value = "default")]
+    pub name: String,
+    /// Path to the data directory (default: `<name>.etcd`).
+    #[arg(long, env = "ETCD_DATA_DIR")]
+    pub data_dir: Option<String>,
+    /// Path to the dedicated WAL directory.
+    #[arg(long, env = "ETCD_WAL_DIR", default_value = "")]
+    pub wal_dir: String,
+    /// URLs to listen on for client traffic.
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_CLIENT_URLS",
+        default_value = "http://localhost:2379"
+    )]
+    pub listen_client_urls: String,
+    /// This member's client URLs to advertise to the rest of the cluster.
+    #[arg(
+        long,
+        env = "ETCD_ADVERTISE_CLIENT_URLS",
+        default_value = "http://localhost:2379"
+    )]
+    pub advertise_client_urls: String,
+    /// URLs to listen on for peer traffic.
+    #[arg(
+        long,
+        env = "ETCD_LISTEN_PEER_URLS",
+        default_value = "http://localhost:2380"
+    )]
+    pub listen_peer_urls: String,
+    /// This member's peer URLs to advertise to the rest of the cluster.
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_ADVERTISE_PEER_URLS",
+        default_value = "http://localhost:2380"
+    )]
+    pub initial_advertise_peer_urls: String,
+    /// Initial cluster configuration for bootstrapping: `name=url,name=url,...`.
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_CLUSTER",
+        default_value = "default=http://localhost:2380"
+    )]
+    pub initial_cluster: String,
+    /// Initial cluster state (`new` or `existing`).
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "new")]
+    pub initial_cluster_state: String,
+    /// Initial cluster token for the etcd cluster during bootstrap.
+    #[arg(
+        long,
+        env = "ETCD_INITIAL_CLUSTER_TOKEN",
+        default_value = "etcd-cluster"
+    )]
+    pub initial_cluster_token: String,
+    /// Number of committed transactions to trigger a snapshot to disk.
+    #[arg(long, env = "ETCD_SNAPSHOT_COUNT", default_value_t = 100_000)]
+    pub snapshot_count: u64,
+    /// Time (in milliseconds) of a heartbeat interval.
+    #[arg(long, env = "ETCD_HEARTBEAT_INTERVAL", default_value_t = 100)]
+    pub heartbeat_interval: u64,
+    /// Time (in milliseconds) for an election to timeout.
+    #[arg(long, env = "ETCD_ELECTION_TIMEOUT", default_value_t = 1000)]
+    pub election_timeout: u64,
+    /// Maximum client request size in bytes the server will accept.
+    #[arg(long, env = "ETCD_MAX_REQUEST_BYTES", default_value_t = 1_572_864)]
+    pub max_request_bytes: u64,
+    /// Accept etcd V2 client requests (always on in etcd-node).
+    #[arg(long, env = "ETCD_ENABLE_V2", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_v2: bool,
+    /// Reject reconfiguration requests that would cause quorum loss.
+    #[arg(long, env = "ETCD_STRICT_RECONFIG_CHECK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub strict_reconfig_check: bool,
+    /// Comma-separated whitelist of origins for CORS.
+    #[arg(long, env = "ETCD_CORS", default_value = "*")]
+    pub cors: String,
+    /// Log level: debug, info, warn, error, panic, fatal.
+    #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Force to create a new one member cluster (not implemented yet: refused).
+    #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub force_new_cluster: bool,
+    /// Path to the server configuration file (not implemented yet: refused).
+    #[arg(long, env = "ETCD_CONFIG_FILE")]
+    pub config_file: Option<String>,
+    /// Proxy mode (not implemented yet: only `off` is accepted).
+    #[arg(long, env = "ETCD_PROXY", default_value = "off")]
+    pub proxy: String,
+}
+
+impl Flags {
+    /// Refuses the flags etcd has that this build does not implement yet, naming them.
+    pub fn refuse_unimplemented(&self) -> Result<(), String> {
+        let mut refused = Vec::new();
+        if self.force_new_cluster {
+            refused.push("--force-new-cluster");
+        }
+        if self.config_file.is_some() {
+            refused.push("--config-file");
+        }
+        if self.proxy != "off" {
+            refused.push("--proxy");
+        }
+        if !self.wal_dir.is_empty() {
+            refused.push("--wal-dir");
+        }
+        if self.initial_cluster_state != "new" && self.initial_cluster_state != "existing" {
+            return Err(format!(
+                "invalid value {:?} for --initial-cluster-state (want \"new\" or \"existing\")",
+                self.initial_cluster_state
+            ));
+        }
+        if self.initial_cluster_state == "existing" {
+            refused.push("--initial-cluster-state=existing");
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "not implemented yet in etcd-node: {}",
+                refused.join(", ")
+            ))
+        }
+    }
+
+    /// The data directory: the flag, or `<name>.etcd`.
+    pub fn data_dir(&self) -> String {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| format!("{}.etcd", self.name))
+    }
+}

@@ -1,0 +1,212 @@
+//! Cluster membership as etcd keeps it in the v2 store, under `/0`:
+//! `/0/members/<hexid>/raftAttributes` = `{"peerURLs":[...]}` (with `"isLearner":true` for learners),
+//! `/0/members/<hexid>/attributes` = `{"name":..,"clientURLs":[...]}`, `/0/removed_members/<hexid>` = `""`.
+
+use etcd_api::v2::json::write_string;
+use etcd_http::Member;
+use etcd_raft::{MemberChange, MemberChangeKind};
+use etcd_store::Store;
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+struct RaftAttributes {
+    #[serde(rename = "peerURLs", default)]
+    peer_urls: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Attributes {
+    #[serde(default)]
+    name: String,
+    #[serde(rename = "clientURLs", default)]
+    client_urls: Vec<String>,
+}
+
+/// The `raftAttributes` value for these peer URLs.
+pub fn raft_attributes(peer_urls: &[String], learner: bool) -> String {
+    let mut out = String::from("{\"peerURLs\":[");
+    for (i, url) in peer_urls.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(&mut out, url);
+    }
+    out.push(']');
+    if learner {
+        out.push_str(",\"isLearner\":true");
+    }
+    out.push('}');
+    out
+}
+
+/// The `attributes` value a member publishes.
+pub fn attributes(name: &str, client_urls: &[String]) -> String {
+    let mut out = String::from("{\"name\":");
+    write_string(&mut out, name);
+    out.push_str(",\"clientURLs\":[");
+    for (i, url) in client_urls.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(&mut out, url);
+    }
+    out.push_str("]}");
+    out
+}
+
+fn member_dir(id: u64) -> String {
+    format!("/0/members/{id:x}")
+}
+
+/// Applies a committed membership change to the store, as etcd's apply does.
+pub fn apply_change(store: &mut Store, change: &MemberChange) {
+    let dir = member_dir(change.node_id);
+    let context = String::from_utf8_lossy(&change.context).into_owned();
+    let result = match change.kind {
+        MemberChangeKind::AddMember | MemberChangeKind::AddLearner => {
+            let value = if change.kind == MemberChangeKind::AddLearner {
+                learner_attributes(&context)
+            } else {
+                context
+            };
+            store
+                .create(&format!("{dir}/raftAttributes"), false, &value, false, 0, 0)
+                .map(drop)
+        }
+        MemberChangeKind::PromoteLearner => {
+            let peers = store
+                .get(&format!("{dir}/raftAttributes"), false, 0)
+                .ok()
+                .and_then(|e| e.node.value)
+                .and_then(|v| serde_json::from_str::<RaftAttributes>(&v).ok())
+                .unwrap_or_default();
+            store
+                .update(
+                    &format!("{dir}/raftAttributes"),
+                    &raft_attributes(&peers.peer_urls, false),
+                    0,
+                    false,
+                    0,
+                )
+                .map(drop)
+        }
+        MemberChangeKind::UpdateMember => store
+            .update(&format!("{dir}/raftAttributes"), &context, 0, false, 0)
+            .map(drop),
+        MemberChangeKind::RemoveMember => {
+            store.delete(&dir, true, true, 0).map(drop).and_then(|()| {
+                store
+                    .create(
+                        &format!("/0/removed_members/{:x}", change.node_id),
+                        false,
+                        "",
+                        false,
+                        0,
+                        0,
+                    )
+                    .map(drop)
+            })
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(member = %format!("{:x}", change.node_id), "membership change not recorded: {e}");
+    }
+}
+
+fn learner_attributes(context: &str) -> String {
+    let peers = serde_json::from_str::<RaftAttributes>(context).unwrap_or_default();
+    raft_attributes(&peers.peer_urls, true)
+}
+
+/// Every member in the store, sorted by ID.
+pub fn list(store: &Store) -> Vec<Member> {
+    let Ok(event) = store.get("/0/members", true, 0) else {
+        return Vec::new();
+    };
+    let mut members: Vec<Member> = event
+        .node
+        .nodes
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|dir| {
+            let id = u64::from_str_radix(dir.key.rsplit('/').next()?, 16).ok()?;
+            let mut member = Member {
+                id,
+                name: String::new(),
+                peer_urls: Vec::new(),
+                client_urls: Vec::new(),
+            };
+            for child in dir.nodes.unwrap_or_default() {
+                let value = child.value.unwrap_or_default();
+                if child.key.ends_with("/raftAttributes") {
+                    member.peer_urls = serde_json::from_str::<RaftAttributes>(&value)
+                        .unwrap_or_default()
+                        .peer_urls;
+                } else if child.key.ends_with("/attributes") {
+                    let a = serde_json::from_str::<Attributes>(&value).unwrap_or_default();
+                    member.name = a.name;
+                    member.client_urls = a.client_urls;
+                }
+            }
+            Some(member)
+        })
+        .collect();
+    members.sort_by_key(|m| m.id);
+    members
+}
+
+/// Whether `id` was removed from the cluster.
+pub fn is_removed(store: &Store, id: u64) -> bool {
+    store
+        .get(&format!("/0/removed_members/{id:x}"), false, 0)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_lives_in_the_store_as_etcd_keeps_it() {
+        let mut store = Store::new();
+        let add = MemberChange {
+            kind: MemberChangeKind::AddMember,
+            node_id: 0x8e9e05c52164694d,
+            context: raft_attributes(&["http://localhost:2380".to_owned()], false).into_bytes(),
+        };
+        apply_change(&mut store, &add);
+        assert_eq!(store.index(), 1);
+        store
+            .set(
+                "/0/members/8e9e05c52164694d/attributes",
+                false,
+                &attributes("default", &["http://localhost:2379".to_owned()]),
+                0,
+                false,
+                0,
+            )
+            .expect("publish");
+        let members = list(&store);
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].name, "default");
+        assert_eq!(members[0].client_urls, vec!["http://localhost:2379"]);
+        assert_eq!(
+            store
+                .get("/0/members/8e9e05c52164694d/raftAttributes", false, 0)
+                .expect("get")
+                .node
+                .value
+                .as_deref(),
+            Some(r#"{"peerURLs":["http://localhost:2380"]}"#)
+        );
+        let remove = MemberChange {
+            kind: MemberChangeKind::RemoveMember,
+            node_id: 0x8e9e05c52164694d,
+            context: Vec::new(),
+        };
+        apply_change(&mut store, &remove);
+        assert!(list(&store).is_empty());
+        assert!(is_removed(&store, 0x8e9e05c52164694d));
+        assert_eq!(store.index(), 4, "remove takes two indices, as in etcd");
+    }
+}

@@ -1,0 +1,79 @@
+//! `/metrics` in Prometheus text format, with etcd's metric names.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use etcd_http::Backend;
+use etcd_raft::Role;
+
+use crate::server::Server;
+
+pub fn render(server: &Server) -> String {
+    let status = server.cached_status();
+    let has_leader = status.as_ref().is_some_and(|s| s.leader != 0);
+    let is_leader = status.as_ref().is_some_and(|s| s.role == Role::Leader);
+    let c = &server.counters;
+    let stats = server.store_stats();
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    gauge(
+        "etcd_server_has_leader",
+        "Whether or not a leader exists. 1 is existence, 0 is not.",
+        "gauge",
+        u64::from(has_leader),
+    );
+    gauge(
+        "etcd_server_is_leader",
+        "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+        "gauge",
+        u64::from(is_leader),
+    );
+    gauge(
+        "etcd_server_leader_changes_seen_total",
+        "The number of leader changes seen.",
+        "counter",
+        c.leader_changes.load(Ordering::Relaxed),
+    );
+    gauge(
+        "etcd_server_proposals_committed_total",
+        "The total number of consensus proposals committed.",
+        "gauge",
+        c.proposals_committed.load(Ordering::Relaxed),
+    );
+    gauge(
+        "etcd_server_proposals_applied_total",
+        "The total number of consensus proposals applied.",
+        "gauge",
+        c.proposals_applied.load(Ordering::Relaxed),
+    );
+    gauge(
+        "etcd_server_proposals_pending",
+        "The current number of pending proposals to commit.",
+        "gauge",
+        c.proposals_pending.load(Ordering::Relaxed),
+    );
+    gauge(
+        "etcd_server_proposals_failed_total",
+        "The total number of failed proposals seen.",
+        "counter",
+        c.proposals_failed.load(Ordering::Relaxed),
+    );
+    gauge(
+        "etcd_debugging_store_watchers",
+        "Count of currently active watchers.",
+        "gauge",
+        stats.watchers,
+    );
+    gauge(
+        "etcd_debugging_store_expires_total",
+        "Total number of expired keys.",
+        "counter",
+        stats.expire_count,
+    );
+    out
+}

@@ -1,0 +1,436 @@
+//! The server: the v2 store, the raft node and the waiters that join them, behind the HTTP layer's
+//! [`Backend`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use etcd_api::v2::{Error, ErrorCode, Event, Method, Request, StoreStats};
+use etcd_http::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition};
+use etcd_raft::{
+    HttpTransport, MemberChange, MemberChangeKind, RaftError, RaftHandle, Role, SnapshotSource,
+    Status,
+};
+use etcd_store::{Store, WatchReceiver};
+use tokio::sync::oneshot;
+
+use crate::entry;
+use crate::members;
+
+/// The replicated state: the store and the last raft index applied to it, changed together.
+pub struct State {
+    pub store: Store,
+    pub applied: u64,
+}
+
+type Waiter = oneshot::Sender<Result<Arc<Event>, Error>>;
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+    pub proposals_committed: AtomicU64,
+    pub proposals_applied: AtomicU64,
+    pub proposals_failed: AtomicU64,
+    pub proposals_pending: AtomicU64,
+    pub leader_changes: AtomicU64,
+}
+
+/// One etcd-node member.
+pub struct Server {
+    pub id: u64,
+    pub name: String,
+    pub cluster_id: u64,
+    pub token: String,
+    pub client_urls: Vec<String>,
+    pub raft: RaftHandle,
+    pub transport: Arc<HttpTransport>,
+    pub state: Arc<RwLock<State>>,
+    pub waiters: Mutex<HashMap<u64, Waiter>>,
+    pub request_timeout: Duration,
+    pub position: (AtomicU64, AtomicU64),
+    pub status: RwLock<Option<Status>>,
+    pub start_time: SystemTime,
+    pub leader_since: RwLock<Option<SystemTime>>,
+    pub counters: Counters,
+    next_request: AtomicU64,
+}
+
+pub fn unix_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+impl Server {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: u64,
+        name: String,
+        cluster_id: u64,
+        token: String,
+        client_urls: Vec<String>,
+        raft: RaftHandle,
+        transport: Arc<HttpTransport>,
+        state: Arc<RwLock<State>>,
+        request_timeout: Duration,
+    ) -> Server {
+        // Request IDs are unique across members: the member's ID in the high bits, then a counter started
+        // from the clock.
+        let millis = (unix_nanos() as u64 / 1_000_000) & 0xff_ffff_ffff;
+        let start = ((id & 0xffff) << 48) | (millis << 8);
+        Server {
+            id,
+            name,
+            cluster_id,
+            token,
+            client_urls,
+            raft,
+            transport,
+            state,
+            waiters: Mutex::new(HashMap::new()),
+            request_timeout,
+            position: (AtomicU64::new(0), AtomicU64::new(0)),
+            status: RwLock::new(None),
+            start_time: SystemTime::now(),
+            leader_since: RwLock::new(None),
+            counters: Counters::default(),
+            next_request: AtomicU64::new(start),
+        }
+    }
+
+    pub fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        f(&state.store)
+    }
+
+    pub fn cached_status(&self) -> Option<Status> {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Resolves the waiter of request `id` with what applying it gave.
+    pub fn resolve(&self, id: u64, result: Result<Arc<Event>, Error>) {
+        let waiter = self
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(result);
+        }
+    }
+
+    /// Proposes a request through raft and waits for the result of applying it, at most the request timeout.
+    pub async fn propose_request(&self, mut request: Request) -> Result<Arc<Event>, Error> {
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        request.id = id;
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
+        self.counters
+            .proposals_pending
+            .fetch_add(1, Ordering::Relaxed);
+        let bytes = entry::encode(&request, unix_nanos());
+        let outcome = tokio::time::timeout(self.request_timeout, async {
+            match self.raft.propose(bytes).await {
+                Ok(_) => rx
+                    .await
+                    .unwrap_or_else(|_| Err(raft_internal("etcdserver: server stopped"))),
+                Err(e) => Err(raft_error(e)),
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err(raft_internal("etcdserver: request timed out")));
+        self.counters
+            .proposals_pending
+            .fetch_sub(1, Ordering::Relaxed);
+        if outcome.is_err() {
+            self.waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            self.counters
+                .proposals_failed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    fn member_by_id(&self, id: u64) -> Option<Member> {
+        self.with_store(members::list)
+            .into_iter()
+            .find(|m| m.id == id)
+    }
+}
+
+fn raft_internal(cause: &str) -> Error {
+    Error::new(ErrorCode::RaftInternal, cause, 0)
+}
+
+fn raft_error(e: RaftError) -> Error {
+    let cause = match e {
+        RaftError::Timeout => "etcdserver: request timed out",
+        RaftError::LeaderChanged => {
+            "etcdserver: request timed out, possibly due to previous leader failure"
+        }
+        RaftError::Stopped => "etcdserver: server stopped",
+        _ => "etcdserver: request cancelled",
+    };
+    raft_internal(cause)
+}
+
+struct StoreWatch(WatchReceiver);
+
+impl EventStream for StoreWatch {
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Event>>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+impl Backend for Server {
+    fn cluster_id(&self) -> u64 {
+        self.cluster_id
+    }
+
+    fn raft_position(&self) -> RaftPosition {
+        RaftPosition {
+            index: self.position.0.load(Ordering::Relaxed),
+            term: self.position.1.load(Ordering::Relaxed),
+        }
+    }
+
+    fn get(&self, path: &str, recursive: bool) -> Result<Event, Error> {
+        self.with_store(|store| store.get(path, recursive, unix_nanos()))
+    }
+
+    fn watch(
+        &self,
+        path: &str,
+        recursive: bool,
+        stream: bool,
+        since: u64,
+    ) -> Result<(Box<dyn EventStream>, u64), Error> {
+        let watch = self
+            .write_state()
+            .store
+            .watch(path, recursive, stream, since)?;
+        Ok((Box::new(StoreWatch(watch.receiver)), watch.etcd_index))
+    }
+
+    fn propose(&self, request: Request) -> BoxFuture<'_, Result<Arc<Event>, Error>> {
+        Box::pin(self.propose_request(request))
+    }
+
+    fn store_stats(&self) -> StoreStats {
+        self.write_state().store.stats()
+    }
+
+    fn self_stats(&self) -> String {
+        let status = self.cached_status();
+        let state = match status.as_ref().map(|s| s.role) {
+            Some(Role::Leader) => "StateLeader",
+            Some(Role::Candidate) => "StateCandidate",
+            Some(Role::PreCandidate) => "StatePreCandidate",
+            _ => "StateFollower",
+        };
+        let leader = status.as_ref().map_or(0, |s| s.leader);
+        let since = self
+            .leader_since
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or(self.start_time);
+        let uptime = since.elapsed().unwrap_or_default();
+        let mut name = String::new();
+        etcd_api::v2::json::write_string(&mut name, &self.name);
+        format!(
+            r#"{{"name":{name},"id":"{:x}","state":"{state}","startTime":"{}","leaderInfo":{{"leader":"{leader:x}","uptime":"{}","startTime":"{}"}},"recvAppendRequestCnt":0,"sendAppendRequestCnt":0}}"#,
+            self.id,
+            etcd_api::v2::json::format_time(to_nanos(self.start_time)),
+            go_duration(uptime),
+            etcd_api::v2::json::format_time(to_nanos(since)),
+        )
+    }
+
+    fn leader_stats(&self) -> Option<String> {
+        let status = self.cached_status()?;
+        (status.role == Role::Leader)
+            .then(|| format!(r#"{{"leader":"{:x}","followers":{{}}}}"#, self.id))
+    }
+
+    fn members(&self) -> Vec<Member> {
+        self.with_store(members::list)
+    }
+
+    fn leader(&self) -> Option<Member> {
+        let leader = self.cached_status()?.leader;
+        self.member_by_id(leader)
+    }
+
+    fn add_member(&self, peer_urls: Vec<String>) -> BoxFuture<'_, Result<Member, MemberError>> {
+        Box::pin(async move {
+            let existing = self.members();
+            if existing
+                .iter()
+                .any(|m| m.peer_urls.iter().any(|u| peer_urls.contains(u)))
+            {
+                return Err(MemberError::PeerUrlExists);
+            }
+            let secs = unix_nanos() / 1_000_000_000;
+            let id = etcd_raft::member_id(&peer_urls, &self.token, Some(secs));
+            if existing.iter().any(|m| m.id == id) {
+                return Err(MemberError::IdExists);
+            }
+            let change = MemberChange {
+                kind: MemberChangeKind::AddMember,
+                node_id: id,
+                context: members::raft_attributes(&peer_urls, false).into_bytes(),
+            };
+            self.change(change).await?;
+            Ok(Member {
+                id,
+                name: String::new(),
+                peer_urls,
+                client_urls: Vec::new(),
+            })
+        })
+    }
+
+    fn remove_member(&self, id: u64) -> BoxFuture<'_, Result<(), MemberError>> {
+        Box::pin(async move {
+            if self.with_store(|store| members::is_removed(store, id)) {
+                return Err(MemberError::Removed(id));
+            }
+            if self.member_by_id(id).is_none() {
+                return Err(MemberError::NotFound(id));
+            }
+            let change = MemberChange {
+                kind: MemberChangeKind::RemoveMember,
+                node_id: id,
+                context: Vec::new(),
+            };
+            self.change(change).await
+        })
+    }
+
+    fn update_member(
+        &self,
+        id: u64,
+        peer_urls: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), MemberError>> {
+        Box::pin(async move {
+            if self.member_by_id(id).is_none() {
+                return Err(MemberError::NotFound(id));
+            }
+            let others = self.members();
+            if others
+                .iter()
+                .any(|m| m.id != id && m.peer_urls.iter().any(|u| peer_urls.contains(u)))
+            {
+                return Err(MemberError::PeerUrlExists);
+            }
+            let change = MemberChange {
+                kind: MemberChangeKind::UpdateMember,
+                node_id: id,
+                context: members::raft_attributes(&peer_urls, false).into_bytes(),
+            };
+            self.change(change).await
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let has_leader = self.cached_status().is_some_and(|s| s.leader != 0);
+            if !has_leader {
+                return false;
+            }
+            let read = Request {
+                method: Method::QGet,
+                path: "/0".to_owned(),
+                ..Request::default()
+            };
+            matches!(
+                tokio::time::timeout(Duration::from_secs(1), self.propose_request(read)).await,
+                Ok(Ok(_))
+            )
+        })
+    }
+
+    fn versions(&self) -> (String, String) {
+        let cluster = self
+            .with_store(|store| store.get("/0/version", false, 0).ok())
+            .and_then(|e| e.node.value)
+            .unwrap_or_else(|| "not_decided".to_owned());
+        ("3.4.23".to_owned(), cluster)
+    }
+
+    fn metrics(&self) -> String {
+        crate::metrics::render(self)
+    }
+}
+
+impl Server {
+    async fn change(&self, change: MemberChange) -> Result<(), MemberError> {
+        match tokio::time::timeout(self.request_timeout, self.raft.change_member(change)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(MemberError::Internal),
+        }
+    }
+}
+
+fn to_nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// A duration as Go prints one: `2m15.020207355s`.
+fn go_duration(d: Duration) -> String {
+    let total = d.as_secs();
+    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
+    let nanos = d.subsec_nanos();
+    let secs = if nanos == 0 {
+        format!("{s}s")
+    } else {
+        let frac = format!("{nanos:09}");
+        format!("{s}.{}s", frac.trim_end_matches('0'))
+    };
+    match (h, m) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
+}
+
+/// The store's state for raft snapshots: the bytes and the applied index they contain, read together.
+pub struct StoreSnapshots(pub Arc<RwLock<State>>);
+
+impl SnapshotSource for StoreSnapshots {
+    fn snapshot(&mut self) -> Option<(u64, Vec<u8>)> {
+        let state = self.0.read().unwrap_or_else(|p| p.into_inner());
+        Some((state.applied, state.store.snapshot()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(
+            go_duration(Duration::new(135, 20_207_355)),
+            "2m15.020207355s"
+        );
+        assert_eq!(go_duration(Duration::from_secs(3)), "3s");
+        assert_eq!(go_duration(Duration::new(3725, 500_000_000)), "1h2m5.5s");
+    }
+}
