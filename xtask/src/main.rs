@@ -34,6 +34,7 @@ fn test() -> Result<()> {
         "warnings",
     ])?;
     check_wal_stands_alone()?;
+    ensure_reference_etcd()?;
     // nextest does not run doc tests.
     cargo(&["test", "--workspace", "--locked", "--doc"])?;
     // Benches compile and run each benchmark once, untimed.
@@ -93,6 +94,32 @@ fn check_wal_stands_alone() -> Result<()> {
         .collect();
     if !forbidden.is_empty() {
         bail!("etcd-wal must stand alone, but depends on: {forbidden:?}");
+    }
+    Ok(())
+}
+
+/// The process tests compare etcd-node with etcd 3.4.23 and drive it with `etcdctl`, both from Debian's
+/// `etcd-server` and `etcd-client` packages. Installs them when missing (as root, with apt), or stops with the
+/// command to run.
+fn ensure_reference_etcd() -> Result<()> {
+    let present = || {
+        ["/usr/bin/etcd", "/usr/bin/etcdctl"]
+            .iter()
+            .all(|p| std::path::Path::new(p).exists())
+    };
+    if present() {
+        return Ok(());
+    }
+    const INSTALL: &str = "apt-get update && apt-get install -y etcd-server etcd-client";
+    eprintln!("xtask: installing the reference etcd 3.4.23: {INSTALL}");
+    let status = Command::new("sh")
+        .args(["-c", INSTALL])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status();
+    if !matches!(status, Ok(s) if s.success()) || !present() {
+        bail!(
+            "the process tests need etcd and etcdctl 3.4.23; install them with: sudo sh -c '{INSTALL}'"
+        );
     }
     Ok(())
 }
