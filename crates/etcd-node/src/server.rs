@@ -142,11 +142,19 @@ impl Server {
             .fetch_add(1, Ordering::Relaxed);
         let bytes = entry::encode(&request, unix_nanos());
         let outcome = tokio::time::timeout(self.request_timeout, async {
-            match self.raft.propose(bytes).await {
-                Ok(_) => rx
-                    .await
-                    .unwrap_or_else(|_| Err(raft_internal("etcdserver: server stopped"))),
-                Err(e) => Err(raft_error(e)),
+            // Without a leader raft drops proposals at once; etcd waits for one until the request timeout.
+            loop {
+                match self.raft.propose(bytes.clone()).await {
+                    Ok(_) => {
+                        break rx
+                            .await
+                            .unwrap_or_else(|_| Err(raft_internal("etcdserver: server stopped")));
+                    }
+                    Err(RaftError::ProposalDropped) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    Err(e) => break Err(raft_error(e)),
+                }
             }
         })
         .await

@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,60 +36,112 @@ pub enum Flavor {
     Etcd,
 }
 
-/// A single-member server on loopback, killed when dropped.
+/// A server process on loopback, killed when dropped.
 pub struct Server {
     pub flavor: Flavor,
+    pub name: String,
     pub client_url: String,
     pub peer_url: String,
-    pub child: Child,
+    pub initial_cluster: String,
+    pub data: PathBuf,
+    pub child: Option<Child>,
     pub dir: tempfile::TempDir,
 }
 
 impl Server {
+    /// A single-member cluster.
     pub fn start(flavor: Flavor) -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let client_url = format!("http://127.0.0.1:{}", free_port());
         let peer_url = format!("http://127.0.0.1:{}", free_port());
-        let program = match flavor {
-            Flavor::EtcdNode => PathBuf::from(env!("CARGO_BIN_EXE_etcd-node")),
-            Flavor::Etcd => debian_binary("etcd"),
-        };
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let child = Command::new(program)
-            .args(["--name", "n1", "--enable-v2"])
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args([
-                "--listen-client-urls",
-                &client_url,
-                "--advertise-client-urls",
-                &client_url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer_url,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-            ])
-            .args(["--initial-cluster", &format!("n1={peer_url}")])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start server");
-        let server = Server {
-            flavor,
-            client_url,
-            peer_url,
-            child,
-            dir,
-        };
+        let mut server = Server::new(flavor, "n1", &peer_url, &format!("n1={peer_url}"));
+        server.launch();
         server.wait_ready();
         server
     }
 
+    /// A member of a cluster that is not started yet.
+    pub fn new(flavor: Flavor, name: &str, peer_url: &str, initial_cluster: &str) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Server {
+            flavor,
+            name: name.to_owned(),
+            client_url: format!("http://127.0.0.1:{}", free_port()),
+            peer_url: peer_url.to_owned(),
+            initial_cluster: initial_cluster.to_owned(),
+            data: dir.path().join("data"),
+            child: None,
+            dir,
+        }
+    }
+
+    /// Starts (or restarts) the process on the same ports and data.
+    pub fn launch(&mut self) {
+        let program = match self.flavor {
+            Flavor::EtcdNode => PathBuf::from(env!("CARGO_BIN_EXE_etcd-node")),
+            Flavor::Etcd => debian_binary("etcd"),
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = Command::new(program)
+            .args(["--name", &self.name, "--enable-v2"])
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args([
+                "--listen-client-urls",
+                &self.client_url,
+                "--advertise-client-urls",
+                &self.client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &self.peer_url,
+                "--initial-advertise-peer-urls",
+                &self.peer_url,
+            ])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start server");
+        self.child = Some(child);
+    }
+
+    /// Sends SIGKILL and waits for the process to go.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited with success.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until the server answers and the cluster version is decided, so both servers start counting
     /// user writes at the same index.
-    fn wait_ready(&self) {
+    pub fn wait_ready(&self) {
         let deadline = Instant::now() + STARTUP;
         loop {
             if let Some(body) = http_get(&self.client_url, "/version")
@@ -102,7 +154,7 @@ impl Server {
                 Instant::now() < deadline,
                 "{:?} did not become ready; log:\n{}",
                 self.flavor,
-                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+                std::fs::read_to_string(self.log_path()).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -123,17 +175,58 @@ impl Server {
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
     }
-
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+/// Starts a cluster of `n` members of `flavor` and waits until it is ready.
+pub fn cluster(flavor: Flavor, n: usize) -> Vec<Server> {
+    let peers: Vec<String> = (0..n)
+        .map(|_| format!("http://127.0.0.1:{}", free_port()))
+        .collect();
+    let initial: Vec<String> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("n{}={p}", i + 1))
+        .collect();
+    let initial = initial.join(",");
+    let mut members: Vec<Server> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Server::new(flavor, &format!("n{}", i + 1), p, &initial))
+        .collect();
+    for m in &mut members {
+        m.launch();
+    }
+    for m in &members {
+        m.wait_ready();
+    }
+    members
+}
+
+/// An HTTP request over a raw socket: (status, body), or `None` if the server did not answer.
+pub fn http(base: &str, method: &str, path: &str, form: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
 }
 
 /// A minimal HTTP GET over a raw socket; the body, or `None` if the server did not answer.
@@ -156,8 +249,4 @@ pub fn http_get(base: &str, path: &str) -> Option<String> {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-pub fn exists(path: &Path) -> bool {
-    path.exists()
 }

@@ -1,0 +1,113 @@
+//! etcd-node processes on loopback: restarts keep the data, SIGTERM shuts down cleanly, a 3-member cluster
+//! survives its leader's SIGKILL and the killed member catches up, and with no quorum a write fails in time.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Flavor, Server, cluster, http};
+
+fn put(server: &Server, key: &str, value: &str) -> Option<(u16, String)> {
+    http(
+        &server.client_url,
+        "PUT",
+        &format!("/v2/keys/{key}"),
+        &format!("value={value}"),
+    )
+}
+
+fn get_value(server: &Server, key: &str) -> Option<String> {
+    let (status, body) = http(&server.client_url, "GET", &format!("/v2/keys/{key}"), "")?;
+    (status == 200).then_some(body)
+}
+
+fn leader_of(members: &[Server]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for (i, m) in members.iter().enumerate() {
+            if m.child.is_some()
+                && let Some((200, body)) = http(&m.client_url, "GET", "/v2/stats/self", "")
+                && body.contains("StateLeader")
+            {
+                return i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_restarted_member_keeps_its_data_and_sigterm_is_clean() {
+    let mut server = Server::start(Flavor::EtcdNode);
+    for i in 0..50 {
+        assert_eq!(
+            put(&server, &format!("k{i}"), &i.to_string()).map(|r| r.0),
+            Some(201)
+        );
+    }
+    assert!(server.terminate(), "SIGTERM must end the process cleanly");
+    server.launch();
+    server.wait_ready();
+    for i in 0..50 {
+        let body = get_value(&server, &format!("k{i}")).expect("key survives the restart");
+        assert!(body.contains(&format!("\"value\":\"{i}\"")), "{body}");
+    }
+    // SIGKILL too: every acknowledged write is on disk.
+    assert_eq!(put(&server, "last", "write").map(|r| r.0), Some(201));
+    server.kill();
+    server.launch();
+    server.wait_ready();
+    assert!(get_value(&server, "last").is_some_and(|b| b.contains("write")));
+}
+
+#[test]
+fn a_three_member_cluster_survives_its_leader_and_refuses_writes_without_quorum() {
+    let mut members = cluster(Flavor::EtcdNode, 3);
+    let leader = leader_of(&members);
+    let follower = (leader + 1) % 3;
+    assert_eq!(
+        put(&members[follower], "before", "1").map(|r| r.0),
+        Some(201)
+    );
+
+    members[leader].kill();
+    let started = Instant::now();
+    let survivor = (leader + 2) % 3;
+    let new_leader = leader_of(&members);
+    assert_ne!(new_leader, leader);
+    assert_eq!(
+        put(&members[survivor], "after", "2").map(|r| r.0),
+        Some(201)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // The killed member restarts from its disk and catches up.
+    members[leader].launch();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get_value(&members[leader], "after").is_some_and(|b| b.contains("\"2\"")) {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted member did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(get_value(&members[leader], "before").is_some());
+
+    // With two of three down, a write fails with etcd's error within the request timeout.
+    let last = (leader + 1) % 3;
+    for (i, m) in members.iter_mut().enumerate() {
+        if i != last {
+            m.kill();
+        }
+    }
+    let started = Instant::now();
+    let (status, body) = put(&members[last], "lonely", "x").expect("an answer");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("\"errorCode\":300"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+}
