@@ -27,6 +27,6 @@ mod serve;
 pub use crate::{
     backend::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition},
     respond::ResponseBody,
-    router::route,
+    router::{route, route_peer},
     serve::serve,
 };

@@ -355,3 +355,44 @@ mod tests {
         );
     }
 }
+
+/// Answers the peer-port endpoints other members and proxies use: `GET /members` (a JSON array with numeric
+/// IDs) and `GET /version`. Raft traffic is routed before this; anything else is `404`.
+pub async fn route_peer(
+    backend: Arc<dyn Backend>,
+    request: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let method = request.method().clone();
+    match request.uri().path() {
+        "/members" => {
+            if method != Method::GET {
+                return not_allowed("GET");
+            }
+            let list: Vec<String> = backend
+                .members()
+                .iter()
+                .map(|m| {
+                    let mut out = format!(r#"{{"id":{},"peerURLs":"#, m.id);
+                    string_array(&mut out, &m.peer_urls);
+                    out.push_str(r#","name":"#);
+                    etcd_api::v2::json::write_string(&mut out, &m.name);
+                    out.push_str(r#","clientURLs":"#);
+                    string_array(&mut out, &m.client_urls);
+                    out.push('}');
+                    out
+                })
+                .collect();
+            let mut r = respond::json(StatusCode::OK, format!("[{}]\n", list.join(",")));
+            respond::set_cluster_id(&mut r, backend.cluster_id());
+            r
+        }
+        "/version" => get_only(&method, || {
+            let (server, cluster) = backend.versions();
+            respond::json(
+                StatusCode::OK,
+                format!(r#"{{"etcdserver":"{server}","etcdcluster":"{cluster}"}}"#),
+            )
+        }),
+        _ => respond::text(StatusCode::NOT_FOUND, "404 page not found"),
+    }
+}

@@ -118,9 +118,6 @@ impl Flags {
                 self.initial_cluster_state
             ));
         }
-        if self.initial_cluster_state == "existing" {
-            refused.push("--initial-cluster-state=existing");
-        }
         if refused.is_empty() {
             Ok(())
         } else {

@@ -4,8 +4,10 @@
 mod cluster;
 mod entry;
 mod flags;
+mod join;
 mod members;
 mod metrics;
+mod peer;
 mod run;
 mod server;
 
@@ -45,8 +47,10 @@ fn main() -> std::process::ExitCode {
 
 async fn serve(flags: flags::Flags) -> Result<()> {
     let running = run::start(&flags).await?;
-    wait_for_signal().await;
-    tracing::info!("received a shutdown signal, stopping");
+    tokio::select! {
+        _ = wait_for_signal() => tracing::info!("received a shutdown signal, stopping"),
+        _ = running.server.removed.notified() => {}
+    }
     running.shutdown().await;
     Ok(())
 }

@@ -71,9 +71,59 @@ pub async fn start(flags: &Flags) -> Result<Running> {
             advertise_peer.join(",")
         );
     }
-    let id = me.id;
-    let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-    let cluster_id = etcd_raft::cluster_id(&ids);
+    // Who this member is: from its log when it has one (a restart), from the running cluster when joining it,
+    // from the flags when founding a new cluster.
+    let member_dir = PathBuf::from(flags.data_dir()).join("member");
+    let recorded = etcd_raft::recorded_ids(&member_dir).context("reading the raft log")?;
+    let (id, cluster_id, bootstrap, peers) = match recorded {
+        Some((id, cluster_id)) => (id, cluster_id, Bootstrap::Join, Vec::new()),
+        None if flags.initial_cluster_state == "existing" => {
+            let others: Vec<String> = members
+                .iter()
+                .filter(|m| m.name != flags.name)
+                .flat_map(|m| m.peer_urls.clone())
+                .collect();
+            let remote = tokio::task::spawn_blocking(move || crate::join::fetch(&others))
+                .await
+                .context("asking the cluster for its members")?
+                .map_err(anyhow::Error::msg)?;
+            let Some((id, _)) = remote.members.iter().find(|(_, urls)| {
+                let mut urls = urls.clone();
+                urls.sort();
+                urls == mine
+            }) else {
+                bail!(
+                    "the cluster has no member with peer URLs {}: add it first (etcdctl member add)",
+                    advertise_peer.join(",")
+                );
+            };
+            let peers = remote
+                .members
+                .iter()
+                .filter(|(m, _)| m != id)
+                .cloned()
+                .collect();
+            (*id, remote.cluster_id, Bootstrap::Join, peers)
+        }
+        None => {
+            let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+            let bootstrap = Bootstrap::NewCluster(
+                members
+                    .iter()
+                    .map(|m| InitialMember {
+                        id: m.id,
+                        context: members::raft_attributes(&m.peer_urls, false).into_bytes(),
+                    })
+                    .collect(),
+            );
+            let peers = members
+                .iter()
+                .filter(|m| m.id != me.id)
+                .map(|m| (m.id, m.peer_urls.clone()))
+                .collect();
+            (me.id, etcd_raft::cluster_id(&ids), bootstrap, peers)
+        }
+    };
 
     // Bind first, so a port in use is reported before anything is written.
     let mut client_listeners = Vec::new();
@@ -95,30 +145,20 @@ pub async fn start(flags: &Flags) -> Result<Running> {
         );
     }
 
-    let member_dir = PathBuf::from(flags.data_dir()).join("member");
     let mut config = RaftConfig::new(id, cluster_id).with_timing(
         Duration::from_millis(flags.heartbeat_interval),
         Duration::from_millis(flags.election_timeout),
     );
     config.snapshot_count = flags.snapshot_count.max(1);
     let request_timeout = config.request_timeout;
-    let bootstrap = Bootstrap::NewCluster(
-        members
-            .iter()
-            .map(|m| InitialMember {
-                id: m.id,
-                context: members::raft_attributes(&m.peer_urls, false).into_bytes(),
-            })
-            .collect(),
-    );
     let state = Arc::new(RwLock::new(State {
         store: Store::new(),
         applied: 0,
     }));
     let transport = HttpTransport::new(id, cluster_id, tokio::runtime::Handle::current());
-    for m in members.iter().filter(|m| m.id != id) {
-        if let Some(url) = m.peer_urls.first() {
-            transport.add_peer(m.id, url);
+    for (peer, urls) in &peers {
+        if let Some(url) = urls.first() {
+            transport.add_peer(*peer, url);
         }
     }
     let (raft, applies) = RaftNode::start(
@@ -156,9 +196,10 @@ pub async fn start(flags: &Flags) -> Result<Running> {
         tokio::spawn(expire_ttls(server.clone())),
     ];
     for listener in peer_listeners {
-        tasks.push(etcd_raft::spawn_peer_server(
+        tasks.push(crate::peer::serve(
             listener,
             raft.clone(),
+            server.clone(),
             cluster_id,
         ));
     }
@@ -243,7 +284,8 @@ async fn apply_loop(server: Arc<Server>, mut applies: UnboundedReceiver<ApplyEve
 fn follow_member_change(server: &Server, change: &etcd_raft::MemberChange) {
     if change.node_id == server.id {
         if change.kind == MemberChangeKind::RemoveMember {
-            tracing::warn!("this member was removed from the cluster");
+            tracing::warn!("this member was removed from the cluster; shutting down");
+            server.removed.notify_one();
         }
         return;
     }

@@ -54,6 +54,8 @@ pub struct Server {
     pub start_time: SystemTime,
     pub leader_since: RwLock<Option<SystemTime>>,
     pub counters: Counters,
+    /// Told when this member is removed from the cluster: it then shuts down, as etcd does.
+    pub removed: tokio::sync::Notify,
     next_request: AtomicU64,
 }
 
@@ -96,6 +98,7 @@ impl Server {
             start_time: SystemTime::now(),
             leader_since: RwLock::new(None),
             counters: Counters::default(),
+            removed: tokio::sync::Notify::new(),
             next_request: AtomicU64::new(start),
         }
     }

@@ -111,3 +111,56 @@ fn a_three_member_cluster_survives_its_leader_and_refuses_writes_without_quorum(
         started.elapsed()
     );
 }
+
+#[test]
+fn a_member_is_added_with_etcdctl_joins_and_is_removed() {
+    let members = cluster(Flavor::EtcdNode, 3);
+    assert_eq!(put(&members[0], "seed", "1").map(|r| r.0), Some(201));
+    let peer4 = format!("http://127.0.0.1:{}", common::free_port());
+    let added = members[0].etcdctl(&["member", "add", "n4", &peer4]);
+    let out = common::text(&added.stdout);
+    assert!(
+        added.status.success(),
+        "{out}{}",
+        common::text(&added.stderr)
+    );
+    assert!(out.contains("Added member named n4 with ID"), "{out}");
+    let cluster_line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ETCD_INITIAL_CLUSTER=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("ETCD_INITIAL_CLUSTER line")
+        .to_owned();
+    let mut n4 = Server::new(Flavor::EtcdNode, "n4", &peer4, &cluster_line);
+    n4.state = "existing".to_owned();
+    n4.launch();
+    n4.wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get_value(&n4, "seed").is_some_and(|b| b.contains("\"1\"")) {
+        assert!(Instant::now() < deadline, "the new member did not catch up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let list = common::text(&members[1].etcdctl(&["member", "list"]).stdout);
+    assert_eq!(list.lines().count(), 4, "{list}");
+    let id = list
+        .lines()
+        .find(|l| l.contains("name=n4"))
+        .and_then(|l| l.split(':').next())
+        .expect("n4 listed")
+        .to_owned();
+    let removed = members[0].etcdctl(&["member", "remove", &id]);
+    assert!(
+        removed.status.success(),
+        "{}",
+        common::text(&removed.stderr)
+    );
+    // The removed member shuts itself down.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let child = n4.child.as_mut().expect("running");
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "the removed member kept running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let list = common::text(&members[1].etcdctl(&["member", "list"]).stdout);
+    assert_eq!(list.lines().count(), 3, "{list}");
+}

@@ -220,3 +220,23 @@ impl DiskLog {
         Ok(())
     }
 }
+
+/// The (member ID, cluster ID) recorded in the raft log in `dir`, if there is one. Reads only the first
+/// record: a member that restarts takes its identity from its log, not from its flags (as etcd does).
+pub fn recorded_ids(dir: &Path) -> Result<Option<(u64, u64)>, RaftError> {
+    if !DiskLog::exists(dir) {
+        return Ok(None);
+    }
+    let mut replay = Wal::open(wal_dir(dir), ReadFrom::Start, Options::default())?;
+    match replay.next_record() {
+        Some(Ok(record)) if record.kind == RecordType::Metadata => {
+            let m = wire::decode_metadata(record.payload)?;
+            Ok(Some((m.node_id, m.cluster_id)))
+        }
+        Some(Err(e)) => Err(e.into()),
+        _ => Err(RaftError::Storage(format!(
+            "the WAL in {} does not begin with its metadata",
+            dir.display()
+        ))),
+    }
+}

@@ -72,6 +72,7 @@ mod wire;
 
 pub use crate::{
     config::RaftConfig,
+    disk::recorded_ids,
     error::RaftError,
     handle::RaftHandle,
     http_transport::{

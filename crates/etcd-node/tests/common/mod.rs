@@ -44,6 +44,8 @@ pub struct Server {
     pub peer_url: String,
     pub initial_cluster: String,
     pub data: PathBuf,
+    /// `--initial-cluster-state`.
+    pub state: String,
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
 }
@@ -68,6 +70,7 @@ impl Server {
             peer_url: peer_url.to_owned(),
             initial_cluster: initial_cluster.to_owned(),
             data: dir.path().join("data"),
+            state: "new".to_owned(),
             child: None,
             dir,
         }
@@ -101,6 +104,7 @@ impl Server {
                 &self.peer_url,
             ])
             .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-state", &self.state])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .stdout(Stdio::null())
             .stderr(log)
