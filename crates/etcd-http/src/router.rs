@@ -327,35 +327,6 @@ async fn members(
     response
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_clean_like_go_servemux() {
-        assert_eq!(clean_path("/v2/keys//a"), "/v2/keys/a");
-        assert_eq!(clean_path("/v2/keys/./a"), "/v2/keys/a");
-        assert_eq!(clean_path("/v2/keys/a/../b"), "/v2/keys/b");
-        assert_eq!(clean_path("/v2/keys/k5/"), "/v2/keys/k5/");
-        assert_eq!(clean_path("/v2/keys"), "/v2/keys");
-        assert_eq!(clean_path("/"), "/");
-    }
-
-    #[test]
-    fn members_render_like_etcd() {
-        let m = Member {
-            id: 0x2e1259d415f2a040,
-            name: "probe".into(),
-            peer_urls: vec!["http://127.0.0.1:23800".into()],
-            client_urls: vec![],
-        };
-        assert_eq!(
-            member_json(&m),
-            r#"{"id":"2e1259d415f2a040","name":"probe","peerURLs":["http://127.0.0.1:23800"],"clientURLs":[]}"#
-        );
-    }
-}
-
 /// Answers the peer-port endpoints other members and proxies use: `GET /members` (a JSON array with numeric
 /// IDs) and `GET /version`. Raft traffic is routed before this; anything else is `404`.
 pub async fn route_peer(
@@ -394,5 +365,34 @@ pub async fn route_peer(
             )
         }),
         _ => respond::text(StatusCode::NOT_FOUND, "404 page not found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_clean_like_go_servemux() {
+        assert_eq!(clean_path("/v2/keys//a"), "/v2/keys/a");
+        assert_eq!(clean_path("/v2/keys/./a"), "/v2/keys/a");
+        assert_eq!(clean_path("/v2/keys/a/../b"), "/v2/keys/b");
+        assert_eq!(clean_path("/v2/keys/k5/"), "/v2/keys/k5/");
+        assert_eq!(clean_path("/v2/keys"), "/v2/keys");
+        assert_eq!(clean_path("/"), "/");
+    }
+
+    #[test]
+    fn members_render_like_etcd() {
+        let m = Member {
+            id: 0x2e1259d415f2a040,
+            name: "probe".into(),
+            peer_urls: vec!["http://127.0.0.1:23800".into()],
+            client_urls: vec![],
+        };
+        assert_eq!(
+            member_json(&m),
+            r#"{"id":"2e1259d415f2a040","name":"probe","peerURLs":["http://127.0.0.1:23800"],"clientURLs":[]}"#
+        );
     }
 }
