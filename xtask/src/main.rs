@@ -3,6 +3,7 @@
 //! ```text
 //! cargo xtask test     fmt check, clippy -D warnings, every test, doc tests, benches once (untimed)
 //! cargo xtask bench    the criterion benchmarks, timed
+//! cargo xtask cluster  a local 3-member etcd-node cluster on loopback (as deploy/local/Procfile), until Ctrl-C
 //! ```
 
 use std::process::Command;
@@ -14,8 +15,9 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => cargo(&["bench", "--workspace", "--locked"]),
+        Some("cluster") => cluster(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench>");
+            eprintln!("usage: cargo xtask <test|bench|cluster>");
             bail!("unknown or missing command")
         }
     }
@@ -62,6 +64,62 @@ fn test() -> Result<()> {
         ])?;
     }
     eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+/// Starts three members on 127.0.0.1 (clients on 2379, 22379, 32379; peers on 12380, 22380, 32380), data in
+/// `target/cluster/`, and stops them on Ctrl-C or when one exits.
+fn cluster() -> Result<()> {
+    cargo(&["build", "--release", "--locked", "-p", "etcd-node"])?;
+    let initial =
+        "infra1=http://127.0.0.1:12380,infra2=http://127.0.0.1:22380,infra3=http://127.0.0.1:32380";
+    let members = [
+        ("infra1", 2379, 12380),
+        ("infra2", 22379, 22380),
+        ("infra3", 32379, 32380),
+    ];
+    let mut children = Vec::new();
+    for (name, client, peer) in members {
+        let client_url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let child = Command::new("target/release/etcd-node")
+            .args([
+                "--name",
+                name,
+                "--enable-v2",
+                "--initial-cluster-token",
+                "etcd-cluster-1",
+            ])
+            .args(["--data-dir", &format!("target/cluster/{name}.etcd")])
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args([
+                "--initial-cluster",
+                initial,
+                "--initial-cluster-state",
+                "new",
+            ])
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        children.push(child);
+    }
+    eprintln!(
+        "xtask: cluster running; try: ETCDCTL_API=2 etcdctl --endpoints http://127.0.0.1:2379 member list (Ctrl-C stops it)"
+    );
+    // Ctrl-C reaches the members too (same process group); wait for them to go.
+    for mut child in children {
+        let _ = child.wait();
+    }
     Ok(())
 }
 
