@@ -60,6 +60,8 @@ pub trait Backend: Send + Sync + 'static {
     fn cluster_id(&self) -> u64;
     /// The raft position now.
     fn raft_position(&self) -> RaftPosition;
+    /// Called for every keys request that passed validation, before it runs (etcd's auth check).
+    fn check_access(&self) {}
     /// A local (possibly stale) read.
     fn get(&self, path: &str, recursive: bool) -> Result<Event, Error>;
     /// Registers a watch; returns its events and the store index at registration.

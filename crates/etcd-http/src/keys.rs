@@ -198,6 +198,7 @@ pub(crate) async fn handle(
         Ok(p) => p,
         Err(e) => return respond::v2_error(&e, cluster_id),
     };
+    backend.check_access();
     let request = params.request;
     let head = *method == Method::HEAD;
 

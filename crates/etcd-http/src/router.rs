@@ -54,7 +54,19 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
         } else {
             format!("{cleaned}?{query}")
         };
-        let mut r = respond::with_status(StatusCode::MOVED_PERMANENTLY, respond::empty());
+        // Go's http.Redirect: GET gets a small HTML body, GET and HEAD its content type.
+        let body = if method == Method::GET {
+            respond::full(format!(
+                "<a href=\"{}\">Moved Permanently</a>.\n\n",
+                html_escape(&location)
+            ))
+        } else {
+            respond::empty()
+        };
+        let mut r = respond::with_status(StatusCode::MOVED_PERMANENTLY, body);
+        if matches!(method, Method::GET | Method::HEAD) {
+            respond::set(&mut r, "Content-Type", "text/html; charset=utf-8");
+        }
         respond::set(&mut r, "Location", location);
         return r;
     }
@@ -141,6 +153,14 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
         }
         _ => respond::text(StatusCode::NOT_FOUND, "404 page not found"),
     }
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
 }
 
 fn get_only(

@@ -75,7 +75,7 @@ pub fn apply_change(store: &mut Store, change: &MemberChange) {
         }
         MemberChangeKind::PromoteLearner => {
             let peers = store
-                .get(&format!("{dir}/raftAttributes"), false, 0)
+                .peek(&format!("{dir}/raftAttributes"), false, 0)
                 .ok()
                 .and_then(|e| e.node.value)
                 .and_then(|v| serde_json::from_str::<RaftAttributes>(&v).ok())
@@ -120,7 +120,7 @@ fn learner_attributes(context: &str) -> String {
 
 /// Every member in the store, sorted by ID.
 pub fn list(store: &Store) -> Vec<Member> {
-    let Ok(event) = store.get("/0/members", true, 0) else {
+    let Ok(event) = store.peek("/0/members", true, 0) else {
         return Vec::new();
     };
     let mut members: Vec<Member> = event

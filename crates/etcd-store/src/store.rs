@@ -87,14 +87,7 @@ impl Store {
     /// Reads the node at `path`; a directory lists its children (the whole subtree when `recursive`). The
     /// listing is in key order, so `sorted` is always honoured. `now` (Unix ns) is used for the `ttl` shown.
     pub fn get(&self, path: &str, recursive: bool, now: i64) -> Result<Event, Error> {
-        let path = clean(path);
-        let result = self.lookup(&path).map(|node| Event {
-            action: Action::Get,
-            node: node.listing(&path, recursive, now),
-            prev_node: None,
-            etcd_index: self.current_index,
-            refresh: false,
-        });
+        let result = self.peek(path, recursive, now);
         let counter = if result.is_ok() {
             &self.gets_success
         } else {
@@ -102,6 +95,19 @@ impl Store {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         result
+    }
+
+    /// Reads like [`Store::get`] without counting in the statistics: for the server's own reads (membership,
+    /// the cluster version), which etcd does not count either.
+    pub fn peek(&self, path: &str, recursive: bool, now: i64) -> Result<Event, Error> {
+        let path = clean(path);
+        self.lookup(&path).map(|node| Event {
+            action: Action::Get,
+            node: node.listing(&path, recursive, now),
+            prev_node: None,
+            etcd_index: self.current_index,
+            refresh: false,
+        })
     }
 
     /// Creates or replaces the node at `path` (PUT without conditions). Missing parent directories are made.

@@ -1,0 +1,250 @@
+//! Scripted v2 HTTP requests against etcd-node and against real etcd 3.4.23: the same status, the same body
+//! (expiration instants normalised) and the same `X-Etcd-Index` and content type, request for request.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Flavor, Server};
+
+/// One HTTP exchange: status, headers (lower-cased names), body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn exchange(base: &str, method: &str, target: &str, form: &str) -> Reply {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let body_headers = if form.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        )
+    };
+    write!(stream, "{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{body_headers}Connection: close\r\n\r\n{form}")
+        .expect("write");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v == "chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Expiration instants depend on each server's clock: replace their values.
+fn normalise(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.find("\"expiration\":\"") {
+        let start = at + "\"expiration\":\"".len();
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('"').map_or(rest.len(), |e| start + e);
+        out.push_str("<time>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn compare(ours: &Server, reference: &Server, method: &str, target: &str, form: &str) {
+    let a = exchange(&ours.client_url, method, target, form);
+    let b = exchange(&reference.client_url, method, target, form);
+    let what = format!("{method} {target} {form}");
+    assert_eq!(
+        a.status, b.status,
+        "status of {what}: ours {} / etcd {}",
+        a.body, b.body
+    );
+    assert_eq!(normalise(&a.body), normalise(&b.body), "body of {what}");
+    assert_eq!(
+        a.header("x-etcd-index"),
+        b.header("x-etcd-index"),
+        "X-Etcd-Index of {what}"
+    );
+    assert_eq!(
+        a.header("content-type").map(|c| c.to_ascii_lowercase()),
+        b.header("content-type").map(|c| c.to_ascii_lowercase()),
+        "Content-Type of {what}"
+    );
+}
+
+const SCRIPT: &[(&str, &str, &str)] = &[
+    // Every action.
+    ("PUT", "/v2/keys/message", "value=Hello+world"),
+    ("PUT", "/v2/keys/message", "value=Hello+etcd"),
+    ("GET", "/v2/keys/message", ""),
+    ("HEAD", "/v2/keys/message", ""),
+    ("PUT", "/v2/keys/message?noValueOnSuccess=true", "value=x"),
+    ("DELETE", "/v2/keys/message", ""),
+    ("PUT", "/v2/keys/foo?prevExist=false", "value=bar"),
+    ("PUT", "/v2/keys/foo?prevExist=true", "value=baz"),
+    ("PUT", "/v2/keys/foo?prevValue=baz", "value=two"),
+    ("PUT", "/v2/keys/foo?prevIndex=1", "value=x"),
+    ("DELETE", "/v2/keys/foo?prevValue=two", ""),
+    ("POST", "/v2/keys/queue", "value=Job1"),
+    ("POST", "/v2/keys/queue", "dir=true"),
+    ("GET", "/v2/keys/queue?recursive=true&sorted=true", ""),
+    ("PUT", "/v2/keys/dir?dir=true", ""),
+    ("PUT", "/v2/keys/dir/a/b", "value=x"),
+    ("PUT", "/v2/keys/dir/_hidden", "value=h"),
+    ("GET", "/v2/keys/dir?recursive=true&sorted=true", ""),
+    ("GET", "/v2/keys/dir/_hidden", ""),
+    ("DELETE", "/v2/keys/dir?recursive=true", ""),
+    // TTLs: set, refresh, drop.
+    ("PUT", "/v2/keys/ttl", "value=v&ttl=100"),
+    ("PUT", "/v2/keys/ttl?refresh=true&prevExist=true", "ttl=100"),
+    ("PUT", "/v2/keys/ttl?prevExist=true", "value=v&ttl="),
+    ("PUT", "/v2/keys/big", "value=x&ttl=100000000000"),
+    // Every error the HTTP layer and the store raise.
+    ("GET", "/v2/keys/nope", ""),
+    ("HEAD", "/v2/keys/nope", ""),
+    ("PUT", "/v2/keys/big?prevExist=false", "value=x"),
+    ("PUT", "/v2/keys/big?prevValue=zz&prevIndex=1", "value=x"),
+    ("PUT", "/v2/keys/queue", "value=x"),
+    ("GET", "/v2/keys/big/below", ""),
+    ("DELETE", "/v2/keys/", ""),
+    ("PUT", "/v2/keys/queue?dir=true&prevExist=true", ""),
+    ("DELETE", "/v2/keys/queue?dir=true", ""),
+    ("PUT", "/v2/keys/k?prevValue=", "value=x"),
+    ("PUT", "/v2/keys/k", "value=x&ttl=abc"),
+    ("PUT", "/v2/keys/k?prevIndex=abc", "value=x"),
+    ("GET", "/v2/keys/k?waitIndex=abc&wait=true", ""),
+    ("GET", "/v2/keys/k?recursive=maybe", ""),
+    ("PUT", "/v2/keys/k?wait=true", "value=x"),
+    ("PUT", "/v2/keys/k?refresh=true", "value=x&ttl=5"),
+    ("PUT", "/v2/keys/k?refresh=true", ""),
+    ("PUT", "/v2/keys/k?prevExist=maybe", "value=x"),
+    ("PUT", "/v2/keys/k", "value=%zz"),
+    // Quorum reads and watches answered from the history.
+    ("GET", "/v2/keys/big?quorum=true", ""),
+    ("GET", "/v2/keys/big?wait=true&quorum=true", ""),
+    (
+        "GET",
+        "/v2/keys/queue?wait=true&waitIndex=5&recursive=true",
+        "",
+    ),
+    ("GET", "/v2/keys/dir/a?wait=true&waitIndex=1", ""),
+    // Other endpoints and routing.
+    ("GET", "/v2/stats/store", ""),
+    ("GET", "/version", ""),
+    ("GET", "/v2/keys//big", ""),
+    ("PATCH", "/v2/keys/big", ""),
+    ("GET", "/v2/nothing", ""),
+    ("POST", "/version", ""),
+    ("OPTIONS", "/v2/keys/big", ""),
+];
+
+#[test]
+fn v2_http_answers_match_etcd() {
+    let ours = Server::start(Flavor::EtcdNode);
+    let reference = Server::start(Flavor::Etcd);
+    for (method, target, form) in SCRIPT {
+        compare(&ours, &reference, method, target, form);
+    }
+}
+
+#[test]
+fn live_and_stale_watches_match_etcd() {
+    let ours = Server::start(Flavor::EtcdNode);
+    let reference = Server::start(Flavor::Etcd);
+    for server in [&ours, &reference] {
+        exchange(&server.client_url, "PUT", "/v2/keys/w/x", "value=0");
+    }
+    // A live recursive watch gets the next write under it.
+    let watches: Vec<_> = [&ours, &reference]
+        .into_iter()
+        .map(|s| {
+            let url = s.client_url.clone();
+            std::thread::spawn(move || {
+                exchange(&url, "GET", "/v2/keys/w?wait=true&recursive=true", "")
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for server in [&ours, &reference] {
+        exchange(&server.client_url, "PUT", "/v2/keys/w/y", "value=1");
+    }
+    let replies: Vec<Reply> = watches
+        .into_iter()
+        .map(|w| w.join().expect("watch"))
+        .collect();
+    assert_eq!(replies[0].status, replies[1].status);
+    assert_eq!(replies[0].body, replies[1].body, "live watch event");
+    assert_eq!(
+        replies[0].header("x-etcd-index"),
+        replies[1].header("x-etcd-index")
+    );
+    // Overflow the 1000-event history: a watch from index 1 is 401 with HTTP 400.
+    for server in [&ours, &reference] {
+        for i in 0..1005 {
+            exchange(
+                &server.client_url,
+                "PUT",
+                "/v2/keys/h",
+                &format!("value={i}"),
+            );
+        }
+    }
+    compare(
+        &ours,
+        &reference,
+        "GET",
+        "/v2/keys/h?wait=true&waitIndex=1",
+        "",
+    );
+    compare(&ours, &reference, "GET", "/v2/stats/store", "");
+}
