@@ -164,3 +164,59 @@ fn a_member_is_added_with_etcdctl_joins_and_is_removed() {
     let list = common::text(&members[1].etcdctl(&["member", "list"]).stdout);
     assert_eq!(list.lines().count(), 3, "{list}");
 }
+
+#[test]
+fn a_member_restarted_after_100k_writes_and_several_snapshots_has_all_data() {
+    let peer = format!("http://127.0.0.1:{}", common::free_port());
+    let mut server = Server::new(Flavor::EtcdNode, "n1", &peer, &format!("n1={peer}"));
+    server.extra = vec!["--snapshot-count".to_owned(), "10000".to_owned()];
+    server.launch();
+    server.wait_ready();
+    const WRITERS: usize = 8;
+    const WRITES: usize = 100_000;
+    let url = server.client_url.clone();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                for i in (w..WRITES).step_by(WRITERS) {
+                    let reply = http(
+                        &url,
+                        "PUT",
+                        &format!("/v2/keys/load/k{i:06}"),
+                        &format!("value=v{i}"),
+                    );
+                    assert_eq!(reply.map(|r| r.0), Some(201), "write {i}");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let snapshots = std::fs::read_dir(server.data.join("member/snap"))
+        .expect("snap dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".snap"))
+        })
+        .count();
+    assert!(
+        snapshots >= 2,
+        "expected several snapshots, found {snapshots}"
+    );
+    server.kill();
+    let started = Instant::now();
+    server.launch();
+    server.wait_ready();
+    eprintln!("restart after {WRITES} writes took {:?}", started.elapsed());
+    let (status, body) =
+        http(&server.client_url, "GET", "/v2/keys/load?sorted=true", "").expect("listing");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body.matches("\"key\":").count(),
+        WRITES + 1,
+        "every key survives"
+    );
+    assert!(body.contains("\"key\":\"/load/k099999\",\"value\":\"v99999\""));
+}

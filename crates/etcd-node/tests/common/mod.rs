@@ -46,6 +46,8 @@ pub struct Server {
     pub data: PathBuf,
     /// `--initial-cluster-state`.
     pub state: String,
+    /// More flags.
+    pub extra: Vec<String>,
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
 }
@@ -71,6 +73,7 @@ impl Server {
             initial_cluster: initial_cluster.to_owned(),
             data: dir.path().join("data"),
             state: "new".to_owned(),
+            extra: Vec::new(),
             child: None,
             dir,
         }
@@ -106,6 +109,7 @@ impl Server {
             .args(["--initial-cluster", &self.initial_cluster])
             .args(["--initial-cluster-state", &self.state])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
