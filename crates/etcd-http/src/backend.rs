@@ -60,6 +60,10 @@ pub trait Backend: Send + Sync + 'static {
     fn cluster_id(&self) -> u64;
     /// The raft position now.
     fn raft_position(&self) -> RaftPosition;
+    /// The CORS origins allowed (`--cors`); `*` allows every origin.
+    fn cors_origins(&self) -> Vec<String> {
+        vec!["*".to_owned()]
+    }
     /// Called for every keys request that passed validation, before it runs (etcd's auth check).
     fn check_access(&self) {}
     /// A local (possibly stale) read.

@@ -19,20 +19,31 @@ pub async fn route(
     backend: Arc<dyn Backend>,
     request: Request<Incoming>,
 ) -> Response<ResponseBody> {
+    let origin = request
+        .headers()
+        .get("Origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut response = route_inner(backend.as_ref(), request).await;
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (
+    // etcd's CORS: `*` allows any origin; a list echoes the request's origin when it is on the list.
+    let origins = backend.cors_origins();
+    let allowed = if origins.iter().any(|o| o == "*") {
+        Some("*".to_owned())
+    } else {
+        origin.filter(|o| origins.contains(o))
+    };
+    if let Some(allowed) = allowed {
+        respond::set(
+            &mut response,
             "Access-Control-Allow-Methods",
             "POST, GET, OPTIONS, PUT, DELETE",
-        ),
-        ("Access-Control-Allow-Origin", "*"),
-        (
+        );
+        respond::set(&mut response, "Access-Control-Allow-Origin", allowed);
+        respond::set(
+            &mut response,
             "Access-Control-Allow-Headers",
             "accept, content-type, authorization",
-        ),
-    ] {
-        headers.insert(name, hyper::header::HeaderValue::from_static(value));
+        );
     }
     response
 }

@@ -170,7 +170,7 @@ pub async fn start(flags: &Flags) -> Result<Running> {
     )
     .with_context(|| format!("starting raft in {}", member_dir.display()))?;
     transport.attach(raft.clone());
-    let server = Arc::new(Server::new(
+    let mut server = Server::new(
         id,
         flags.name.clone(),
         cluster_id,
@@ -180,7 +180,14 @@ pub async fn start(flags: &Flags) -> Result<Running> {
         transport,
         state,
         request_timeout,
-    ));
+    );
+    server.cors = flags
+        .cors
+        .split(',')
+        .map(|o| o.trim().to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    let server = Arc::new(server);
     // etcd reads /2/enabled once at start (its v2 auth check), which shows as one getsFail in the store stats.
     etcd_http::Backend::check_access(server.as_ref());
     tracing::info!(

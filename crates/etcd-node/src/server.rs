@@ -54,6 +54,8 @@ pub struct Server {
     pub start_time: SystemTime,
     pub leader_since: RwLock<Option<SystemTime>>,
     pub counters: Counters,
+    /// `--cors`.
+    pub cors: Vec<String>,
     /// Told when this member is removed from the cluster: it then shuts down, as etcd does.
     pub removed: tokio::sync::Notify,
     next_request: AtomicU64,
@@ -99,6 +101,7 @@ impl Server {
             leader_since: RwLock::new(None),
             counters: Counters::default(),
             removed: tokio::sync::Notify::new(),
+            cors: vec!["*".to_owned()],
             next_request: AtomicU64::new(start),
         }
     }
@@ -218,6 +221,10 @@ impl Backend for Server {
             index: self.position.0.load(Ordering::Relaxed),
             term: self.position.1.load(Ordering::Relaxed),
         }
+    }
+
+    fn cors_origins(&self) -> Vec<String> {
+        self.cors.clone()
     }
 
     fn check_access(&self) {

@@ -1,0 +1,120 @@
+//! Flags and environment as etcd takes them: `ETCD_*` variables, a flag beats its variable, flags not
+//! implemented yet are refused by name, `--cors` lists origins.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Flavor, Server, free_port, text};
+
+fn etcd_node() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_etcd-node"))
+}
+
+#[test]
+fn unimplemented_and_unknown_flags_are_refused_by_name() {
+    let out = etcd_node()
+        .arg("--force-new-cluster")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--force-new-cluster"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = etcd_node().args(["--proxy", "on"]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--proxy"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = etcd_node().arg("--no-such-flag").output().expect("run");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--no-such-flag"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = etcd_node()
+        .args(["--initial-cluster-state", "maybe"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--initial-cluster-state"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn environment_variables_configure_the_member_and_flags_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let mut child = etcd_node()
+        .env("ETCD_NAME", "from-env")
+        .env("ETCD_DATA_DIR", dir.path().join("data"))
+        .env("ETCD_LISTEN_CLIENT_URLS", &client)
+        .env("ETCD_ADVERTISE_CLIENT_URLS", &client)
+        .env("ETCD_LISTEN_PEER_URLS", &peer)
+        .env("ETCD_INITIAL_ADVERTISE_PEER_URLS", &peer)
+        .env("ETCD_INITIAL_CLUSTER", format!("from-flag={peer}"))
+        .args(["--name", "from-flag"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let members = loop {
+        if let Some((200, body)) = common::http(&client, "GET", "/v2/members", "")
+            && body.contains("clientURLs\":[\"http")
+        {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the member did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(members.contains("\"name\":\"from-flag\""), "{members}");
+    assert!(dir.path().join("data/member/wal").is_dir());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn cors_origins_are_echoed_only_when_listed() {
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let mut server = Server::new(Flavor::EtcdNode, "n1", &peer, &format!("n1={peer}"));
+    server.extra = vec![
+        "--cors".to_owned(),
+        "http://good.example,http://also.example".to_owned(),
+    ];
+    server.launch();
+    server.wait_ready();
+    let header = |origin: &str| {
+        use std::io::{Read, Write};
+        let addr = server.client_url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        write!(
+            s,
+            "GET /version HTTP/1.1\r\nHost: x\r\nOrigin: {origin}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut r = String::new();
+        s.read_to_string(&mut r).expect("read");
+        r.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("access-control-allow-origin: ")
+                .map(str::to_owned)
+        })
+    };
+    assert_eq!(
+        header("http://good.example").as_deref(),
+        Some("http://good.example")
+    );
+    assert_eq!(header("http://evil.example"), None);
+}
