@@ -109,9 +109,6 @@ impl Flags {
         if self.proxy != "off" {
             refused.push("--proxy");
         }
-        if !self.wal_dir.is_empty() {
-            refused.push("--wal-dir");
-        }
         if self.initial_cluster_state != "new" && self.initial_cluster_state != "existing" {
             return Err(format!(
                 "invalid value {:?} for --initial-cluster-state (want \"new\" or \"existing\")",

@@ -74,7 +74,9 @@ pub async fn start(flags: &Flags) -> Result<Running> {
     // Who this member is: from its log when it has one (a restart), from the running cluster when joining it,
     // from the flags when founding a new cluster.
     let member_dir = PathBuf::from(flags.data_dir()).join("member");
-    let recorded = etcd_raft::recorded_ids(&member_dir).context("reading the raft log")?;
+    let wal_dir = (!flags.wal_dir.is_empty()).then(|| PathBuf::from(&flags.wal_dir));
+    let recorded =
+        etcd_raft::recorded_ids(&member_dir, wal_dir.as_deref()).context("reading the raft log")?;
     let (id, cluster_id, bootstrap, peers) = match recorded {
         Some((id, cluster_id)) => (id, cluster_id, Bootstrap::Join, Vec::new()),
         None if flags.initial_cluster_state == "existing" => {
@@ -150,6 +152,7 @@ pub async fn start(flags: &Flags) -> Result<Running> {
         Duration::from_millis(flags.election_timeout),
     );
     config.snapshot_count = flags.snapshot_count.max(1);
+    config.wal_dir = wal_dir;
     let request_timeout = config.request_timeout;
     let state = Arc::new(RwLock::new(State {
         store: Store::new(),

@@ -118,3 +118,27 @@ fn cors_origins_are_echoed_only_when_listed() {
     );
     assert_eq!(header("http://evil.example"), None);
 }
+
+#[test]
+fn a_dedicated_wal_dir_holds_the_wal_across_restarts() {
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let mut server = Server::new(Flavor::EtcdNode, "n1", &peer, &format!("n1={peer}"));
+    let wal_dir = server.dir.path().join("dedicated-wal");
+    server.extra = vec!["--wal-dir".to_owned(), wal_dir.display().to_string()];
+    server.launch();
+    server.wait_ready();
+    let put = common::http(&server.client_url, "PUT", "/v2/keys/k", "value=kept");
+    assert_eq!(put.map(|r| r.0), Some(201));
+    server.kill();
+    let wal_files = std::fs::read_dir(&wal_dir).expect("wal dir").count();
+    assert!(wal_files > 0, "the WAL is in the dedicated directory");
+    assert!(
+        !server.data.join("member/wal").exists(),
+        "no WAL in the data dir"
+    );
+    server.launch();
+    server.wait_ready();
+    let (status, body) = common::http(&server.client_url, "GET", "/v2/keys/k", "").expect("get");
+    assert_eq!(status, 200);
+    assert!(body.contains("kept"), "{body}");
+}

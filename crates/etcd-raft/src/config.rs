@@ -32,6 +32,8 @@ pub struct RaftConfig {
     pub request_timeout: Duration,
     /// WAL segment size (64 MiB).
     pub wal_segment_size: u64,
+    /// A dedicated WAL directory (etcd's `--wal-dir`); `None` keeps it in `<dir>/wal`.
+    pub wal_dir: Option<std::path::PathBuf>,
 }
 
 impl RaftConfig {
@@ -51,6 +53,7 @@ impl RaftConfig {
             snapshot_catchup_entries: 5000,
             request_timeout: Duration::ZERO,
             wal_segment_size: etcd_wal::DEFAULT_SEGMENT_SIZE,
+            wal_dir: None,
         };
         config.request_timeout = config.default_request_timeout();
         config

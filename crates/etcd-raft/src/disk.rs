@@ -43,38 +43,51 @@ pub(crate) struct DiskLog {
     pub entries_written: u64,
 }
 
-fn wal_dir(dir: &Path) -> PathBuf {
-    dir.join("wal")
+/// Where a member's log lives: `<dir>/wal` and `<dir>/snap`, or a dedicated WAL directory (etcd's `--wal-dir`).
+#[derive(Debug, Clone)]
+pub(crate) struct LogDirs {
+    pub wal: PathBuf,
+    pub snap: PathBuf,
 }
 
-fn snap_dir(dir: &Path) -> PathBuf {
-    dir.join("snap")
+impl LogDirs {
+    pub fn new(dir: &Path, wal_dir: Option<&Path>) -> LogDirs {
+        LogDirs {
+            wal: wal_dir.map_or_else(|| dir.join("wal"), Path::to_path_buf),
+            snap: dir.join("snap"),
+        }
+    }
 }
 
 impl DiskLog {
     /// Whether `dir` holds a raft log.
-    pub fn exists(dir: &Path) -> bool {
-        Wal::exists(wal_dir(dir))
+    pub fn exists(dirs: &LogDirs) -> bool {
+        Wal::exists(&dirs.wal)
     }
 
     /// A new log for `node_id`, holding `entries` (the bootstrap conf changes, if any) and `hard_state`.
     pub fn create(
-        dir: &Path,
+        dirs: &LogDirs,
         node_id: u64,
         cluster_id: u64,
         entries: &[Entry],
         hard_state: &HardState,
         options: Options,
     ) -> Result<DiskLog, RaftError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?;
+        for d in [dirs.wal.parent(), Some(dirs.snap.as_path())]
+            .into_iter()
+            .flatten()
+        {
+            std::fs::create_dir_all(d)
+                .map_err(|e| RaftError::Storage(format!("{}: {e}", d.display())))?;
+        }
         let metadata = WireMetadata {
             node_id,
             cluster_id,
         }
         .encode_to_vec();
-        let wal = Wal::create(wal_dir(dir), &metadata, options)?;
-        let snaps = Snapshotter::new(snap_dir(dir))?;
+        let wal = Wal::create(&dirs.wal, &metadata, options)?;
+        let snaps = Snapshotter::new(&dirs.snap)?;
         let mut log = DiskLog {
             wal,
             snaps,
@@ -87,9 +100,9 @@ impl DiskLog {
     }
 
     /// Opens the log in `dir` and reads it back.
-    pub fn open(dir: &Path, options: Options) -> Result<(DiskLog, Recovered), RaftError> {
-        let snaps = Snapshotter::new(snap_dir(dir))?;
-        let mut replay = Wal::open(wal_dir(dir), ReadFrom::Start, options)?;
+    pub fn open(dirs: &LogDirs, options: Options) -> Result<(DiskLog, Recovered), RaftError> {
+        let snaps = Snapshotter::new(&dirs.snap)?;
+        let mut replay = Wal::open(&dirs.wal, ReadFrom::Start, options)?;
         let mut markers = Vec::new();
         let mut entries: Vec<Entry> = Vec::new();
         let mut hard_state = HardState::default();
@@ -221,13 +234,15 @@ impl DiskLog {
     }
 }
 
-/// The (member ID, cluster ID) recorded in the raft log in `dir`, if there is one. Reads only the first
-/// record: a member that restarts takes its identity from its log, not from its flags (as etcd does).
-pub fn recorded_ids(dir: &Path) -> Result<Option<(u64, u64)>, RaftError> {
-    if !DiskLog::exists(dir) {
+/// The (member ID, cluster ID) recorded in the raft log of the member directory `dir` (with its WAL in
+/// `wal_dir` when given), if there is one. Reads only the first record: a member that restarts takes its
+/// identity from its log, not from its flags (as etcd does).
+pub fn recorded_ids(dir: &Path, wal_dir: Option<&Path>) -> Result<Option<(u64, u64)>, RaftError> {
+    let dirs = LogDirs::new(dir, wal_dir);
+    if !DiskLog::exists(&dirs) {
         return Ok(None);
     }
-    let mut replay = Wal::open(wal_dir(dir), ReadFrom::Start, Options::default())?;
+    let mut replay = Wal::open(&dirs.wal, ReadFrom::Start, Options::default())?;
     match replay.next_record() {
         Some(Ok(record)) if record.kind == RecordType::Metadata => {
             let m = wire::decode_metadata(record.payload)?;

@@ -17,7 +17,7 @@ use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::RaftConfig;
-use crate::disk::DiskLog;
+use crate::disk::{DiskLog, LogDirs};
 use crate::error::{RaftError, from_raft};
 use crate::handle::{Input, RaftHandle};
 use crate::logger::raft_logger;
@@ -54,10 +54,11 @@ impl RaftNode {
             .validate()
             .map_err(|e| RaftError::ConfChange(format!("invalid raft configuration: {e}")))?;
         let wal_options = etcd_wal::Options::default().segment_size(config.wal_segment_size);
-        if !DiskLog::exists(dir) {
+        let dirs = LogDirs::new(dir, config.wal_dir.as_deref());
+        if !DiskLog::exists(&dirs) {
             let (entries, hard_state) = bootstrap_log(&bootstrap);
             DiskLog::create(
-                dir,
+                &dirs,
                 config.id,
                 config.cluster_id,
                 &entries,
@@ -66,7 +67,7 @@ impl RaftNode {
             )?
             .close()?;
         }
-        let (disk, recovered) = DiskLog::open(dir, wal_options)?;
+        let (disk, recovered) = DiskLog::open(&dirs, wal_options)?;
         if recovered.node_id != config.id {
             return Err(RaftError::Storage(format!(
                 "the log in {} belongs to member {:x}, not {:x}",
