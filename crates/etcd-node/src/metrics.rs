@@ -75,5 +75,25 @@ pub fn render(server: &Server) -> String {
         "counter",
         stats.expire_count,
     );
+    if let Some(status) = &status {
+        histogram(
+            &mut out,
+            "etcd_disk_wal_fsync_duration_seconds",
+            "The latency distributions of fsync called by WAL.",
+            &status.wal_fsync_seconds,
+        );
+    }
     out
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, h: &etcd_raft::Histogram) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let mut cumulative = 0;
+    for (bound, count) in etcd_raft::Histogram::BOUNDS.iter().zip(h.buckets) {
+        cumulative += count;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum {}", h.sum);
+    let _ = writeln!(out, "{name}_count {}", h.count);
 }

@@ -248,3 +248,23 @@ fn live_and_stale_watches_match_etcd() {
     );
     compare(&ours, &reference, "GET", "/v2/stats/store", "");
 }
+
+#[test]
+fn every_metric_we_export_exists_in_etcd_under_the_same_name_and_type() {
+    let ours = Server::start(Flavor::EtcdNode);
+    let reference = Server::start(Flavor::Etcd);
+    exchange(&ours.client_url, "PUT", "/v2/keys/m", "value=1");
+    std::thread::sleep(Duration::from_millis(300));
+    let our_metrics = exchange(&ours.client_url, "GET", "/metrics", "").body;
+    let etcd_metrics = exchange(&reference.client_url, "GET", "/metrics", "").body;
+    let types: Vec<&str> = our_metrics
+        .lines()
+        .filter(|l| l.starts_with("# TYPE "))
+        .collect();
+    assert!(types.len() >= 10, "{our_metrics}");
+    for line in types {
+        assert!(etcd_metrics.contains(line), "etcd has no `{line}`");
+    }
+    assert!(our_metrics.contains("etcd_server_has_leader 1"));
+    assert!(our_metrics.contains("etcd_disk_wal_fsync_duration_seconds_count"));
+}

@@ -41,6 +41,8 @@ pub(crate) struct DiskLog {
     pub syncs: u64,
     /// Raft entries written to the WAL so far.
     pub entries_written: u64,
+    /// How long each fdatasync took.
+    pub sync_seconds: crate::types::Histogram,
 }
 
 /// Where a member's log lives: `<dir>/wal` and `<dir>/snap`, or a dedicated WAL directory (etcd's `--wal-dir`).
@@ -94,6 +96,7 @@ impl DiskLog {
             keep_snapshots: 5,
             syncs: 0,
             entries_written: 0,
+            sync_seconds: Default::default(),
         };
         log.persist(entries, Some(hard_state), true)?;
         Ok(log)
@@ -162,6 +165,7 @@ impl DiskLog {
             keep_snapshots: 5,
             syncs: 0,
             entries_written: 0,
+            sync_seconds: Default::default(),
         };
         Ok((
             log,
@@ -197,7 +201,9 @@ impl DiskLog {
             self.entries_written += entries.len() as u64;
         }
         if sync {
+            let started = std::time::Instant::now();
             self.wal.sync()?;
+            self.sync_seconds.observe(started.elapsed().as_secs_f64());
             self.syncs += 1;
         }
         Ok(())

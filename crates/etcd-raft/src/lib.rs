@@ -82,7 +82,7 @@ pub use crate::{
     node::RaftNode,
     transport::{OutMessage, SnapshotSource, Transport},
     types::{
-        ApplyEvent, Bootstrap, CommittedEntry, EntryKind, InitialMember, MemberChange,
+        ApplyEvent, Bootstrap, CommittedEntry, EntryKind, Histogram, InitialMember, MemberChange,
         MemberChangeKind, PeerProgress, Proposed, ReplicationState, Role, Status,
     },
     wire::WireError,

@@ -713,6 +713,11 @@ impl Loop {
             role,
             wal_syncs: self.disk.as_ref().map_or(0, |d| d.syncs),
             wal_entries: self.disk.as_ref().map_or(0, |d| d.entries_written),
+            wal_fsync_seconds: self
+                .disk
+                .as_ref()
+                .map(|d| d.sync_seconds.clone())
+                .unwrap_or_default(),
             voters,
             learners,
             progress,

@@ -163,7 +163,7 @@ pub struct PeerProgress {
 }
 
 /// A snapshot of the node's raft state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Status {
     /// This member.
     pub id: u64,
@@ -187,4 +187,37 @@ pub struct Status {
     pub wal_syncs: u64,
     /// Raft entries written to the WAL since the node started; with `wal_syncs`, entries per fsync.
     pub wal_entries: u64,
+    /// How long the WAL's fdatasyncs took.
+    pub wal_fsync_seconds: Histogram,
+}
+
+/// A latency histogram with etcd's WAL fsync buckets (1 ms doubling to 8.192 s).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Histogram {
+    /// Observations at or below each bound of [`Histogram::BOUNDS`] (not cumulative).
+    pub buckets: [u64; 14],
+    /// Observations above the last bound.
+    pub overflow: u64,
+    /// Sum of all observations, in seconds.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl Histogram {
+    /// Upper bounds of the buckets, in seconds (Prometheus `ExponentialBuckets(0.001, 2, 14)`).
+    pub const BOUNDS: [f64; 14] = [
+        0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096,
+        8.192,
+    ];
+
+    /// Records one observation.
+    pub fn observe(&mut self, seconds: f64) {
+        match Histogram::BOUNDS.iter().position(|b| seconds <= *b) {
+            Some(i) => self.buckets[i] += 1,
+            None => self.overflow += 1,
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
 }
