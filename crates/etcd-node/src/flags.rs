@@ -88,7 +88,7 @@ pub struct Flags {
     /// Force to create a new one member cluster (not implemented yet: refused).
     #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub force_new_cluster: bool,
-    /// Path to the server configuration file (not implemented yet: refused).
+    /// Path to the server configuration file (etcd's YAML; flags and environment are then ignored).
     #[arg(long, env = "ETCD_CONFIG_FILE")]
     pub config_file: Option<String>,
     /// Proxy mode (not implemented yet: only `off` is accepted).
@@ -102,9 +102,6 @@ impl Flags {
         let mut refused = Vec::new();
         if self.force_new_cluster {
             refused.push("--force-new-cluster");
-        }
-        if self.config_file.is_some() {
-            refused.push("--config-file");
         }
         if self.proxy != "off" {
             refused.push("--proxy");

@@ -2,6 +2,7 @@
 //! `http://localhost:2379` (clients) and `http://localhost:2380` (peers), data in `default.etcd`, as etcd does.
 
 mod cluster;
+mod config_file;
 mod entry;
 mod flags;
 mod join;
@@ -15,7 +16,16 @@ use anyhow::Result;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let flags = flags::Flags::parse();
+    let mut flags = flags::Flags::parse();
+    if let Some(path) = flags.config_file.clone() {
+        flags = match config_file::load(&path) {
+            Ok(flags) => flags,
+            Err(e) => {
+                eprintln!("etcd-node: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+    }
     let level = match flags.log_level.as_str() {
         "debug" => "debug",
         "warn" => "warn",
