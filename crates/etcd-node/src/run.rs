@@ -190,6 +190,7 @@ pub async fn start(flags: &Flags) -> Result<Running> {
         .map(|o| o.trim().to_owned())
         .filter(|o| !o.is_empty())
         .collect();
+    server.strict_reconfig = flags.strict_reconfig_check;
     let server = Arc::new(server);
     // etcd reads /2/enabled once at start (its v2 auth check), which shows as one getsFail in the store stats.
     etcd_http::Backend::check_access(server.as_ref());

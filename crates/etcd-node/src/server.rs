@@ -56,6 +56,8 @@ pub struct Server {
     pub counters: Counters,
     /// `--cors`.
     pub cors: Vec<String>,
+    /// `--strict-reconfig-check`.
+    pub strict_reconfig: bool,
     /// Told when this member is removed from the cluster: it then shuts down, as etcd does.
     pub removed: tokio::sync::Notify,
     next_request: AtomicU64,
@@ -102,6 +104,7 @@ impl Server {
             counters: Counters::default(),
             removed: tokio::sync::Notify::new(),
             cors: vec!["*".to_owned()],
+            strict_reconfig: true,
             next_request: AtomicU64::new(start),
         }
     }
@@ -309,6 +312,12 @@ impl Backend for Server {
             {
                 return Err(MemberError::PeerUrlExists);
             }
+            if self.strict_reconfig && !ready_to_add(&existing) {
+                tracing::warn!(
+                    "refused to add a member: too few started members (--strict-reconfig-check)"
+                );
+                return Err(MemberError::Internal);
+            }
             let secs = unix_nanos() / 1_000_000_000;
             let id = etcd_raft::member_id(&peer_urls, &self.token, Some(secs));
             if existing.iter().any(|m| m.id == id) {
@@ -336,6 +345,12 @@ impl Backend for Server {
             }
             if self.member_by_id(id).is_none() {
                 return Err(MemberError::NotFound(id));
+            }
+            if self.strict_reconfig && !ready_to_remove(&self.members(), id) {
+                tracing::warn!(
+                    "refused to remove a member: too few started members (--strict-reconfig-check)"
+                );
+                return Err(MemberError::Internal);
             }
             let change = MemberChange {
                 kind: MemberChangeKind::RemoveMember,
@@ -411,6 +426,21 @@ impl Server {
     }
 }
 
+/// etcd's strict reconfiguration check for an addition: the started members must be a quorum of the cluster
+/// that will exist, except that a single started member may add a second (to restore from a backup).
+fn ready_to_add(members: &[Member]) -> bool {
+    let started = members.iter().filter(|m| !m.name.is_empty()).count();
+    let after = members.len() + 1;
+    (started == 1 && after == 2) || started > after / 2
+}
+
+/// etcd's strict reconfiguration check for a removal: the started members left must be a quorum.
+fn ready_to_remove(members: &[Member], id: u64) -> bool {
+    let left: Vec<&Member> = members.iter().filter(|m| m.id != id).collect();
+    let started = left.iter().filter(|m| !m.name.is_empty()).count();
+    started > left.len() / 2
+}
+
 fn to_nanos(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -447,6 +477,44 @@ impl SnapshotSource for StoreSnapshots {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn member(id: u64, started: bool) -> Member {
+        Member {
+            id,
+            name: if started {
+                format!("m{id}")
+            } else {
+                String::new()
+            },
+            peer_urls: Vec::new(),
+            client_urls: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn strict_reconfig_check_follows_etcd() {
+        assert!(
+            ready_to_add(&[member(1, true)]),
+            "1 -> 2 is allowed, to restore a backup"
+        );
+        assert!(
+            !ready_to_add(&[member(1, true), member(2, false)]),
+            "1 of 3 started"
+        );
+        assert!(ready_to_add(&[member(1, true), member(2, true)]));
+        assert!(
+            !ready_to_add(&[member(1, true), member(2, true), member(3, false)]),
+            "2 started of 4 is no quorum"
+        );
+        assert!(ready_to_remove(
+            &[member(1, true), member(2, true), member(3, false)],
+            3
+        ));
+        assert!(!ready_to_remove(
+            &[member(1, true), member(2, false), member(3, false)],
+            3
+        ));
+    }
 
     #[test]
     fn durations_print_like_go() {
