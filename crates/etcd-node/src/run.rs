@@ -28,12 +28,25 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting requests and stops raft, which syncs and closes the log.
+    /// Stops accepting connections, lets the requests in flight finish (a few seconds at most), then stops
+    /// raft, which syncs and closes the log.
     pub async fn shutdown(self) {
         for task in &self.tasks {
             task.abort();
         }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self
+            .server
+            .counters
+            .proposals_pending
+            .load(Ordering::Relaxed)
+            > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.server.raft.shutdown().await;
+        tracing::info!("stopped");
     }
 }
 
