@@ -77,3 +77,45 @@ fn cluster_health_and_member_list_work() {
         "{line}"
     );
 }
+
+#[test]
+fn etcdctl_manages_a_three_member_cluster() {
+    let members = common::cluster(Flavor::EtcdNode, 3);
+    let health = members[0].etcdctl(&["cluster-health"]);
+    let out = text(&health.stdout);
+    assert!(health.status.success(), "{out}{}", text(&health.stderr));
+    assert_eq!(out.matches("got healthy result").count(), 3, "{out}");
+    assert!(out.contains("cluster is healthy"));
+
+    let list = text(&members[1].etcdctl(&["member", "list"]).stdout);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert_eq!(list.matches("isLeader=true").count(), 1, "{list}");
+
+    // Writes through one member are read through the others.
+    let set = members[2].etcdctl(&["set", "/shared", "value"]);
+    assert!(set.status.success());
+    for m in &members {
+        let got = m.etcdctl(&["get", "--quorum", "/shared"]);
+        assert_eq!(text(&got.stdout), "value\n");
+    }
+
+    // Update a member to the peer URL it already has: accepted, and the list is unchanged.
+    let line = list.lines().next().expect("a member");
+    let id = line.split(':').next().expect("id");
+    let url = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("peerURLs="))
+        .expect("peer URLs");
+    let updated = members[0].etcdctl(&["member", "update", id, url]);
+    assert!(updated.status.success(), "{}", text(&updated.stderr));
+    assert_eq!(
+        text(&updated.stdout),
+        format!("Updated member with ID {id} in cluster\n")
+    );
+    let again = text(&members[1].etcdctl(&["member", "list"]).stdout);
+    assert_eq!(again.lines().count(), 3);
+    assert!(again.contains(url));
+    // An unknown member cannot be removed.
+    let missing = members[0].etcdctl(&["member", "remove", "1234"]);
+    assert!(!missing.status.success());
+}
