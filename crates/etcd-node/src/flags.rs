@@ -85,7 +85,7 @@ pub struct Flags {
     /// Log level: debug, info, warn, error, panic, fatal.
     #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
-    /// Force to create a new one member cluster (not implemented yet: refused).
+    /// Force to create a new one member cluster, keeping the data.
     #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub force_new_cluster: bool,
     /// Path to the server configuration file (etcd's YAML; flags and environment are then ignored).
@@ -100,9 +100,6 @@ impl Flags {
     /// Refuses the flags etcd has that this build does not implement yet, naming them.
     pub fn refuse_unimplemented(&self) -> Result<(), String> {
         let mut refused = Vec::new();
-        if self.force_new_cluster {
-            refused.push("--force-new-cluster");
-        }
         if self.proxy != "off" {
             refused.push("--proxy");
         }

@@ -166,6 +166,7 @@ pub async fn start(flags: &Flags) -> Result<Running> {
     );
     config.snapshot_count = flags.snapshot_count.max(1);
     config.wal_dir = wal_dir;
+    config.force_new_cluster = flags.force_new_cluster;
     let request_timeout = config.request_timeout;
     let state = Arc::new(RwLock::new(State {
         store: Store::new(),

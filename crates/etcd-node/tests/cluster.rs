@@ -220,3 +220,29 @@ fn a_member_restarted_after_100k_writes_and_several_snapshots_has_all_data() {
     );
     assert!(body.contains("\"key\":\"/load/k099999\",\"value\":\"v99999\""));
 }
+
+#[test]
+fn force_new_cluster_restarts_a_member_alone_with_its_data() {
+    let mut members = cluster(Flavor::EtcdNode, 3);
+    let leader = leader_of(&members);
+    assert_eq!(put(&members[leader], "kept", "yes").map(|r| r.0), Some(201));
+    std::thread::sleep(Duration::from_millis(300));
+    for m in &mut members {
+        m.kill();
+    }
+    let survivor = &mut members[0];
+    survivor.extra = vec!["--force-new-cluster".to_owned()];
+    survivor.launch();
+    survivor.wait_ready();
+    assert_eq!(put(survivor, "after", "alone").map(|r| r.0), Some(201));
+    assert!(get_value(survivor, "kept").is_some_and(|b| b.contains("yes")));
+    let list = common::text(&survivor.etcdctl(&["member", "list"]).stdout);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    assert!(list.contains("name=n1"), "{list}");
+    // A plain restart afterwards stays a one-member cluster.
+    survivor.kill();
+    survivor.extra.clear();
+    survivor.launch();
+    survivor.wait_ready();
+    assert_eq!(put(survivor, "again", "1").map(|r| r.0), Some(201));
+}

@@ -34,6 +34,9 @@ pub struct RaftConfig {
     pub wal_segment_size: u64,
     /// A dedicated WAL directory (etcd's `--wal-dir`); `None` keeps it in `<dir>/wal`.
     pub wal_dir: Option<std::path::PathBuf>,
+    /// Restart as a one-member cluster keeping the data (etcd's `--force-new-cluster`): the other members are
+    /// removed by committed changes in the log. Only applies to a member with a log.
+    pub force_new_cluster: bool,
 }
 
 impl RaftConfig {
@@ -54,6 +57,7 @@ impl RaftConfig {
             request_timeout: Duration::ZERO,
             wal_segment_size: etcd_wal::DEFAULT_SEGMENT_SIZE,
             wal_dir: None,
+            force_new_cluster: false,
         };
         config.request_timeout = config.default_request_timeout();
         config

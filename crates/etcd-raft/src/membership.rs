@@ -3,6 +3,8 @@
 
 use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState};
 
+use crate::disk::{DiskLog, Recovered};
+use crate::error::RaftError;
 use crate::types::{Bootstrap, MemberChangeKind};
 use crate::wire;
 
@@ -101,4 +103,67 @@ pub(crate) fn replay_conf_changes(
         }
     }
     conf
+}
+
+/// etcd's `--force-new-cluster`: keep only the committed log, then commit changes that remove every other
+/// member (and add this one if it was not a voter), so the member restarts as a one-member cluster with its data.
+pub(crate) fn force_single_member(
+    disk: &mut DiskLog,
+    recovered: &mut Recovered,
+    id: u64,
+) -> Result<(), RaftError> {
+    let commit = recovered.hard_state.commit;
+    recovered.entries.retain(|e| e.index <= commit);
+    let (snapshot_index, snapshot_term, base) = match &recovered.snapshot {
+        Some(s) => {
+            let m = s.get_metadata();
+            (m.index, m.term, m.get_conf_state().clone())
+        }
+        None => (0, 0, ConfState::default()),
+    };
+    let conf = replay_conf_changes(base, &recovered.entries, commit);
+    let (last_index, last_term) = recovered
+        .entries
+        .last()
+        .map_or((snapshot_index, snapshot_term), |e| (e.index, e.term));
+    let term = recovered.hard_state.term.max(last_term).max(1);
+    let mut changes: Vec<(ConfChangeType, u64, MemberChangeKind)> = conf
+        .voters
+        .iter()
+        .chain(conf.learners.iter())
+        .filter(|m| **m != id)
+        .map(|m| {
+            (
+                ConfChangeType::RemoveNode,
+                *m,
+                MemberChangeKind::RemoveMember,
+            )
+        })
+        .collect();
+    if !conf.voters.contains(&id) {
+        changes.push((ConfChangeType::AddNode, id, MemberChangeKind::AddMember));
+    }
+    let added: Vec<Entry> = changes
+        .into_iter()
+        .enumerate()
+        .map(|(i, (change_type, node_id, kind))| {
+            let mut cc = ConfChange::default();
+            cc.change_type = change_type;
+            cc.node_id = node_id;
+            let mut context = vec![kind.to_byte()];
+            context.extend_from_slice(&[0; 16]);
+            cc.context = context.into();
+            let mut e = Entry::default();
+            e.entry_type = EntryType::EntryConfChange;
+            e.term = term;
+            e.index = last_index + 1 + i as u64;
+            e.data = wire::encode_conf_change(&cc).into();
+            e
+        })
+        .collect();
+    recovered.hard_state.term = term;
+    recovered.hard_state.commit = last_index + added.len() as u64;
+    disk.persist(&added, Some(&recovered.hard_state), true)?;
+    recovered.entries.extend(added);
+    Ok(())
 }

@@ -21,7 +21,9 @@ use crate::disk::{DiskLog, LogDirs};
 use crate::error::{RaftError, from_raft};
 use crate::handle::{Input, RaftHandle};
 use crate::logger::raft_logger;
-use crate::membership::{bootstrap_log, own_id, replay_conf_changes, split_change_context};
+use crate::membership::{
+    bootstrap_log, force_single_member, own_id, replay_conf_changes, split_change_context,
+};
 use crate::storage::LogStore;
 use crate::transport::{OutMessage, SnapshotSource, Transport};
 use crate::types::*;
@@ -67,7 +69,7 @@ impl RaftNode {
             )?
             .close()?;
         }
-        let (disk, recovered) = DiskLog::open(&dirs, wal_options)?;
+        let (mut disk, mut recovered) = DiskLog::open(&dirs, wal_options)?;
         if recovered.node_id != config.id {
             return Err(RaftError::Storage(format!(
                 "the log in {} belongs to member {:x}, not {:x}",
@@ -83,6 +85,9 @@ impl RaftNode {
                 recovered.cluster_id,
                 config.cluster_id
             )));
+        }
+        if config.force_new_cluster {
+            force_single_member(&mut disk, &mut recovered, config.id)?;
         }
         let (apply_tx, apply_rx) = mpsc::unbounded_channel();
         let store = LogStore::new();
