@@ -13,16 +13,6 @@ fn etcd_node() -> Command {
 
 #[test]
 fn unimplemented_and_unknown_flags_are_refused_by_name() {
-    let out = etcd_node()
-        .arg("--force-new-cluster")
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--force-new-cluster"),
-        "{}",
-        text(&out.stderr)
-    );
     let out = etcd_node().args(["--proxy", "on"]).output().expect("run");
     assert!(!out.status.success());
     assert!(
