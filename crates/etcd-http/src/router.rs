@@ -193,26 +193,8 @@ fn not_allowed(allow: &str) -> Response<ResponseBody> {
 
 /// Go's `ServeMux` path cleaning: `path.Clean`, keeping a trailing slash.
 fn clean_path(p: &str) -> String {
-    if p.is_empty() {
-        return "/".to_owned();
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            name => parts.push(name),
-        }
-    }
-    let mut out = String::with_capacity(p.len());
-    for part in &parts {
-        out.push('/');
-        out.push_str(part);
-    }
-    // The root is "/"; any other path keeps the trailing slash it came with.
-    if out.is_empty() || p.ends_with('/') {
+    let mut out = etcd_api::v2::clean_path(p);
+    if out != "/" && p.ends_with('/') {
         out.push('/');
     }
     out

@@ -141,24 +141,8 @@ pub async fn start(flags: &Flags) -> Result<Running> {
     };
 
     // Bind first, so a port in use is reported before anything is written.
-    let mut client_listeners = Vec::new();
-    for url in &listen_client {
-        let addr = bind_address(url).map_err(anyhow::Error::msg)?;
-        client_listeners.push(
-            tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("listening for clients on {url}"))?,
-        );
-    }
-    let mut peer_listeners = Vec::new();
-    for url in &listen_peer {
-        let addr = bind_address(url).map_err(anyhow::Error::msg)?;
-        peer_listeners.push(
-            tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("listening for peers on {url}"))?,
-        );
-    }
+    let client_listeners = bind_all("clients", &listen_client).await?;
+    let peer_listeners = bind_all("peers", &listen_peer).await?;
 
     let mut config = RaftConfig::new(id, cluster_id).with_timing(
         Duration::from_millis(flags.heartbeat_interval),
@@ -237,6 +221,19 @@ pub async fn start(flags: &Flags) -> Result<Running> {
         tracing::info!("serving client requests on {url}");
     }
     Ok(Running { server, tasks })
+}
+
+/// Binds a listener for each URL.
+async fn bind_all(what: &str, urls: &[String]) -> Result<Vec<tokio::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(urls.len());
+    for url in urls {
+        let addr = bind_address(url).map_err(anyhow::Error::msg)?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("listening for {what} on {url}"))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
 }
 
 /// Applies committed entries to the store in order, answers their waiters, reports progress to raft.

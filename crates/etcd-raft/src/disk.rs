@@ -62,6 +62,17 @@ impl LogDirs {
 }
 
 impl DiskLog {
+    fn new(wal: Wal, snaps: Snapshotter) -> DiskLog {
+        DiskLog {
+            wal,
+            snaps,
+            keep_snapshots: 5,
+            syncs: 0,
+            entries_written: 0,
+            sync_seconds: Default::default(),
+        }
+    }
+
     /// Whether `dir` holds a raft log.
     pub fn exists(dirs: &LogDirs) -> bool {
         Wal::exists(&dirs.wal)
@@ -90,14 +101,7 @@ impl DiskLog {
         .encode_to_vec();
         let wal = Wal::create(&dirs.wal, &metadata, options)?;
         let snaps = Snapshotter::new(&dirs.snap)?;
-        let mut log = DiskLog {
-            wal,
-            snaps,
-            keep_snapshots: 5,
-            syncs: 0,
-            entries_written: 0,
-            sync_seconds: Default::default(),
-        };
+        let mut log = DiskLog::new(wal, snaps);
         log.persist(entries, Some(hard_state), true)?;
         Ok(log)
     }
@@ -159,14 +163,7 @@ impl DiskLog {
         if hard_state.commit < snapshot_index {
             hard_state.commit = snapshot_index;
         }
-        let log = DiskLog {
-            wal,
-            snaps,
-            keep_snapshots: 5,
-            syncs: 0,
-            entries_written: 0,
-            sync_seconds: Default::default(),
-        };
+        let log = DiskLog::new(wal, snaps);
         Ok((
             log,
             Recovered {

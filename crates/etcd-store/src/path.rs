@@ -5,27 +5,9 @@
 /// end whatever a client sends.
 pub(crate) const MAX_DEPTH: usize = 512;
 
-/// The cleaned form of `p`.
+/// The cleaned form of `p` (Go's `path.Clean(path.Join("/", p))`).
 pub(crate) fn clean(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            name => parts.push(name),
-        }
-    }
-    if parts.is_empty() {
-        return "/".to_owned();
-    }
-    let mut out = String::with_capacity(p.len() + 1);
-    for part in parts {
-        out.push('/');
-        out.push_str(part);
-    }
-    out
+    etcd_api::v2::clean_path(p)
 }
 
 /// The components of a cleaned path, each with the byte offset where the path up to and including it ends.

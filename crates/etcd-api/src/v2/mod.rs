@@ -17,6 +17,30 @@ pub use self::event::{Action, Event, NodeView};
 pub use self::request::{Method, Request};
 pub use self::stats::StoreStats;
 
+/// Go's `path.Clean(path.Join("/", p))`: rooted, without empty, `.` or `..` components or a trailing slash.
+/// Shared by the store (keys) and the HTTP layer (request paths), so both clean exactly alike.
+pub fn clean_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            name => parts.push(name),
+        }
+    }
+    if parts.is_empty() {
+        return "/".to_owned();
+    }
+    let mut out = String::with_capacity(p.len() + 1);
+    for part in parts {
+        out.push('/');
+        out.push_str(part);
+    }
+    out
+}
+
 /// Internal prefix of the user key space.
 pub const KEYS_PREFIX: &str = "/1";
 /// Internal prefix of cluster membership data.
