@@ -28,5 +28,5 @@ pub use crate::{
     backend::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition},
     respond::ResponseBody,
     router::{route, route_peer},
-    serve::serve,
+    serve::{serve, serve_forever},
 };

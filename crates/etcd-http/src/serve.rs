@@ -11,25 +11,28 @@ pub fn serve(
     listener: tokio::net::TcpListener,
     backend: Arc<dyn Backend>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let backend = backend.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    let backend = backend.clone();
-                    async move { Ok::<_, std::convert::Infallible>(route(backend, request).await) }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await
-                {
-                    tracing::debug!("client connection ended: {e}");
-                }
+    tokio::spawn(serve_forever(listener, backend))
+}
+
+/// The accept loop of [`serve`], for callers that run it in a task of their own.
+pub async fn serve_forever(listener: tokio::net::TcpListener, backend: Arc<dyn Backend>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let backend = backend.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(backend, request).await) }
             });
-        }
-    })
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!("client connection ended: {e}");
+            }
+        });
+    }
 }

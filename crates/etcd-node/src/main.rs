@@ -57,9 +57,13 @@ fn main() -> std::process::ExitCode {
 
 async fn serve(flags: flags::Flags) -> Result<()> {
     let running = run::start(&flags).await?;
+    let removed_by_peers = running.server.transport.removed();
     tokio::select! {
         _ = wait_for_signal() => tracing::info!("received a shutdown signal, stopping"),
         _ = running.server.removed.notified() => {}
+        _ = removed_by_peers.notified() => {
+            tracing::warn!("a peer says this member was removed from the cluster; shutting down");
+        }
     }
     running.shutdown().await;
     Ok(())

@@ -10,8 +10,9 @@ use crate::server::Server;
 
 pub fn render(server: &Server) -> String {
     let status = server.cached_status();
-    let has_leader = status.as_ref().is_some_and(|s| s.leader != 0);
-    let is_leader = status.as_ref().is_some_and(|s| s.role == Role::Leader);
+    let leadership = server.raft.leadership();
+    let has_leader = leadership.leader != 0;
+    let is_leader = leadership.role == Role::Leader;
     let c = &server.counters;
     let stats = server.store_stats();
     let mut out = String::new();

@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
-use etcd_http::Backend;
+use etcd_http::{Backend, ResponseBody};
 use etcd_raft::RaftHandle;
 use http_body_util::BodyExt;
+use hyper::{Request, Response};
+
+use crate::server::Server;
 
 /// Serves the peer port on `listener` until the task is aborted.
 pub fn serve(
     listener: tokio::net::TcpListener,
     raft: RaftHandle,
-    backend: Arc<dyn Backend>,
+    server: Arc<Server>,
     cluster_id: u64,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -19,18 +22,15 @@ pub fn serve(
                 continue;
             };
             let raft = raft.clone();
-            let backend = backend.clone();
+            let server = server.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
                     let raft = raft.clone();
-                    let backend = backend.clone();
+                    let server = server.clone();
                     async move {
-                        let response = match etcd_raft::serve_raft(request, &raft, cluster_id).await
-                        {
-                            Ok(response) => response.map(|body| body.boxed_unsync()),
-                            Err(request) => etcd_http::route_peer(backend, request).await,
-                        };
-                        Ok::<_, std::convert::Infallible>(response)
+                        Ok::<_, std::convert::Infallible>(
+                            answer(request, &raft, server, cluster_id).await,
+                        )
                     }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
@@ -43,4 +43,18 @@ pub fn serve(
             });
         }
     })
+}
+
+async fn answer(
+    request: Request<hyper::body::Incoming>,
+    raft: &RaftHandle,
+    server: Arc<Server>,
+    cluster_id: u64,
+) -> Response<ResponseBody> {
+    // A member removed from the cluster is told so (410), and stops, as etcd's peers answer it.
+    let removed = |id: u64| server.is_removed(id);
+    match etcd_raft::serve_raft(request, raft, cluster_id, &removed).await {
+        Ok(response) => response.map(|body| body.boxed_unsync()),
+        Err(request) => etcd_http::route_peer(server as Arc<dyn Backend>, request).await,
+    }
 }

@@ -214,9 +214,19 @@ pub async fn start(flags: &Flags) -> Result<Running> {
             cluster_id,
         ));
     }
-    for listener in client_listeners {
-        tasks.push(etcd_http::serve(listener, server.clone()));
-    }
+    // Clients are served once the member is ready, as etcd does: reads then see everything replayed.
+    let backend = server.clone();
+    let mut ready = server.ready.subscribe();
+    tasks.push(tokio::spawn(async move {
+        if ready.wait_for(|r| *r).await.is_err() {
+            return;
+        }
+        let mut loops = tokio::task::JoinSet::new();
+        for listener in client_listeners {
+            loops.spawn(etcd_http::serve_forever(listener, backend.clone()));
+        }
+        while loops.join_next().await.is_some() {}
+    }));
     for url in &listen_client {
         tracing::info!("serving client requests on {url}");
     }
@@ -365,11 +375,10 @@ async fn publish(server: Arc<Server>) {
     while server.propose_request(attributes.clone()).await.is_err() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tracing::info!("published this member's attributes to the cluster");
+    tracing::info!("published this member's attributes to the cluster; ready to serve clients");
+    server.ready.send_replace(true);
     loop {
-        let is_leader = server
-            .cached_status()
-            .is_some_and(|s| s.role == Role::Leader);
+        let is_leader = server.raft.leadership().role == Role::Leader;
         let decided = etcd_http::Backend::versions(server.as_ref()).1 != "not_decided";
         if decided {
             return;
@@ -393,9 +402,7 @@ async fn publish(server: Arc<Server>) {
 async fn expire_ttls(server: Arc<Server>) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let is_leader = server
-            .cached_status()
-            .is_some_and(|s| s.role == Role::Leader);
+        let is_leader = server.raft.leadership().role == Role::Leader;
         let has_ttls = server
             .state
             .read()

@@ -58,6 +58,9 @@ pub struct Server {
     pub cors: Vec<String>,
     /// `--strict-reconfig-check`.
     pub strict_reconfig: bool,
+    /// Becomes true once this member has published its attributes: everything committed before it is then
+    /// applied, and clients are served (etcd's ReadyNotify).
+    pub ready: tokio::sync::watch::Sender<bool>,
     /// Told when this member is removed from the cluster: it then shuts down, as etcd does.
     pub removed: tokio::sync::Notify,
     next_request: AtomicU64,
@@ -105,6 +108,7 @@ impl Server {
             removed: tokio::sync::Notify::new(),
             cors: vec!["*".to_owned()],
             strict_reconfig: true,
+            ready: tokio::sync::watch::channel(false).0,
             next_request: AtomicU64::new(start),
         }
     }
@@ -181,6 +185,11 @@ impl Server {
                 .fetch_add(1, Ordering::Relaxed);
         }
         outcome
+    }
+
+    /// Whether `id` was removed from the cluster.
+    pub fn is_removed(&self, id: u64) -> bool {
+        self.with_store(|store| members::is_removed(store, id))
     }
 
     fn member_by_id(&self, id: u64) -> Option<Member> {
@@ -263,14 +272,14 @@ impl Backend for Server {
     }
 
     fn self_stats(&self) -> String {
-        let status = self.cached_status();
-        let state = match status.as_ref().map(|s| s.role) {
-            Some(Role::Leader) => "StateLeader",
-            Some(Role::Candidate) => "StateCandidate",
-            Some(Role::PreCandidate) => "StatePreCandidate",
-            _ => "StateFollower",
+        let leadership = self.raft.leadership();
+        let state = match leadership.role {
+            Role::Leader => "StateLeader",
+            Role::Candidate => "StateCandidate",
+            Role::PreCandidate => "StatePreCandidate",
+            Role::Follower => "StateFollower",
         };
-        let leader = status.as_ref().map_or(0, |s| s.leader);
+        let leader = leadership.leader;
         let since = self
             .leader_since
             .read()
@@ -289,8 +298,7 @@ impl Backend for Server {
     }
 
     fn leader_stats(&self) -> Option<String> {
-        let status = self.cached_status()?;
-        (status.role == Role::Leader)
+        (self.raft.leadership().role == Role::Leader)
             .then(|| format!(r#"{{"leader":"{:x}","followers":{{}}}}"#, self.id))
     }
 
@@ -299,7 +307,7 @@ impl Backend for Server {
     }
 
     fn leader(&self) -> Option<Member> {
-        let leader = self.cached_status()?.leader;
+        let leader = self.raft.leadership().leader;
         self.member_by_id(leader)
     }
 
@@ -388,7 +396,7 @@ impl Backend for Server {
 
     fn health(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let has_leader = self.cached_status().is_some_and(|s| s.leader != 0);
+            let has_leader = self.raft.leadership().leader != 0;
             if !has_leader {
                 return false;
             }

@@ -237,8 +237,14 @@ fn force_new_cluster_restarts_a_member_alone_with_its_data() {
     survivor.wait_ready();
     assert_eq!(put(survivor, "after", "alone").map(|r| r.0), Some(201));
     assert!(get_value(survivor, "kept").is_some_and(|b| b.contains("yes")));
-    let list = common::text(&survivor.etcdctl(&["member", "list"]).stdout);
-    assert_eq!(list.lines().count(), 1, "{list}");
+    let listed = survivor.etcdctl(&["member", "list"]);
+    let list = common::text(&listed.stdout);
+    assert_eq!(
+        list.lines().count(),
+        1,
+        "{list}{}",
+        common::text(&listed.stderr)
+    );
     assert!(list.contains("name=n1"), "{list}");
     // A plain restart afterwards stays a one-member cluster.
     survivor.kill();

@@ -6,7 +6,7 @@ use raft::eraftpb::Message;
 use tokio::sync::oneshot;
 
 use crate::error::RaftError;
-use crate::types::{MemberChange, Proposed, Status};
+use crate::types::{Leadership, MemberChange, Proposed, Status};
 use crate::wire;
 
 pub(crate) enum Input {
@@ -28,11 +28,21 @@ pub(crate) enum Input {
 pub struct RaftHandle {
     id: u64,
     tx: SyncSender<Input>,
+    leadership: tokio::sync::watch::Receiver<Leadership>,
 }
 
 impl RaftHandle {
-    pub(crate) fn new(id: u64, tx: SyncSender<Input>) -> RaftHandle {
-        RaftHandle { id, tx }
+    pub(crate) fn new(
+        id: u64,
+        tx: SyncSender<Input>,
+        leadership: tokio::sync::watch::Receiver<Leadership>,
+    ) -> RaftHandle {
+        RaftHandle { id, tx, leadership }
+    }
+
+    /// Who leads now, without a round trip to the raft thread: updated the moment raft's view changes.
+    pub fn leadership(&self) -> Leadership {
+        *self.leadership.borrow()
     }
 }
 

@@ -56,6 +56,7 @@ pub struct HttpTransport {
     runtime: tokio::runtime::Handle,
     peers: Mutex<HashMap<u64, PeerQueues>>,
     raft: Arc<OnceLock<RaftHandle>>,
+    removed: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug)]
@@ -79,6 +80,7 @@ impl HttpTransport {
             runtime,
             peers: Mutex::new(HashMap::new()),
             raft: Arc::new(OnceLock::new()),
+            removed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -99,6 +101,7 @@ impl HttpTransport {
             cluster_id: self.cluster_id,
             client: self.client.clone(),
             raft: self.raft.clone(),
+            removed: self.removed.clone(),
         };
         self.runtime.spawn(link.clone().run_messages(message_rx));
         self.runtime.spawn(link.run_snapshots(snapshot_rx));
@@ -111,6 +114,12 @@ impl HttpTransport {
                 snapshots,
             },
         );
+    }
+
+    /// Notified when a peer answers `410 Gone`: this member was removed from the cluster (etcd's peers answer a
+    /// removed member that way) and should stop.
+    pub fn removed(&self) -> Arc<tokio::sync::Notify> {
+        self.removed.clone()
     }
 
     /// Stops sending to `peer`.
@@ -145,9 +154,19 @@ struct Link {
     cluster_id: u64,
     client: HttpClient,
     raft: Arc<OnceLock<RaftHandle>>,
+    removed: Arc<tokio::sync::Notify>,
 }
 
 impl Link {
+    /// Whether a peer's answer says this member was removed; tells the member if so.
+    fn check_removed(&self, status: StatusCode) -> bool {
+        if status == StatusCode::GONE {
+            self.removed.notify_one();
+            return true;
+        }
+        false
+    }
+
     fn request(&self, path: &str, body: FrameBody) -> Option<Request<FrameBody>> {
         Request::builder()
             .method(Method::POST)
@@ -178,6 +197,11 @@ impl Link {
                 tokio::select! {
                     // The stream ended: the peer closed it or the connection broke.
                     result = &mut response => {
+                        if let Ok(r) = &result
+                            && self.check_removed(r.status())
+                        {
+                            return;
+                        }
                         failed = !matches!(&result, Ok(r) if r.status().is_success());
                         break;
                     }
@@ -210,7 +234,13 @@ impl Link {
         else {
             return;
         };
-        let ok = matches!(self.client.request(request).await, Ok(r) if r.status().is_success());
+        let ok = match self.client.request(request).await {
+            Ok(r) => {
+                self.check_removed(r.status());
+                r.status().is_success()
+            }
+            Err(_) => false,
+        };
         if !ok {
             self.unreachable();
         }
@@ -303,11 +333,14 @@ impl Body for FrameBody {
 }
 
 /// Answers a peer request for raft (`/raft`, `/raft/stream`, `/raft/snapshot`), stepping what it carries into
-/// `raft`. Returns `None` for any other path, so the caller can route it elsewhere.
+/// `raft`. Gives the request back for any other path, so the caller can route it elsewhere. A sender for which
+/// `removed` is true (checked when the request starts and again for every frame of a stream) is answered
+/// `410 Gone`, which tells it to stop, as etcd does.
 pub async fn serve_raft(
     request: Request<Incoming>,
     raft: &RaftHandle,
     cluster_id: u64,
+    removed: &(dyn Fn(u64) -> bool + Sync),
 ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
     let path = request.uri().path().to_owned();
     if !matches!(path.as_str(), "/raft" | "/raft/stream" | "/raft/snapshot") {
@@ -328,9 +361,22 @@ pub async fn serve_raft(
             "cluster ID mismatch",
         ));
     }
+    let from = request
+        .headers()
+        .get(FROM_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+        .unwrap_or(0);
+    if removed(from) {
+        return Ok(gone());
+    }
     let body = request.into_body();
     let result = match path.as_str() {
-        "/raft/stream" => step_stream(body, raft).await,
+        "/raft/stream" => match step_stream(body, raft, &|| removed(from)).await {
+            Err(StreamEnd::Removed) => return Ok(gone()),
+            Err(StreamEnd::Bad(why)) => Err(why),
+            Ok(()) => Ok(()),
+        },
         "/raft/snapshot" => step_whole(body, raft, MAX_SNAPSHOT).await,
         _ => step_whole(body, raft, MAX_MESSAGE).await,
     };
@@ -349,10 +395,29 @@ async fn step_whole(body: Incoming, raft: &RaftHandle, limit: usize) -> Result<(
     raft.step(&bytes).map_err(|e| e.to_string())
 }
 
-async fn step_stream(mut body: Incoming, raft: &RaftHandle) -> Result<(), String> {
+/// Why a stream ended early.
+enum StreamEnd {
+    /// The sender was removed from the cluster.
+    Removed,
+    /// The stream was malformed.
+    Bad(String),
+}
+
+fn gone() -> Response<Full<Bytes>> {
+    reply(
+        StatusCode::GONE,
+        "the member has been permanently removed from the cluster\n",
+    )
+}
+
+async fn step_stream(
+    mut body: Incoming,
+    raft: &RaftHandle,
+    removed: &(dyn Fn() -> bool + Sync),
+) -> Result<(), StreamEnd> {
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("reading the stream: {e}"))?;
+        let frame = frame.map_err(|e| StreamEnd::Bad(format!("reading the stream: {e}")))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -365,13 +430,18 @@ async fn step_stream(mut body: Incoming, raft: &RaftHandle) -> Result<(), String
             len.copy_from_slice(&buf[..8]);
             let len = usize::try_from(u64::from_be_bytes(len)).unwrap_or(usize::MAX);
             if len > MAX_MESSAGE {
-                return Err(format!("frame of {len} bytes exceeds the limit"));
+                return Err(StreamEnd::Bad(format!(
+                    "frame of {len} bytes exceeds the limit"
+                )));
             }
             if buf.len() < 8 + len {
                 break;
             }
             buf.advance(8);
             let message = buf.split_to(len);
+            if removed() {
+                return Err(StreamEnd::Removed);
+            }
             // One bad frame does not end the stream: the message is dropped, as raft tolerates.
             if let Err(e) = raft.step(&message) {
                 tracing::debug!("dropped a peer message: {e}");
@@ -381,7 +451,7 @@ async fn step_stream(mut body: Incoming, raft: &RaftHandle) -> Result<(), String
     if buf.is_empty() {
         Ok(())
     } else {
-        Err("stream ended inside a frame".to_owned())
+        Err(StreamEnd::Bad("stream ended inside a frame".to_owned()))
     }
 }
 
@@ -409,10 +479,11 @@ pub fn spawn_peer_server(
                 let service = hyper::service::service_fn(move |request| {
                     let raft = raft.clone();
                     async move {
-                        let response = match serve_raft(request, &raft, cluster_id).await {
-                            Ok(response) => response,
-                            Err(_) => reply(StatusCode::NOT_FOUND, "404 page not found\n"),
-                        };
+                        let response =
+                            match serve_raft(request, &raft, cluster_id, &|_| false).await {
+                                Ok(response) => response,
+                                Err(_) => reply(StatusCode::NOT_FOUND, "404 page not found\n"),
+                            };
                         Ok::<_, std::convert::Infallible>(response)
                     }
                 });

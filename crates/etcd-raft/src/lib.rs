@@ -82,8 +82,8 @@ pub use crate::{
     node::RaftNode,
     transport::{OutMessage, SnapshotSource, Transport},
     types::{
-        ApplyEvent, Bootstrap, CommittedEntry, EntryKind, Histogram, InitialMember, MemberChange,
-        MemberChangeKind, PeerProgress, Proposed, ReplicationState, Role, Status,
+        ApplyEvent, Bootstrap, CommittedEntry, EntryKind, Histogram, InitialMember, Leadership,
+        MemberChange, MemberChangeKind, PeerProgress, Proposed, ReplicationState, Role, Status,
     },
     wire::WireError,
 };

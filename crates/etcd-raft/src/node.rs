@@ -120,7 +120,12 @@ impl RaftNode {
         )
         .map_err(from_raft)?;
         let (tx, rx) = sync_channel(INPUT_QUEUE);
-        let handle = RaftHandle::new(config.id, tx);
+        let (leadership_tx, leadership_rx) = tokio::sync::watch::channel(Leadership {
+            leader: 0,
+            role: Role::Follower,
+            term: raw.raft.term,
+        });
+        let handle = RaftHandle::new(config.id, tx, leadership_rx);
         let mut node = Loop {
             seq: 0,
             raw,
@@ -138,6 +143,7 @@ impl RaftNode {
             deferred_changes: Vec::new(),
             reads: HashMap::new(),
             conf_history: VecDeque::new(),
+            leadership: leadership_tx,
             config,
         };
         std::thread::Builder::new()
@@ -191,6 +197,8 @@ struct Loop {
     reads: HashMap<u64, PendingRead>,
     /// Configurations applied since the last snapshot, to give a snapshot the one at its index.
     conf_history: VecDeque<(u64, ConfState)>,
+    /// Published to every handle when the leader, role or term changes.
+    leadership: tokio::sync::watch::Sender<Leadership>,
 }
 
 impl Loop {
@@ -525,6 +533,7 @@ impl Loop {
 
     fn on_ready(&mut self) -> Result<(), RaftError> {
         let mut rd = self.raw.ready();
+        self.publish_leadership();
         if let Some(ss) = rd.ss() {
             tracing::debug!(member = %format!("{:x}", self.config.id), leader = ss.leader_id, role = ?ss.raft_state, "raft role");
         }
@@ -576,6 +585,26 @@ impl Loop {
         let committed = light.take_committed_entries();
         self.deliver(committed);
         Ok(())
+    }
+
+    fn publish_leadership(&self) {
+        let raft = &self.raw.raft;
+        let role = match raft.state {
+            StateRole::Leader => Role::Leader,
+            StateRole::Candidate => Role::Candidate,
+            StateRole::PreCandidate => Role::PreCandidate,
+            StateRole::Follower => Role::Follower,
+        };
+        let now = Leadership {
+            leader: raft.leader_id,
+            role,
+            term: raft.term,
+        };
+        self.leadership.send_if_modified(|l| {
+            let changed = *l != now;
+            *l = now;
+            changed
+        });
     }
 
     fn send_messages(&mut self, messages: Vec<Message>) {

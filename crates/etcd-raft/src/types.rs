@@ -221,3 +221,14 @@ impl Histogram {
         self.count += 1;
     }
 }
+
+/// Who leads, as this member knows it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leadership {
+    /// The leader, 0 when none is known.
+    pub leader: u64,
+    /// This member's role.
+    pub role: Role,
+    /// The current term.
+    pub term: u64,
+}
