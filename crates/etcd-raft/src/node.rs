@@ -478,40 +478,16 @@ impl Loop {
                 self.propose_change(change, reply, deadline);
             }
         }
-        let expired: Vec<u64> = self
-            .proposals
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(s, _)| *s)
-            .collect();
-        for seq in expired {
-            if let Some(p) = self.proposals.remove(&seq) {
-                let _ = p.reply.send(Err(RaftError::Timeout));
-            }
+        for (_, p) in self.proposals.extract_if(|_, p| p.deadline <= now) {
+            let _ = p.reply.send(Err(RaftError::Timeout));
         }
         self.by_index
             .retain(|_, (seq, _)| self.proposals.contains_key(seq));
-        let expired: Vec<u64> = self
-            .member_changes
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(s, _)| *s)
-            .collect();
-        for seq in expired {
-            if let Some(p) = self.member_changes.remove(&seq) {
-                let _ = p.reply.send(Err(RaftError::Timeout));
-            }
+        for (_, p) in self.member_changes.extract_if(|_, p| p.deadline <= now) {
+            let _ = p.reply.send(Err(RaftError::Timeout));
         }
-        let expired: Vec<u64> = self
-            .reads
-            .iter()
-            .filter(|(_, r)| r.deadline <= now)
-            .map(|(s, _)| *s)
-            .collect();
-        for seq in expired {
-            if let Some(r) = self.reads.remove(&seq) {
-                let _ = r.reply.send(Err(RaftError::Timeout));
-            }
+        for (_, r) in self.reads.extract_if(|_, r| r.deadline <= now) {
+            let _ = r.reply.send(Err(RaftError::Timeout));
         }
         // Raft drops a read index silently (no leader, or a leader with nothing committed in its term): ask
         // again every election timeout.
@@ -589,12 +565,7 @@ impl Loop {
 
     fn publish_leadership(&self) {
         let raft = &self.raw.raft;
-        let role = match raft.state {
-            StateRole::Leader => Role::Leader,
-            StateRole::Candidate => Role::Candidate,
-            StateRole::PreCandidate => Role::PreCandidate,
-            StateRole::Follower => Role::Follower,
-        };
+        let role = role_of(raft.state);
         let now = Leadership {
             leader: raft.leader_id,
             role,
@@ -704,12 +675,7 @@ impl Loop {
 
     fn status(&self) -> Status {
         let raft = &self.raw.raft;
-        let role = match raft.state {
-            StateRole::Leader => Role::Leader,
-            StateRole::Candidate => Role::Candidate,
-            StateRole::PreCandidate => Role::PreCandidate,
-            StateRole::Follower => Role::Follower,
-        };
+        let role = role_of(raft.state);
         let conf = raft.prs().conf();
         let mut voters: Vec<u64> = conf.voters().ids().iter().collect();
         voters.sort_unstable();
@@ -779,5 +745,14 @@ impl Loop {
         {
             tracing::warn!("closing the raft log: {e}");
         }
+    }
+}
+
+fn role_of(state: StateRole) -> Role {
+    match state {
+        StateRole::Leader => Role::Leader,
+        StateRole::Candidate => Role::Candidate,
+        StateRole::PreCandidate => Role::PreCandidate,
+        StateRole::Follower => Role::Follower,
     }
 }
