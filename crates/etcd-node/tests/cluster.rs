@@ -150,7 +150,7 @@ fn a_member_is_added_with_etcdctl_joins_and_is_removed() {
         .and_then(|l| l.split([':', '[']).next())
         .expect("n4 listed")
         .to_owned();
-    let removed = members[0].etcdctl(&["member", "remove", &id]);
+    let removed = members[0].etcdctl(&["--no-sync", "member", "remove", &id]);
     assert!(
         removed.status.success(),
         "{}",
