@@ -231,9 +231,7 @@ impl Store {
         refresh: bool,
         now: i64,
     ) -> Result<Arc<Event>, Error> {
-        if READ_ONLY.contains(&path) {
-            return Err(Error::new(ErrorCode::RootReadOnly, "/", self.current_index));
-        }
+        self.check_writable(path)?;
         let node = self.lookup(path)?;
         if node.is_dir() && !value.is_empty() {
             return Err(Error::new(ErrorCode::NotFile, path, self.current_index));
@@ -285,9 +283,7 @@ impl Store {
         refresh: bool,
         now: i64,
     ) -> Result<Arc<Event>, Error> {
-        if READ_ONLY.contains(&path) {
-            return Err(Error::new(ErrorCode::RootReadOnly, "/", self.current_index));
-        }
+        self.check_writable(path)?;
         let node = self.lookup(path)?;
         self.check_compare(node, path, prev_value, prev_index)?;
         self.rewrite_and_publish(
@@ -367,9 +363,7 @@ impl Store {
         recursive: bool,
         now: i64,
     ) -> Result<Arc<Event>, Error> {
-        if READ_ONLY.contains(&path) {
-            return Err(Error::new(ErrorCode::RootReadOnly, "/", self.current_index));
-        }
+        self.check_writable(path)?;
         let node = self.lookup(path)?;
         if let Content::Dir(children) = &node.content {
             if !dir {
@@ -478,6 +472,14 @@ impl Store {
             receiver,
             etcd_index,
         })
+    }
+
+    /// Refuses writes to the root and the two namespaces (error 107, cause "/").
+    fn check_writable(&self, path: &str) -> Result<(), Error> {
+        if READ_ONLY.contains(&path) {
+            return Err(Error::new(ErrorCode::RootReadOnly, "/", self.current_index));
+        }
+        Ok(())
     }
 
     /// Makes `event` the store's latest: into the history, and to the watchers unless it is a refresh.
@@ -597,9 +599,7 @@ impl Store {
         } else {
             path.to_owned()
         };
-        if READ_ONLY.contains(&path.as_str()) {
-            return Err(Error::new(ErrorCode::RootReadOnly, "/", current));
-        }
+        self.check_writable(&path)?;
         check_depth(&path, current)?;
         let expire_time = normalize_expire(expire_time);
         let (dir_path, name) = split(&path);
