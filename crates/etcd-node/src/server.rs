@@ -1,7 +1,8 @@
 //! The server: the v2 store, the raft node and the waiters that join them, behind the HTTP layer's
 //! [`Backend`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 use std::task::{Context, Poll};
@@ -10,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use etcd_api::v2::{Error, ErrorCode, Event, Method, Request, StoreStats};
 use etcd_http::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition};
 use etcd_raft::{
-    HttpTransport, MemberChange, MemberChangeKind, RaftError, RaftHandle, Role, SnapshotSource,
-    Status,
+    FollowerStats, HttpTransport, MemberChange, MemberChangeKind, RaftError, RaftHandle, Rate,
+    Role, SnapshotSource, Status,
 };
 use etcd_store::{Store, WatchReceiver};
 use tokio::sync::oneshot;
@@ -153,6 +154,7 @@ impl Server {
         self.counters
             .proposals_pending
             .fetch_add(1, Ordering::Relaxed);
+        let started = SystemTime::now();
         let bytes = entry::encode(&request, unix_nanos());
         let outcome = tokio::time::timeout(self.request_timeout, async {
             // Without a leader raft drops proposals at once; etcd waits for one until the request timeout.
@@ -171,7 +173,7 @@ impl Server {
             }
         })
         .await
-        .unwrap_or_else(|_| Err(raft_internal("etcdserver: request timed out")));
+        .unwrap_or_else(|_| Err(raft_internal(self.timeout_cause(started))));
         self.counters
             .proposals_pending
             .fetch_sub(1, Ordering::Relaxed);
@@ -185,6 +187,19 @@ impl Server {
                 .fetch_add(1, Ordering::Relaxed);
         }
         outcome
+    }
+
+    /// Why a request that started at `started` timed out, in etcd's words: a leader elected after it started,
+    /// within two election timeouts of its start, means the previous leader failed under it.
+    fn timeout_cause(&self, started: SystemTime) -> &'static str {
+        let elected = *self.leader_since.read().unwrap_or_else(|p| p.into_inner());
+        let two_elections = self.request_timeout.saturating_sub(Duration::from_secs(5));
+        match elected {
+            Some(elected) if started < elected && started + two_elections > elected => {
+                "etcdserver: request timed out, possibly due to previous leader failure"
+            }
+            _ => "etcdserver: request timed out",
+        }
     }
 
     /// Whether `id` was removed from the cluster.
@@ -280,26 +295,43 @@ impl Backend for Server {
             Role::Follower => "StateFollower",
         };
         let leader = leadership.leader;
+        let appends = self.raft.append_stats();
         let since = self
             .leader_since
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .unwrap_or(self.start_time);
         let uptime = since.elapsed().unwrap_or_default();
-        let mut name = String::new();
-        etcd_api::v2::json::write_string(&mut name, &self.name);
-        format!(
-            r#"{{"name":{name},"id":"{:x}","state":"{state}","startTime":"{}","leaderInfo":{{"leader":"{leader:x}","uptime":"{}","startTime":"{}"}},"recvAppendRequestCnt":0,"sendAppendRequestCnt":0}}"#,
+        let mut out = String::with_capacity(400);
+        out.push_str(r#"{"name":"#);
+        etcd_api::v2::json::write_string(&mut out, &self.name);
+        let _ = write!(
+            out,
+            r#","id":"{:x}","state":"{state}","startTime":"{}","leaderInfo":{{"leader":"{leader:x}","uptime":"{}","startTime":"{}"}},"recvAppendRequestCnt":{}"#,
             self.id,
             etcd_api::v2::json::format_time(to_nanos(self.start_time)),
             go_duration(uptime),
             etcd_api::v2::json::format_time(to_nanos(since)),
-        )
+            appends.received,
+        );
+        write_rate(&mut out, "recv", appends.receive_rate);
+        let _ = write!(out, r#","sendAppendRequestCnt":{}"#, appends.sent);
+        write_rate(&mut out, "send", appends.send_rate);
+        out.push('}');
+        out
     }
 
     fn leader_stats(&self) -> Option<String> {
-        (self.raft.leadership().role == Role::Leader)
-            .then(|| format!(r#"{{"leader":"{:x}","followers":{{}}}}"#, self.id))
+        if self.raft.leadership().role != Role::Leader {
+            return None;
+        }
+        let mut followers = self.raft.append_stats().followers;
+        for member in self.members() {
+            if member.id != self.id {
+                followers.entry(member.id).or_default();
+            }
+        }
+        Some(leader_stats_json(self.id, &followers))
     }
 
     fn members(&self) -> Vec<Member> {
@@ -455,6 +487,50 @@ fn to_nanos(t: SystemTime) -> i64 {
 }
 
 /// A duration as Go prints one: `2m15.020207355s`.
+/// etcd's `{recv,send}PkgRate` and `{recv,send}BandwidthRate`, left out when zero.
+fn write_rate(out: &mut String, direction: &str, rate: Option<Rate>) {
+    use etcd_api::v2::json::write_float;
+    if let Some(rate) = rate {
+        let _ = write!(out, r#","{direction}PkgRate":"#);
+        write_float(out, rate.packets);
+        let _ = write!(out, r#","{direction}BandwidthRate":"#);
+        write_float(out, rate.bytes);
+    }
+}
+
+/// `/v2/stats/leader` as etcd writes it: followers keyed by hex ID in Go's (string) order, latency in ms.
+fn leader_stats_json(id: u64, followers: &BTreeMap<u64, FollowerStats>) -> String {
+    use etcd_api::v2::json::write_float;
+    let by_name: BTreeMap<String, &FollowerStats> = followers
+        .iter()
+        .map(|(id, f)| (format!("{id:x}"), f))
+        .collect();
+    let mut out = format!(r#"{{"leader":"{id:x}","followers":{{"#);
+    for (i, (name, f)) in by_name.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let l = &f.latency;
+        let _ = write!(out, r#""{name}":{{"latency":{{"current":"#);
+        write_float(&mut out, l.current);
+        out.push_str(r#","average":"#);
+        write_float(&mut out, l.average());
+        out.push_str(r#","standardDeviation":"#);
+        write_float(&mut out, l.standard_deviation());
+        out.push_str(r#","minimum":"#);
+        write_float(&mut out, l.minimum);
+        out.push_str(r#","maximum":"#);
+        write_float(&mut out, l.maximum);
+        let _ = write!(
+            out,
+            r#"}},"counts":{{"fail":{},"success":{}}}}}"#,
+            f.fail, f.success
+        );
+    }
+    out.push_str("}}");
+    out
+}
+
 fn go_duration(d: Duration) -> String {
     let total = d.as_secs();
     let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);

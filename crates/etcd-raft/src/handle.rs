@@ -5,12 +5,14 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use raft::eraftpb::Message;
 use tokio::sync::oneshot;
 
+use crate::append_stats::{AppendStats, AppendStatsReader};
 use crate::error::RaftError;
 use crate::types::{Leadership, MemberChange, Proposed, Status};
 use crate::wire;
 
 pub(crate) enum Input {
-    Step(Box<Message>),
+    /// A message and its encoded size.
+    Step(Box<Message>, usize),
     Propose(Vec<u8>, oneshot::Sender<Result<Proposed, RaftError>>),
     ChangeMember(MemberChange, oneshot::Sender<Result<(), RaftError>>),
     ReadIndex(oneshot::Sender<Result<u64, RaftError>>),
@@ -29,6 +31,7 @@ pub struct RaftHandle {
     id: u64,
     tx: SyncSender<Input>,
     leadership: tokio::sync::watch::Receiver<Leadership>,
+    appends: AppendStatsReader,
 }
 
 impl RaftHandle {
@@ -36,13 +39,25 @@ impl RaftHandle {
         id: u64,
         tx: SyncSender<Input>,
         leadership: tokio::sync::watch::Receiver<Leadership>,
+        appends: AppendStatsReader,
     ) -> RaftHandle {
-        RaftHandle { id, tx, leadership }
+        RaftHandle {
+            id,
+            tx,
+            leadership,
+            appends,
+        }
     }
 
     /// Who leads now, without a round trip to the raft thread: updated the moment raft's view changes.
     pub fn leadership(&self) -> Leadership {
         *self.leadership.borrow()
+    }
+
+    /// Append counts and, on the leader, per-follower replication figures; without a round trip to the raft
+    /// thread.
+    pub fn append_stats(&self) -> AppendStats {
+        self.appends.read()
     }
 }
 
@@ -103,7 +118,10 @@ impl RaftHandle {
         }
         // A full queue drops the message: raft recovers from lost messages, and the network must never stall
         // the loop.
-        match self.tx.try_send(Input::Step(Box::new(message))) {
+        match self
+            .tx
+            .try_send(Input::Step(Box::new(message), bytes.len()))
+        {
             Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
             Err(TrySendError::Disconnected(_)) => Err(RaftError::Stopped),
         }

@@ -56,6 +56,7 @@
 // raft-rs's protobuf types carry hidden bookkeeping fields, so they are built from `default()` field by field.
 #![allow(clippy::field_reassign_with_default)]
 
+mod append_stats;
 mod config;
 mod disk;
 mod error;
@@ -71,6 +72,7 @@ mod types;
 mod wire;
 
 pub use crate::{
+    append_stats::{AppendStats, FollowerStats, Latency, Rate},
     config::RaftConfig,
     disk::recorded_ids,
     error::RaftError,

@@ -16,6 +16,7 @@ use raft::eraftpb::{
 use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::append_stats::AppendTracker;
 use crate::config::RaftConfig;
 use crate::disk::{DiskLog, LogDirs};
 use crate::error::{RaftError, from_raft};
@@ -125,8 +126,10 @@ impl RaftNode {
             role: Role::Follower,
             term: raw.raft.term,
         });
-        let handle = RaftHandle::new(config.id, tx, leadership_rx);
+        let appends = AppendTracker::default();
+        let handle = RaftHandle::new(config.id, tx, leadership_rx, appends.reader());
         let mut node = Loop {
+            appends,
             seq: 0,
             raw,
             store,
@@ -199,6 +202,8 @@ struct Loop {
     conf_history: VecDeque<(u64, ConfState)>,
     /// Published to every handle when the leader, role or term changes.
     leadership: tokio::sync::watch::Sender<Leadership>,
+    /// `/v2/stats` figures: append counts, follower latency.
+    appends: AppendTracker,
 }
 
 impl Loop {
@@ -269,7 +274,8 @@ impl Loop {
 
     fn handle(&mut self, input: Input) {
         match input {
-            Input::Step(message) => {
+            Input::Step(message, size) => {
+                self.appends.on_receive(&message, size);
                 // Errors here are a stale response or a message for a removed peer; raft ignores them.
                 let _ = self.raw.step(*message);
             }
@@ -300,7 +306,10 @@ impl Loop {
             Input::Status(reply) => {
                 let _ = reply.send(self.status());
             }
-            Input::Unreachable(peer) => self.raw.report_unreachable(peer),
+            Input::Unreachable(peer) => {
+                self.appends.on_unreachable(peer);
+                self.raw.report_unreachable(peer);
+            }
             Input::SnapshotDone(peer, ok) => {
                 let status = if ok {
                     SnapshotStatus::Finish
@@ -563,7 +572,7 @@ impl Loop {
         Ok(())
     }
 
-    fn publish_leadership(&self) {
+    fn publish_leadership(&mut self) {
         let raft = &self.raw.raft;
         let role = role_of(raft.state);
         let now = Leadership {
@@ -571,23 +580,31 @@ impl Loop {
             role,
             term: raft.term,
         };
+        let mut new_leadership = false;
         self.leadership.send_if_modified(|l| {
             let changed = *l != now;
+            new_leadership = l.role != now.role || l.term != now.term;
             *l = now;
             changed
         });
+        if new_leadership {
+            self.appends.on_leadership_change();
+        }
     }
 
     fn send_messages(&mut self, messages: Vec<Message>) {
         for m in messages {
             let to = m.to;
             let is_snapshot = m.msg_type == MessageType::MsgSnapshot;
+            let bytes = wire::encode_message(&m);
+            let size = bytes.len();
             let sent = self.transport.send(OutMessage {
                 to,
                 from: m.from,
                 is_snapshot,
-                bytes: wire::encode_message(&m),
+                bytes,
             });
+            self.appends.on_send(&m, size, sent);
             if !sent {
                 self.raw.report_unreachable(to);
                 if is_snapshot {
@@ -659,6 +676,9 @@ impl Loop {
         let result = self.raw.apply_conf_change(&cc);
         let applied = result.is_ok();
         if let Ok(cs) = &result {
+            if cc.change_type == ConfChangeType::RemoveNode {
+                self.appends.forget(cc.node_id);
+            }
             self.store.set_conf_state(cs.clone());
             self.conf_history.push_back((e.index, cs.clone()));
         }

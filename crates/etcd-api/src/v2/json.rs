@@ -137,6 +137,28 @@ pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends `x` as Go's `encoding/json` writes a float64: the shortest decimal that reads back as `x`, in
+/// exponent form (`1e-07`, `1e+21`) below 1e-6 and from 1e21 on. Not-a-number and infinities, which Go refuses,
+/// are written as 0.
+pub fn write_float(out: &mut String, x: f64) {
+    if !x.is_finite() {
+        out.push('0');
+        return;
+    }
+    let abs = x.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let text = format!("{x:e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let (sign, digits) = match exponent.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exponent),
+        };
+        let _ = write!(out, "{mantissa}e{sign}{digits:0>2}");
+    } else {
+        let _ = write!(out, "{x}");
+    }
+}
+
 /// A Unix time in nanoseconds as Go's `time.RFC3339Nano` in UTC: `2026-11-23T19:52:23.8316862Z`.
 pub fn format_time(unix_ns: i64) -> String {
     let secs = unix_ns.div_euclid(1_000_000_000);
@@ -177,6 +199,26 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use crate::v2::{Action, ErrorCode};
+
+    #[test]
+    fn floats_match_go() {
+        let cases = [
+            (0.0, "0"),
+            (1.0, "1"),
+            (0.000801, "0.000801"),
+            (0.005345999999999999, "0.005345999999999999"),
+            (1e-7, "1e-07"),
+            (-2.5e-9, "-2.5e-09"),
+            (1e21, "1e+21"),
+            (123456.5, "123456.5"),
+            (f64::NAN, "0"),
+        ];
+        for (x, go) in cases {
+            let mut out = String::new();
+            write_float(&mut out, x);
+            assert_eq!(out, go, "{x}");
+        }
+    }
 
     #[test]
     fn times_match_go_rfc3339nano() {
