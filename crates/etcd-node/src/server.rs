@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use etcd_api::v2::{Error, ErrorCode, Event, Method, Request, StoreStats};
 use etcd_http::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition};
@@ -202,6 +202,29 @@ impl Server {
         }
     }
 
+    /// How many of `members` (this one included) have been reachable for the whole `HEALTH_INTERVAL`.
+    fn connected_since_health_interval(&self, members: &[Member]) -> usize {
+        let since = Instant::now().checked_sub(HEALTH_INTERVAL);
+        members
+            .iter()
+            .filter(|m| {
+                m.id == self.id
+                    || matches!((self.transport.active_since(m.id), since), (Some(a), Some(s)) if a <= s)
+            })
+            .count()
+    }
+
+    /// etcd's check before removing `id`: a member that is down now may go; otherwise the members that stay
+    /// and have been reachable for `HEALTH_INTERVAL` must be a quorum of the cluster as it is.
+    fn quorum_survives_removal(&self, id: u64) -> bool {
+        if id != self.id && self.transport.active_since(id).is_none() {
+            return true;
+        }
+        let members = self.members();
+        let active = self.connected_since_health_interval(&members);
+        active.saturating_sub(1) > (members.len() - 1) / 2
+    }
+
     /// Whether `id` was removed from the cluster.
     pub fn is_removed(&self, id: u64) -> bool {
         self.with_store(|store| members::is_removed(store, id))
@@ -358,6 +381,14 @@ impl Backend for Server {
                 );
                 return Err(MemberError::Internal);
             }
+            if self.strict_reconfig
+                && self.connected_since_health_interval(&existing) < existing.len()
+            {
+                tracing::warn!(
+                    "refused to add a member: not every member has been reachable for {HEALTH_INTERVAL:?} (--strict-reconfig-check)"
+                );
+                return Err(MemberError::Internal);
+            }
             let secs = unix_nanos() / 1_000_000_000;
             let id = etcd_raft::member_id(&peer_urls, &self.token, Some(secs));
             if existing.iter().any(|m| m.id == id) {
@@ -389,6 +420,12 @@ impl Backend for Server {
             if self.strict_reconfig && !ready_to_remove(&self.members(), id) {
                 tracing::warn!(
                     "refused to remove a member: too few started members (--strict-reconfig-check)"
+                );
+                return Err(MemberError::Internal);
+            }
+            if self.strict_reconfig && !self.quorum_survives_removal(id) {
+                tracing::warn!(
+                    "refused to remove a member: the members reachable for {HEALTH_INTERVAL:?} would not be a quorum without it (--strict-reconfig-check)"
                 );
                 return Err(MemberError::Internal);
             }
@@ -468,6 +505,10 @@ impl Server {
 
 /// etcd's strict reconfiguration check for an addition: the started members must be a quorum of the cluster
 /// that will exist, except that a single started member may add a second (to restore from a backup).
+/// How long every member must have been reachable before a strict membership change (etcd's health
+/// interval).
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+
 fn ready_to_add(members: &[Member]) -> bool {
     let started = members.iter().filter(|m| !m.name.is_empty()).count();
     let after = members.len() + 1;
@@ -486,7 +527,6 @@ fn to_nanos(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// A duration as Go prints one: `2m15.020207355s`.
 /// etcd's `{recv,send}PkgRate` and `{recv,send}BandwidthRate`, left out when zero.
 fn write_rate(out: &mut String, direction: &str, rate: Option<Rate>) {
     use etcd_api::v2::json::write_float;
@@ -531,6 +571,7 @@ fn leader_stats_json(id: u64, followers: &BTreeMap<u64, FollowerStats>) -> Strin
     out
 }
 
+/// A duration as Go prints one: `2m15.020207355s`.
 fn go_duration(d: Duration) -> String {
     let total = d.as_secs();
     let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);

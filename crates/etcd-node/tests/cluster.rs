@@ -118,7 +118,16 @@ fn a_member_is_added_with_etcdctl_joins_and_is_removed() {
     assert_eq!(put(&members[0], "seed", "1").map(|r| r.0), Some(201));
     let peer4 = format!("http://127.0.0.1:{}", common::free_port());
     // --no-sync: list the members through the same member that added n4 (another may not have applied it yet).
-    let added = members[0].etcdctl(&["--no-sync", "member", "add", "n4", &peer4]);
+    let add = || members[0].etcdctl(&["--no-sync", "member", "add", "n4", &peer4]);
+    // As etcd, a member refuses to add another before every member has been reachable for 5 s.
+    let early = add();
+    assert!(!early.status.success(), "an add right after start");
+    assert!(
+        common::text(&early.stderr).contains("has no leader"),
+        "etcdctl reads etcd's 500 this way: {}",
+        common::text(&early.stderr)
+    );
+    let added = common::until_success(add);
     let out = common::text(&added.stdout);
     assert!(
         added.status.success(),

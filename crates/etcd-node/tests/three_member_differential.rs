@@ -4,22 +4,27 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Flavor, Server, cluster, debian_binary, http, text};
 use serde_json::Value;
 
 /// Runs etcdctl against every member of `members`, as an operator would.
-fn etcdctl(members: &[Server], args: &[&str]) -> (String, String, Option<i32>) {
-    let out = Command::new(debian_binary("etcdctl"))
+fn etcdctl_output(members: &[Server], args: &[&str]) -> Output {
+    Command::new(debian_binary("etcdctl"))
         .env("ETCDCTL_API", "2")
         .arg("--endpoints")
         .arg(endpoints(members))
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .expect("run etcdctl");
+        .expect("run etcdctl")
+}
+
+/// etcdctl's stdout, stderr and exit code.
+fn etcdctl(members: &[Server], args: &[&str]) -> (String, String, Option<i32>) {
+    let out = etcdctl_output(members, args);
     (text(&out.stdout), text(&out.stderr), out.status.code())
 }
 
@@ -46,6 +51,22 @@ fn name_members(members: &[Server], output: &str) -> String {
         out = out.replace(&m.peer_url, &format!("<peer {}>", m.name));
     }
     out
+}
+
+/// `ETCD_INITIAL_CLUSTER` lists members in ID order, which differs between clusters: sort its entries.
+fn normalise_initial_cluster(output: &str) -> String {
+    output
+        .lines()
+        .map(|line| match line.strip_prefix("ETCD_INITIAL_CLUSTER=\"") {
+            Some(rest) => {
+                let mut entries: Vec<&str> = rest.trim_end_matches('"').split(',').collect();
+                entries.sort();
+                format!("ETCD_INITIAL_CLUSTER=\"{}\"", entries.join(","))
+            }
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn sorted_lines(s: &str) -> Vec<String> {
@@ -150,6 +171,49 @@ fn three_member_clusters_of_etcd_node_and_etcd_look_the_same() {
         });
         assert_eq!(a, b, "etcdctl {}", args.join(" "));
     }
+
+    // Membership changes through etcdctl: add a member (not started), update it, remove it.
+    let [a, b] = clusters.map(|c| {
+        let peer = format!("http://127.0.0.1:{}", common::free_port());
+        // Refused until every member has been reachable for 5 s (--strict-reconfig-check).
+        let out = common::until_success(|| etcdctl_output(c, &["member", "add", "n4", &peer]));
+        let (added, err, code) = (text(&out.stdout), text(&out.stderr), out.status.code());
+        assert_eq!(
+            code,
+            Some(0),
+            "{err}{}",
+            c.iter()
+                .map(|m| std::fs::read_to_string(m.log_path()).unwrap_or_default())
+                .collect::<String>()
+        );
+        let id = added
+            .split_whitespace()
+            .skip_while(|w| *w != "ID")
+            .nth(1)
+            .expect("new member ID")
+            .to_owned();
+        let named = |s: &str| {
+            name_members(c, s)
+                .replace(&id, "<id n4>")
+                .replace(&peer, "<peer n4>")
+        };
+        let mut outputs = vec![normalise_initial_cluster(&named(&added)), named(&err)];
+        let moved = format!("http://127.0.0.1:{}", common::free_port());
+        let (out, err, code) = etcdctl(c, &["member", "update", &id, &moved]);
+        outputs.extend([
+            named(&out),
+            named(&err).replace(&moved, "<moved>"),
+            format!("{code:?}"),
+        ]);
+        let (out, err, code) = etcdctl(c, &["member", "remove", &id]);
+        outputs.extend([named(&out), named(&err), format!("{code:?}")]);
+        let (out, err, code) = etcdctl(c, &["member", "remove", &id]);
+        outputs.extend([named(&out), named(&err), format!("{code:?}")]);
+        let (out, err, code) = etcdctl(c, &["member", "add", "again", "not a url"]);
+        outputs.extend([out, err, format!("{code:?}")]);
+        outputs
+    });
+    assert_eq!(a, b, "etcdctl member add / update / remove");
 
     // Watchers that keep running: each sees the writes made while it runs.
     let [a, b] = clusters.map(|c| {

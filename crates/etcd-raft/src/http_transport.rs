@@ -7,6 +7,8 @@
 //! - `POST /raft`: one message as the whole body; used while the stream is down.
 //! - `POST /raft/snapshot`: one snapshot message as the whole body, on its own request, one at a time per peer;
 //!   its outcome is reported to raft.
+//! - `GET /raft/probing`: answers `200` with `{"health":true}`; each member probes each peer this way every
+//!   `PROBE_INTERVAL` to know since when it has been reachable (etcd's strict reconfiguration check needs that).
 //! - Every request carries `X-Etcd-Cluster-ID` (hex) and `X-Server-From` (hex member ID); a request from another
 //!   cluster is refused with `412`. Bytes that are not a valid raft message for this member get `400`.
 //!
@@ -15,9 +17,9 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, Full, Limited};
@@ -39,6 +41,13 @@ const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 const MAX_SNAPSHOT: usize = 1024 * 1024 * 1024;
 /// Pause before reopening a broken stream.
 const RECONNECT_DELAY: Duration = Duration::from_millis(100);
+/// How often each peer is probed.
+const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a probe may take before the peer counts as unreachable.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where peers are probed.
+const PROBE_PATH: &str = "/raft/probing";
 
 /// Header naming the cluster a peer request belongs to.
 pub const CLUSTER_ID_HEADER: &str = "X-Etcd-Cluster-ID";
@@ -63,6 +72,9 @@ pub struct HttpTransport {
 struct PeerQueues {
     messages: mpsc::Sender<OutMessage>,
     snapshots: mpsc::Sender<OutMessage>,
+    /// Since when every probe of the peer succeeded; `None` while it is unreachable. Dropping it ends the
+    /// prober.
+    active_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl HttpTransport {
@@ -103,7 +115,10 @@ impl HttpTransport {
             raft: self.raft.clone(),
             removed: self.removed.clone(),
         };
+        let active_since = Arc::new(Mutex::new(None));
         self.runtime.spawn(link.clone().run_messages(message_rx));
+        self.runtime
+            .spawn(link.clone().run_probes(Arc::downgrade(&active_since)));
         self.runtime.spawn(link.run_snapshots(snapshot_rx));
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         // Dropping the old queues ends the old tasks.
@@ -112,6 +127,7 @@ impl HttpTransport {
             PeerQueues {
                 messages,
                 snapshots,
+                active_since,
             },
         );
     }
@@ -120,6 +136,13 @@ impl HttpTransport {
     /// removed member that way) and should stop.
     pub fn removed(&self) -> Arc<tokio::sync::Notify> {
         self.removed.clone()
+    }
+
+    /// Since when `peer` has answered every probe; `None` when it is unreachable now or unknown.
+    pub fn active_since(&self, peer: u64) -> Option<Instant> {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let since = peers.get(&peer)?.active_since.lock();
+        *since.unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops sending to `peer`.
@@ -246,6 +269,38 @@ impl Link {
         }
     }
 
+    /// Probes the peer every `PROBE_INTERVAL` while the transport keeps `active_since`, recording since when
+    /// it has been reachable.
+    async fn run_probes(self, active_since: Weak<Mutex<Option<Instant>>>) {
+        loop {
+            let reachable = match Request::builder()
+                .method(Method::GET)
+                .uri(format!("{}{PROBE_PATH}", self.url))
+                .header(FROM_HEADER, format!("{:x}", self.local_id))
+                .body(FrameBody::full(Bytes::new()))
+            {
+                Ok(request) => matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT, self.client.request(request)).await,
+                    Ok(Ok(r)) if r.status().is_success()
+                ),
+                Err(_) => false,
+            };
+            let Some(since) = active_since.upgrade() else {
+                return;
+            };
+            {
+                let mut since = since.lock().unwrap_or_else(|p| p.into_inner());
+                *since = if reachable {
+                    Some(since.unwrap_or_else(Instant::now))
+                } else {
+                    None
+                };
+            }
+            drop(since);
+            tokio::time::sleep(PROBE_INTERVAL).await;
+        }
+    }
+
     /// Sends snapshots, each on its own request, and reports each outcome to raft.
     async fn run_snapshots(self, mut queue: mpsc::Receiver<OutMessage>) {
         while let Some(message) = queue.recv().await {
@@ -343,6 +398,13 @@ pub async fn serve_raft(
     removed: &(dyn Fn(u64) -> bool + Sync),
 ) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
     let path = request.uri().path().to_owned();
+    if path == PROBE_PATH {
+        return Ok(if request.method() == Method::GET {
+            reply(StatusCode::OK, r#"{"health":true}"#)
+        } else {
+            reply(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        });
+    }
     if !matches!(path.as_str(), "/raft" | "/raft/stream" | "/raft/snapshot") {
         return Err(request);
     }

@@ -258,3 +258,17 @@ pub fn http_get(base: &str, path: &str) -> Option<String> {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Runs `command` until it exits with success (at most 30 s), returning its last output. For membership changes:
+/// with `--strict-reconfig-check` (etcd's default) they are refused until every member has been reachable for
+/// five seconds.
+pub fn until_success(mut command: impl FnMut() -> Output) -> Output {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = command();
+        if out.status.success() || Instant::now() > deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
