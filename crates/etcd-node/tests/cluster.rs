@@ -118,16 +118,9 @@ fn a_member_is_added_with_etcdctl_joins_and_is_removed() {
     assert_eq!(put(&members[0], "seed", "1").map(|r| r.0), Some(201));
     let peer4 = format!("http://127.0.0.1:{}", common::free_port());
     // --no-sync: list the members through the same member that added n4 (another may not have applied it yet).
-    let add = || members[0].etcdctl(&["--no-sync", "member", "add", "n4", &peer4]);
     // As etcd, a member refuses to add another before every member has been reachable for 5 s.
-    let early = add();
-    assert!(!early.status.success(), "an add right after start");
-    assert!(
-        common::text(&early.stderr).contains("has no leader"),
-        "etcdctl reads etcd's 500 this way: {}",
-        common::text(&early.stderr)
-    );
-    let added = common::until_success(add);
+    let added =
+        common::until_success(|| members[0].etcdctl(&["--no-sync", "member", "add", "n4", &peer4]));
     let out = common::text(&added.stdout);
     assert!(
         added.status.success(),
@@ -262,4 +255,37 @@ fn force_new_cluster_restarts_a_member_alone_with_its_data() {
     survivor.launch();
     survivor.wait_ready();
     assert_eq!(put(survivor, "again", "1").map(|r| r.0), Some(201));
+}
+
+#[test]
+fn strict_reconfiguration_refuses_an_add_while_a_member_is_down_but_lets_it_be_removed() {
+    let mut members = cluster(Flavor::EtcdNode, 3);
+    members[2].kill();
+    std::thread::sleep(Duration::from_secs(2));
+    let peer4 = format!("http://127.0.0.1:{}", common::free_port());
+    let refused = members[0].etcdctl(&["--no-sync", "member", "add", "n4", &peer4]);
+    assert!(!refused.status.success(), "an add with a member down");
+    // etcd answers 500, which etcdctl reports this way.
+    assert!(
+        common::text(&refused.stderr).contains("has no leader"),
+        "{}",
+        common::text(&refused.stderr)
+    );
+    let list = common::text(&members[0].etcdctl(&["--no-sync", "member", "list"]).stdout);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    let down = list
+        .lines()
+        .find(|l| l.contains("name=n3"))
+        .and_then(|l| l.split(':').next())
+        .expect("n3 listed")
+        .to_owned();
+    // A member that is down may be removed: it is not part of the quorum that is up.
+    let removed = members[0].etcdctl(&["--no-sync", "member", "remove", &down]);
+    assert!(
+        removed.status.success(),
+        "{}",
+        common::text(&removed.stderr)
+    );
+    let list = common::text(&members[0].etcdctl(&["--no-sync", "member", "list"]).stdout);
+    assert_eq!(list.lines().count(), 2, "{list}");
 }

@@ -44,7 +44,7 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 /// How often each peer is probed.
 const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a probe may take before the peer counts as unreachable.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where peers are probed.
 const PROBE_PATH: &str = "/raft/probing";
