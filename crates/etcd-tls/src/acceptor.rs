@@ -1,0 +1,54 @@
+//! Accepting TLS connections on a listener, with a quick answer for a plain-HTTP client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+/// How long a client may take to complete the handshake (or send its first byte).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first byte of every TLS connection: a handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+/// What Go's HTTPS server answers a plain-HTTP request with, so clients see the same message from us.
+const PLAIN_HTTP_ANSWER: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/// Completes TLS handshakes for a server configuration.
+#[derive(Clone)]
+pub struct TlsAcceptor(tokio_rustls::TlsAcceptor);
+
+impl std::fmt::Debug for TlsAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsAcceptor")
+    }
+}
+
+impl TlsAcceptor {
+    /// An acceptor serving with `config`.
+    pub fn new(config: Arc<ServerConfig>) -> TlsAcceptor {
+        TlsAcceptor(tokio_rustls::TlsAcceptor::from(config))
+    }
+
+    /// Completes the handshake on `stream`. A client that speaks plain HTTP gets Go's `400` answer and the
+    /// connection is closed; a client that stalls is dropped after a timeout; either way this returns an
+    /// error, as for a failed handshake (an unknown CA, a revoked or refused certificate).
+    pub async fn accept(&self, mut stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        let mut first = [0u8; 1];
+        let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first))
+            .await
+            .map_err(|_| std::io::Error::other("no TLS handshake before the timeout"))??;
+        if peeked == 1 && first[0] != TLS_HANDSHAKE_RECORD {
+            let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
+            let _ = stream.shutdown().await;
+            return Err(std::io::Error::other(
+                "a plain-HTTP request on an HTTPS port",
+            ));
+        }
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, self.0.accept(stream))
+            .await
+            .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
+    }
+}
