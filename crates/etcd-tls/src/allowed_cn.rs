@@ -41,7 +41,7 @@ impl ClientCertVerifier for AllowedCn {
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
         let names = common_names(end_entity);
-        if names.iter().any(|n| *n == self.cn) {
+        if names.contains(&self.cn) {
             Ok(verified)
         } else {
             tracing::warn!(allowed = %self.cn, presented = ?names, "refused a peer certificate: CN not allowed");
