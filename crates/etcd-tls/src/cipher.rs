@@ -70,9 +70,7 @@ mod tests {
 
     #[test]
     fn unsupported_suites_are_refused_by_name() {
-        let err = provider(&["TLS_RSA_WITH_AES_128_CBC_SHA".to_owned()])
-            .err()
-            .expect("refused");
+        let err = provider(&["TLS_RSA_WITH_AES_128_CBC_SHA".to_owned()]).expect_err("refused");
         assert!(
             err.to_string().contains("TLS_RSA_WITH_AES_128_CBC_SHA"),
             "{err}"

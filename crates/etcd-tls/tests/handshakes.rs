@@ -179,7 +179,7 @@ fn bad_files_are_named_in_the_error() {
         key_file: Some(pki.path("nope-key.pem")),
         ..TlsInfo::default()
     };
-    let err = missing.server_config().err().expect("refused").to_string();
+    let err = missing.server_config().expect_err("refused").to_string();
     assert!(
         err.contains("nope.pem") && err.contains("certificate file"),
         "{err}"
@@ -198,11 +198,7 @@ fn bad_files_are_named_in_the_error() {
         key_file: Some(b.key.clone()),
         ..TlsInfo::default()
     };
-    let err = mismatched
-        .server_config()
-        .err()
-        .expect("refused")
-        .to_string();
+    let err = mismatched.server_config().expect_err("refused").to_string();
     assert!(err.contains("a.pem") && err.contains("b-key.pem"), "{err}");
 
     std::fs::write(pki.path("garbage.pem"), "not PEM at all").expect("write");
@@ -211,7 +207,7 @@ fn bad_files_are_named_in_the_error() {
         key_file: Some(pki.path("garbage.pem")),
         ..TlsInfo::default()
     };
-    let err = garbage.server_config().err().expect("refused").to_string();
+    let err = garbage.server_config().expect_err("refused").to_string();
     assert!(
         err.contains("garbage.pem") && err.contains("key file"),
         "{err}"
