@@ -11,7 +11,7 @@
 //! ```no_run
 //! # async fn run(backend: std::sync::Arc<dyn etcd_http::Backend>) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
-//! let server = etcd_http::serve(listener, backend);
+//! let server = etcd_http::serve(listener, None, backend);
 //! server.await.ok();
 //! # Ok(())
 //! # }
@@ -28,5 +28,5 @@ pub use crate::{
     backend::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition},
     respond::ResponseBody,
     router::{route, route_peer},
-    serve::{serve, serve_forever},
+    serve::{serve, serve_connection, serve_forever},
 };

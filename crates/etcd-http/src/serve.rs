@@ -1,38 +1,75 @@
-//! Serving the client API on a listener.
+//! Serving on a listener, in the clear or over TLS.
 
 use std::sync::Arc;
+
+use hyper::body::{Body, Incoming};
+use hyper::{Request, Response};
 
 use crate::backend::Backend;
 use crate::router::route;
 
-/// Serves client requests on `listener` until the returned task is aborted. Each connection runs on its own
-/// task; a slow client holds only its own.
+/// Serves client requests on `listener` (over TLS with `tls`) until the returned task is aborted. Each
+/// connection runs on its own task; a slow client holds only its own.
 pub fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<etcd_tls::TlsAcceptor>,
     backend: Arc<dyn Backend>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(serve_forever(listener, backend))
+    tokio::spawn(serve_forever(listener, tls, backend))
 }
 
 /// The accept loop of [`serve`], for callers that run it in a task of their own.
-pub async fn serve_forever(listener: tokio::net::TcpListener, backend: Arc<dyn Backend>) {
+pub async fn serve_forever(
+    listener: tokio::net::TcpListener,
+    tls: Option<etcd_tls::TlsAcceptor>,
+    backend: Arc<dyn Backend>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let backend = backend.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let backend = backend.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(backend, request).await) }
             });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await
-            {
-                tracing::debug!("client connection ended: {e}");
-            }
+            serve_connection(stream, tls.as_ref(), service).await;
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one accepted connection with `service`, after a TLS handshake when `tls` is given. A
+/// failed handshake (or a plain-HTTP client on a TLS port, which gets a `400` first) ends the connection.
+pub async fn serve_connection<S, B>(
+    stream: tokio::net::TcpStream,
+    tls: Option<&etcd_tls::TlsAcceptor>,
+    service: S,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let http = hyper::server::conn::http1::Builder::new();
+    let result = match tls {
+        None => {
+            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+        }
+        Some(acceptor) => match acceptor.accept(stream).await {
+            Ok(stream) => {
+                http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await
+            }
+            Err(e) => {
+                tracing::debug!("TLS handshake failed: {e}");
+                return;
+            }
+        },
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection ended: {e}");
     }
 }

@@ -56,19 +56,19 @@ pub fn parse_urls(flag: &str, text: &str) -> Result<Vec<String>, String> {
 
 fn check_url(url: &str) -> Result<(), String> {
     match url.split_once("://") {
-        Some(("http", rest)) if !rest.is_empty() => Ok(()),
-        Some(("https", _)) => Err(format!("{url}: https is not implemented yet in etcd-node")),
+        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),
         _ => Err(format!(
             "URL scheme must be http, https, unix, or unixs: {url}"
         )),
     }
 }
 
-/// `host:port` of an `http://host:port` URL, for binding; `localhost` binds the loopback address.
+/// `host:port` of an `http(s)://host:port` URL, for binding; `localhost` binds the loopback address.
 pub fn bind_address(url: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http URLs can be listened on"))?;
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url}: only http and https URLs can be listened on"))?;
     let host_port = rest.split('/').next().unwrap_or_default();
     let (host, port) = host_port
         .rsplit_once(':')

@@ -34,6 +34,20 @@ pub fn load(path: &str) -> Result<Flags, String> {
         let Some(key) = key.as_str() else {
             return Err(format!("--config-file {path}: a key is not a string"));
         };
+        if let (Some(side), Yaml::Hash(section)) = (transport_security_prefix(key), value) {
+            for (inner, value) in section {
+                let (Some(inner), Some(value)) = (inner.as_str(), scalar(value)) else {
+                    continue;
+                };
+                match security_flag(side, inner) {
+                    Some(flag) if !value.is_empty() => argv.push(format!("--{flag}={value}")),
+                    Some(_) => {}
+                    None if value.is_empty() || value == "false" => {}
+                    None => refused.push(format!("{key}.{inner}")),
+                }
+            }
+            continue;
+        }
         let value = match scalar(value) {
             Some(v) => v,
             None if is_empty(value) => continue,
@@ -63,6 +77,32 @@ pub fn load(path: &str) -> Result<Flags, String> {
         .try_get_matches_from(argv)
         .map_err(|e| e.to_string())?;
     Flags::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
+/// `client-transport-security` → `""`, `peer-transport-security` → `"peer-"`.
+fn transport_security_prefix(key: &str) -> Option<&'static str> {
+    match key {
+        "client-transport-security" => Some(""),
+        "peer-transport-security" => Some("peer-"),
+        _ => None,
+    }
+}
+
+/// The flag a key of a `*-transport-security` section stands for.
+fn security_flag(prefix: &str, key: &str) -> Option<String> {
+    let flag = match (prefix, key) {
+        ("", "crl-file") => "client-crl-file".to_owned(),
+        ("peer-", "allowed-cn") => "peer-cert-allowed-cn".to_owned(),
+        (
+            _,
+            "cert-file" | "key-file" | "trusted-ca-file" | "client-cert-auth" | "auto-tls"
+            | "crl-file",
+        ) => {
+            format!("{prefix}{key}")
+        }
+        _ => return None,
+    };
+    Some(flag)
 }
 
 fn scalar(value: &Yaml) -> Option<String> {
@@ -116,13 +156,33 @@ mod tests {
     }
 
     #[test]
+    fn transport_security_sections_set_the_tls_flags() {
+        let (_dir, path) = write(
+            "client-transport-security:\n  cert-file: /c.pem\n  key-file: /c-key.pem\n  client-cert-auth: true\n  trusted-ca-file: /ca.pem\n  crl-file: /crl.pem\n  auto-tls: false\n\
+             peer-transport-security:\n  cert-file: /p.pem\n  key-file: /p-key.pem\n  allowed-cn: peer\n  auto-tls: true\ncipher-suites: TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n",
+        );
+        let flags = load(&path).expect("valid config");
+        assert_eq!(flags.cert_file, "/c.pem");
+        assert_eq!(flags.key_file, "/c-key.pem");
+        assert!(flags.client_cert_auth && !flags.auto_tls);
+        assert_eq!(flags.trusted_ca_file, "/ca.pem");
+        assert_eq!(flags.client_crl_file, "/crl.pem");
+        assert_eq!(flags.peer_cert_file, "/p.pem");
+        assert_eq!(flags.peer_cert_allowed_cn, "peer");
+        assert!(flags.peer_auto_tls);
+        assert_eq!(flags.cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+    }
+
+    #[test]
     fn unimplemented_settings_are_refused_by_name() {
         let (_dir, path) = write(
-            "name: a\nauto-compaction-retention: '1'\nclient-transport-security:\n  cert-file: /x.pem\n",
+            "name: a\nauto-compaction-retention: '1'\nclient-transport-security:\n  cert-file: /x.pem\n  ocsp: yes\n",
         );
         let err = load(&path).expect_err("refused");
         assert!(
-            err.contains("auto-compaction-retention") && err.contains("client-transport-security"),
+            err.contains("auto-compaction-retention")
+                && err.contains("client-transport-security.ocsp")
+                && !err.contains("cert-file"),
             "{err}"
         );
         let (_dir, path) = write("- not a map\n");

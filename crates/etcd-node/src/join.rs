@@ -1,11 +1,20 @@
 //! Joining a running cluster (`--initial-cluster-state existing`): ask its members who they are, as etcd
-//! does, to learn the cluster's ID and this member's ID (given when it was added).
+//! does, to learn the cluster's ID and this member's ID (given when it was added). Peers are asked over
+//! `http://` or `https://` (with the peer TLS configuration) as their URLs say.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
+
+/// How long one peer may take to answer.
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest member list accepted.
+const MAX_ANSWER: usize = 4 * 1024 * 1024;
 
 #[derive(Deserialize)]
 struct RemoteMember {
@@ -23,12 +32,29 @@ pub struct RemoteCluster {
 }
 
 /// Asks each URL in turn for `/members` until one answers.
-pub fn fetch(peer_urls: &[String]) -> Result<RemoteCluster, String> {
+pub async fn fetch(
+    peer_urls: &[String],
+    tls: Option<Arc<etcd_tls::ClientConfig>>,
+) -> Result<RemoteCluster, String> {
+    let config = match tls {
+        Some(config) => config,
+        // No peer TLS: https peers cannot be verified, http ones are asked in the clear.
+        None => etcd_tls::TlsInfo::default()
+            .client_config()
+            .map_err(|e| e.to_string())?,
+    };
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*config).clone())
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
     let mut last_error = "no peer URLs to ask".to_owned();
     for url in peer_urls {
-        match fetch_one(url) {
-            Ok(cluster) => return Ok(cluster),
-            Err(e) => last_error = format!("{url}: {e}"),
+        match tokio::time::timeout(ASK_TIMEOUT, fetch_one(&client, url)).await {
+            Ok(Ok(cluster)) => return Ok(cluster),
+            Ok(Err(e)) => last_error = format!("{url}: {e}"),
+            Err(_) => last_error = format!("{url}: no answer in {ASK_TIMEOUT:?}"),
         }
     }
     Err(format!(
@@ -36,41 +62,30 @@ pub fn fetch(peer_urls: &[String]) -> Result<RemoteCluster, String> {
     ))
 }
 
-fn fetch_one(url: &str) -> Result<RemoteCluster, String> {
-    let addr = url
-        .strip_prefix("http://")
-        .ok_or("only http peer URLs are supported")?
-        .trim_end_matches('/');
-    let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET /members HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|e| e.to_string())?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .ok_or("malformed response")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(head.lines().next().unwrap_or_default().to_owned());
+async fn fetch_one<C>(client: &Client<C, Empty<Bytes>>, url: &str) -> Result<RemoteCluster, String>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let uri: hyper::Uri = format!("{}/members", url.trim_end_matches('/'))
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let response = client.get(uri).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let cluster_id = response
+        .headers()
+        .get("X-Etcd-Cluster-Id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(format!("answered {status}"));
     }
-    let cluster_id = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("X-Etcd-Cluster-Id")
-                .then(|| u64::from_str_radix(value.trim(), 16).ok())
-                .flatten()
-        })
-        .ok_or("no cluster ID in the answer")?;
-    let members: Vec<RemoteMember> =
-        serde_json::from_str(body.trim()).map_err(|e| e.to_string())?;
+    let cluster_id = cluster_id.ok_or("no cluster ID in the answer")?;
+    let members: Vec<RemoteMember> = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     Ok(RemoteCluster {
         cluster_id,
         members: members.into_iter().map(|m| (m.id, m.peer_urls)).collect(),

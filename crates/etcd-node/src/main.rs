@@ -11,6 +11,7 @@ mod metrics;
 mod peer;
 mod run;
 mod server;
+mod tls;
 
 use anyhow::Result;
 use clap::Parser;

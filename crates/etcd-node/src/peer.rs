@@ -12,6 +12,7 @@ use crate::server::Server;
 /// Serves the peer port on `listener` until the task is aborted.
 pub fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<etcd_tls::TlsAcceptor>,
     raft: RaftHandle,
     server: Arc<Server>,
     cluster_id: u64,
@@ -23,6 +24,7 @@ pub fn serve(
             };
             let raft = raft.clone();
             let server = server.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
                     let raft = raft.clone();
@@ -33,13 +35,7 @@ pub fn serve(
                         )
                     }
                 });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await
-                {
-                    tracing::debug!("peer connection ended: {e}");
-                }
+                etcd_http::serve_connection(stream, tls.as_ref(), service).await;
             });
         }
     })

@@ -84,6 +84,13 @@ pub async fn start(flags: &Flags) -> Result<Running> {
             advertise_peer.join(",")
         );
     }
+    // Certificates and keys are read now, so a bad file stops the member before anything is written.
+    let tls = crate::tls::setup(
+        flags,
+        std::path::Path::new(&flags.data_dir()),
+        &listen_client,
+        &listen_peer,
+    )?;
     // Who this member is: from its log when it has one (a restart), from the running cluster when joining it,
     // from the flags when founding a new cluster.
     let member_dir = PathBuf::from(flags.data_dir()).join("member");
@@ -98,10 +105,10 @@ pub async fn start(flags: &Flags) -> Result<Running> {
                 .filter(|m| m.name != flags.name)
                 .flat_map(|m| m.peer_urls.clone())
                 .collect();
-            let remote = tokio::task::spawn_blocking(move || crate::join::fetch(&others))
+            let remote = crate::join::fetch(&others, tls.peer_dial.clone())
                 .await
-                .context("asking the cluster for its members")?
-                .map_err(anyhow::Error::msg)?;
+                .map_err(anyhow::Error::msg)
+                .context("asking the cluster for its members")?;
             let Some((id, _)) = remote.members.iter().find(|(_, urls)| {
                 let mut urls = urls.clone();
                 urls.sort();
@@ -156,7 +163,12 @@ pub async fn start(flags: &Flags) -> Result<Running> {
         store: Store::new(),
         applied: 0,
     }));
-    let transport = HttpTransport::new(id, cluster_id, tokio::runtime::Handle::current());
+    let transport = HttpTransport::with_tls(
+        id,
+        cluster_id,
+        tokio::runtime::Handle::current(),
+        tls.peer_dial.clone(),
+    );
     for (peer, urls) in &peers {
         if let Some(url) = urls.first() {
             transport.add_peer(*peer, url);
@@ -206,14 +218,19 @@ pub async fn start(flags: &Flags) -> Result<Running> {
         tokio::spawn(publish(server.clone())),
         tokio::spawn(expire_ttls(server.clone())),
     ];
-    for listener in peer_listeners {
+    for (listener, url) in peer_listeners.into_iter().zip(&listen_peer) {
         tasks.push(crate::peer::serve(
             listener,
+            crate::tls::TlsSetup::acceptor_for(&tls.peer, url),
             raft.clone(),
             server.clone(),
             cluster_id,
         ));
     }
+    let client_acceptors: Vec<_> = listen_client
+        .iter()
+        .map(|url| crate::tls::TlsSetup::acceptor_for(&tls.client, url))
+        .collect();
     // Clients are served once the member is ready, as etcd does: reads then see everything replayed.
     let backend = server.clone();
     let mut ready = server.ready.subscribe();
@@ -222,8 +239,12 @@ pub async fn start(flags: &Flags) -> Result<Running> {
             return;
         }
         let mut loops = tokio::task::JoinSet::new();
-        for listener in client_listeners {
-            loops.spawn(etcd_http::serve_forever(listener, backend.clone()));
+        for (listener, acceptor) in client_listeners.into_iter().zip(client_acceptors) {
+            loops.spawn(etcd_http::serve_forever(
+                listener,
+                acceptor,
+                backend.clone(),
+            ));
         }
         while loops.join_next().await.is_some() {}
     }));

@@ -25,6 +25,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Method, Request, Response, StatusCode};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -54,7 +55,7 @@ pub const CLUSTER_ID_HEADER: &str = "X-Etcd-Cluster-ID";
 /// Header naming the member that sent a peer request.
 pub const FROM_HEADER: &str = "X-Server-From";
 
-type HttpClient = Client<HttpConnector, FrameBody>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, FrameBody>;
 
 /// Sends raft messages to peers over HTTP; see the module documentation for the wire format.
 #[derive(Debug)]
@@ -78,13 +79,32 @@ struct PeerQueues {
 }
 
 impl HttpTransport {
-    /// A transport for member `local_id` of cluster `cluster_id`; its tasks run on `runtime`.
+    /// A transport for member `local_id` of cluster `cluster_id`; its tasks run on `runtime`. It dials
+    /// `http://` peers only; see [`HttpTransport::with_tls`] for `https://` ones.
     pub fn new(
         local_id: u64,
         cluster_id: u64,
         runtime: tokio::runtime::Handle,
     ) -> Arc<HttpTransport> {
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        HttpTransport::with_tls(local_id, cluster_id, runtime, None)
+    }
+
+    /// A transport that dials `https://` peers with `tls` (which presents this member's peer certificate and
+    /// verifies the peers'), and `http://` peers in the clear. Without `tls`, an `https://` peer cannot be
+    /// verified and stays unreachable.
+    pub fn with_tls(
+        local_id: u64,
+        cluster_id: u64,
+        runtime: tokio::runtime::Handle,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Arc<HttpTransport> {
+        let tls = tls.unwrap_or_else(|| Arc::new(unverifiable_client_config()));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(HttpTransport {
             local_id,
             cluster_id,
@@ -321,6 +341,15 @@ impl Link {
             }
         }
     }
+}
+
+/// A TLS client configuration that trusts no one: what plain-HTTP transports hold for `https://` URLs.
+fn unverifiable_client_config() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }
 
 fn frame(bytes: &[u8]) -> Bytes {
