@@ -50,6 +50,16 @@ pub struct Server {
     pub extra: Vec<String>,
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
+    /// How clients reach an `https://` client URL: (CA file, client certificate, client key).
+    pub client_tls: Option<ClientTls>,
+}
+
+/// What a client presents to an `https://` member.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    pub ca: PathBuf,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 impl Server {
@@ -76,6 +86,7 @@ impl Server {
             extra: Vec::new(),
             child: None,
             dir,
+            client_tls: None,
         }
     }
 
@@ -152,7 +163,7 @@ impl Server {
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + STARTUP;
         loop {
-            if let Some(body) = http_get(&self.client_url, "/version")
+            if let Some(body) = self.get("/version")
                 && body.contains("etcdcluster")
                 && !body.contains("not_decided")
             {
@@ -168,12 +179,46 @@ impl Server {
         }
     }
 
-    /// Runs `ETCDCTL_API=2 etcdctl` against this server.
+    /// Whether the server becomes ready within `wait` (see [`Server::wait_ready`]).
+    pub fn ready_within(&self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if self
+                .get("/version")
+                .is_some_and(|b| b.contains("etcdcluster") && !b.contains("not_decided"))
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// A GET on the client URL (over TLS for `https://`): the body, or `None` without an answer.
+    pub fn get(&self, path: &str) -> Option<String> {
+        match &self.client_tls {
+            Some(tls) if self.client_url.starts_with("https://") => {
+                https_get(&self.client_url, path, tls)
+            }
+            _ => http_get(&self.client_url, path),
+        }
+    }
+
+    /// Runs `ETCDCTL_API=2 etcdctl` against this server (with its client TLS files for `https://`).
     pub fn etcdctl(&self, args: &[&str]) -> Output {
+        let mut tls_args: Vec<String> = Vec::new();
+        if let Some(tls) = &self.client_tls {
+            tls_args.push(format!("--ca-file={}", tls.ca.display()));
+            if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+                tls_args.push(format!("--cert-file={}", cert.display()));
+                tls_args.push(format!("--key-file={}", key.display()));
+            }
+        }
         Command::new(debian_binary("etcdctl"))
             .env("ETCDCTL_API", "2")
             .arg("--endpoints")
             .arg(&self.client_url)
+            .args(tls_args)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -271,4 +316,35 @@ pub fn until_success(mut command: impl FnMut() -> Output) -> Output {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// A GET over TLS (rustls, blocking): the body, or `None` if the server did not answer or refused us.
+pub fn https_get(base: &str, path: &str, tls: &ClientTls) -> Option<String> {
+    use std::io::{Read, Write};
+    let info = etcd_tls::TlsInfo {
+        cert_file: tls.cert.clone(),
+        key_file: tls.key.clone(),
+        trusted_ca_file: Some(tls.ca.clone()),
+        ..etcd_tls::TlsInfo::default()
+    };
+    let config = info.client_config().ok()?;
+    let addr = base.trim_start_matches("https://").trim_end_matches('/');
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_owned();
+    let name = rustls_pki_types::ServerName::try_from(host).ok()?;
+    let connection = rustls::ClientConnection::new(config, name).ok()?;
+    let tcp = std::net::TcpStream::connect(addr).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    // A peer closing without close_notify is an error to rustls; what arrived is still the answer.
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
 }
