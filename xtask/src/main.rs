@@ -3,10 +3,13 @@
 //! ```text
 //! cargo xtask test     fmt check, clippy -D warnings, every test, doc tests, benches once (untimed)
 //! cargo xtask bench    the criterion benchmarks, timed
+//! cargo xtask bench-tls  one member: write throughput over plaintext HTTP vs HTTPS, and the ratio
 //! cargo xtask cluster  a local 3-member etcd-node cluster on loopback (as deploy/local/Procfile), until Ctrl-C
 //! ```
 
 use std::process::Command;
+
+mod tls_bench;
 
 use anyhow::{Context, Result, bail};
 
@@ -16,8 +19,9 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("bench") => cargo(&["bench", "--workspace", "--locked"]),
         Some("cluster") => cluster(),
+        Some("bench-tls") => tls_bench::run(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|cluster>");
+            eprintln!("usage: cargo xtask <test|bench|bench-tls|cluster>");
             bail!("unknown or missing command")
         }
     }
