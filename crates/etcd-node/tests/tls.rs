@@ -90,15 +90,7 @@ fn https_with_client_certificates_answers_etcdctl_as_etcd_does() {
 /// A cluster whose members talk over mutual TLS, each presenting a certificate with CN `cns[i]`.
 fn peer_tls_cluster(dir: &Path, ca: &TestCa, cns: &[&str]) -> Vec<Server> {
     let ca_file = ca.write_cert(&dir.join("ca.pem")).expect("CA file");
-    let peers: Vec<String> = (0..cns.len())
-        .map(|_| format!("https://127.0.0.1:{}", free_port()))
-        .collect();
-    let initial: Vec<String> = peers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("n{}={p}", i + 1))
-        .collect();
-    let initial = initial.join(",");
+    let (peers, initial) = common::peer_urls("https", cns.len());
     let mut members: Vec<Server> = Vec::new();
     for (i, (peer, cn)) in peers.iter().zip(cns).enumerate() {
         let name = format!("n{}", i + 1);

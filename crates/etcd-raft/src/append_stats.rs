@@ -306,8 +306,10 @@ mod tests {
         let stats = tracker.reader().read();
         assert_eq!(stats.received, 2);
         let rate = stats.receive_rate.expect("recent appends have a rate");
+        assert!(rate.packets > 0.0, "{rate:?}");
+        // Two appends of 100 bytes each: bytes per second are 100 × appends per second (up to rounding).
         assert!(
-            rate.packets > 0.0 && rate.bytes == rate.packets * 100.0,
+            (rate.bytes - rate.packets * 100.0).abs() <= rate.bytes * 1e-9,
             "{rate:?}"
         );
         assert_eq!(stats.send_rate, None);

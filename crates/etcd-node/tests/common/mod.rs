@@ -236,17 +236,22 @@ impl Drop for Server {
     }
 }
 
-/// Starts a cluster of `n` members of `flavor` and waits until it is ready.
-pub fn cluster(flavor: Flavor, n: usize) -> Vec<Server> {
+/// `n` free peer URLs with `scheme` and the `--initial-cluster` naming them `n1`, `n2`, ...
+pub fn peer_urls(scheme: &str, n: usize) -> (Vec<String>, String) {
     let peers: Vec<String> = (0..n)
-        .map(|_| format!("http://127.0.0.1:{}", free_port()))
+        .map(|_| format!("{scheme}://127.0.0.1:{}", free_port()))
         .collect();
     let initial: Vec<String> = peers
         .iter()
         .enumerate()
         .map(|(i, p)| format!("n{}={p}", i + 1))
         .collect();
-    let initial = initial.join(",");
+    (peers, initial.join(","))
+}
+
+/// Starts a cluster of `n` members of `flavor` and waits until it is ready.
+pub fn cluster(flavor: Flavor, n: usize) -> Vec<Server> {
+    let (peers, initial) = peer_urls("http", n);
     let mut members: Vec<Server> = peers
         .iter()
         .enumerate()
