@@ -9,6 +9,7 @@ mod join;
 mod members;
 mod metrics;
 mod peer;
+mod proxy_mode;
 mod run;
 mod server;
 mod tls;
@@ -57,6 +58,13 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn serve(flags: flags::Flags) -> Result<()> {
+    if flags.proxy != "off" {
+        let proxy = proxy_mode::start(&flags).await?;
+        wait_for_signal().await;
+        tracing::info!("received a shutdown signal, stopping the proxy");
+        proxy.shutdown();
+        return Ok(());
+    }
     let running = run::start(&flags).await?;
     let removed_by_peers = running.server.transport.removed();
     tokio::select! {

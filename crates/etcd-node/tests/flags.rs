@@ -13,10 +13,20 @@ fn etcd_node() -> Command {
 
 #[test]
 fn unimplemented_and_unknown_flags_are_refused_by_name() {
-    let out = etcd_node().args(["--proxy", "on"]).output().expect("run");
+    let out = etcd_node()
+        .args(["--discovery", "https://discovery.etcd.io/x"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("--proxy"),
+        text(&out.stderr).contains("--discovery"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = etcd_node().args(["--proxy", "maybe"]).output().expect("run");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("-proxy"),
         "{}",
         text(&out.stderr)
     );

@@ -59,7 +59,7 @@ fn exchange(base: &str, method: &str, target: &str, form: &str) -> Reply {
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v == "chunked");
     let body = if chunked {
-        dechunk(body)
+        common::dechunk(body)
     } else {
         body.to_owned()
     };
@@ -68,21 +68,6 @@ fn exchange(base: &str, method: &str, target: &str, form: &str) -> Reply {
         headers,
         body,
     }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// Expiration instants depend on each server's clock: replace their values.

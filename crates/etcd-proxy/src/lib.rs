@@ -1,0 +1,118 @@
+//! etcd's v2 proxy mode (`--proxy on|readonly`): a local endpoint that forwards client requests to the
+//! cluster, so clients need no member list.
+//!
+//! The proxy takes no part in raft. It finds the members' client URLs by asking the peers' `/members`
+//! endpoint, refreshes them every `--proxy-refresh-interval` (every second while it knows none), and saves the
+//! peer URLs in `<data-dir>/proxy/cluster` so that a restarted proxy finds the cluster again. Each request is
+//! buffered and tried on the members in order; a member that cannot be reached is skipped for
+//! `--proxy-failure-wait`. Answers, watches included, stream back as they come. `readonly` answers anything
+//! but GET with 501. Failures are answered as etcd's proxy answers them (503 with no endpoint, 502 when every
+//! endpoint failed).
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use etcd_proxy::{ProxyConfig, start};
+//!
+//! let tls = etcd_tls::TlsInfo::default().client_config()?;
+//! let mut config = ProxyConfig::new(vec!["http://10.0.0.1:2380".to_owned()], tls);
+//! config.cluster_file = Some(etcd_proxy::cluster_file_path("proxy.etcd".as_ref()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
+//! let proxy = start(config, vec![(listener, None)])?;
+//! # proxy.shutdown();
+//! # Ok(())
+//! # }
+//! ```
+
+mod cluster_file;
+mod config;
+mod endpoints;
+mod error;
+mod members;
+mod proxy;
+
+use std::sync::Arc;
+
+pub use crate::{
+    cluster_file::path as cluster_file_path, config::ProxyConfig, error::ProxyError,
+    proxy::ProxyBody,
+};
+
+use crate::endpoints::Endpoints;
+use crate::members::PeerClient;
+use crate::proxy::{Proxy, refresh_forever};
+
+/// A running proxy; its tasks stop with [`RunningProxy::shutdown`].
+pub struct RunningProxy {
+    proxy: Arc<Proxy>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningProxy {
+    /// The members' client URLs the proxy knows now.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.proxy.endpoints.all()
+    }
+
+    /// Stops listening and refreshing.
+    pub fn shutdown(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts a proxy serving `listeners` (each over TLS when it has an acceptor). The peer URLs come from the
+/// saved cluster file when there is one (the initial ones are then ignored, as in etcd).
+pub fn start(
+    config: ProxyConfig,
+    listeners: Vec<(tokio::net::TcpListener, Option<etcd_tls::TlsAcceptor>)>,
+) -> Result<RunningProxy, ProxyError> {
+    let saved = match &config.cluster_file {
+        Some(file) => cluster_file::load(file)?,
+        None => None,
+    };
+    let peer_urls = match saved {
+        Some(urls) => {
+            tracing::warn!(
+                ?urls,
+                "proxy: using the saved cluster file; --initial-cluster and discovery are ignored"
+            );
+            urls
+        }
+        None => config.initial_peer_urls.clone(),
+    };
+    if peer_urls.is_empty() {
+        return Err(ProxyError::NoPeers);
+    }
+    let endpoints = Arc::new(Endpoints::new(peer_urls, config.failure_wait));
+    let peers = PeerClient::new(config.peer_tls.clone());
+    let proxy = Arc::new(Proxy::new(config, endpoints));
+    let mut tasks = vec![tokio::spawn(refresh_forever(proxy.clone(), peers))];
+    for (listener, tls) in listeners {
+        tasks.push(tokio::spawn(accept_forever(listener, tls, proxy.clone())));
+    }
+    Ok(RunningProxy { proxy, tasks })
+}
+
+async fn accept_forever(
+    listener: tokio::net::TcpListener,
+    tls: Option<etcd_tls::TlsAcceptor>,
+    proxy: Arc<Proxy>,
+) {
+    loop {
+        let Ok((stream, remote)) = listener.accept().await else {
+            continue;
+        };
+        let proxy = proxy.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let proxy = proxy.clone();
+                async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, remote).await) }
+            });
+            etcd_http::serve_connection(stream, tls.as_ref(), service).await;
+        });
+    }
+}
