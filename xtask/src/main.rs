@@ -3,13 +3,14 @@
 //! ```text
 //! cargo xtask test     fmt check, clippy -D warnings, every test, doc tests, benches once (untimed)
 //! cargo xtask bench    the criterion benchmarks, timed
-//! cargo xtask bench-tls  one member: write throughput over plaintext HTTP vs HTTPS, and the ratio
+//! cargo xtask bench-tls    one member: write throughput over plaintext HTTP vs HTTPS, and the ratio
+//! cargo xtask bench-proxy  one member: write throughput directly vs through a proxy, and the ratio
 //! cargo xtask cluster  a local 3-member etcd-node cluster on loopback (as deploy/local/Procfile), until Ctrl-C
 //! ```
 
 use std::process::Command;
 
-mod tls_bench;
+mod process_bench;
 
 use anyhow::{Context, Result, bail};
 
@@ -19,9 +20,10 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("bench") => cargo(&["bench", "--workspace", "--locked"]),
         Some("cluster") => cluster(),
-        Some("bench-tls") => tls_bench::run(),
+        Some("bench-tls") => process_bench::run_tls(),
+        Some("bench-proxy") => process_bench::run_proxy(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|bench-tls|cluster>");
+            eprintln!("usage: cargo xtask <test|bench|bench-tls|bench-proxy|cluster>");
             bail!("unknown or missing command")
         }
     }

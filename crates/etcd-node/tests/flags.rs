@@ -23,7 +23,10 @@ fn unimplemented_and_unknown_flags_are_refused_by_name() {
         "{}",
         text(&out.stderr)
     );
-    let out = etcd_node().args(["--proxy", "maybe"]).output().expect("run");
+    let out = etcd_node()
+        .args(["--proxy", "maybe"])
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("-proxy"),
