@@ -23,13 +23,13 @@ pub async fn start(flags: &Flags) -> Result<RunningProxy> {
     // The proxy keeps its own files (the cluster file, auto-TLS certificates) under <data-dir>/proxy.
     let proxy_dir = Path::new(&data_dir).join("proxy");
     let tls = crate::tls::setup(flags, &proxy_dir, &listen_client, &[])?;
-    let dial = match tls.peer_dial.clone() {
-        Some(config) => config,
-        None => etcd_tls::TlsInfo::default()
-            .client_config()
-            .context("TLS for dialing members")?,
-    };
-    let mut config = ProxyConfig::new(peer_urls, dial);
+    let plain = etcd_tls::TlsInfo::default()
+        .client_config()
+        .context("TLS for dialing members")?;
+    let peer_dial = tls.peer_dial.clone().unwrap_or_else(|| plain.clone());
+    let mut config = ProxyConfig::new(peer_urls, peer_dial.clone());
+    // As etcd: members are dialed with the client TLS flags, or the peer ones when there are none.
+    config.member_tls = tls.client_dial.clone().unwrap_or(peer_dial);
     config.readonly = flags.proxy == "readonly";
     config.failure_wait = Duration::from_millis(flags.proxy_failure_wait);
     config.refresh_interval = Duration::from_millis(flags.proxy_refresh_interval.max(1));

@@ -18,6 +18,8 @@ pub struct TlsSetup {
     pub peer: Option<TlsAcceptor>,
     /// For dialing `https://` peers.
     pub peer_dial: Option<Arc<ClientConfig>>,
+    /// For dialing members' `https://` client URLs with the client TLS flags (the proxy's way to members).
+    pub client_dial: Option<Arc<ClientConfig>>,
 }
 
 impl TlsSetup {
@@ -161,10 +163,15 @@ pub fn setup(
         Some(info) => Some(info.client_config().context("peer TLS")?),
         None => None,
     };
+    let client_dial = match &client {
+        Some(info) => Some(info.client_config().context("client TLS")?),
+        None => None,
+    };
     Ok(TlsSetup {
         client: client_acceptor,
         peer: peer_acceptor,
         peer_dial,
+        client_dial,
     })
 }
 

@@ -277,3 +277,74 @@ fn etcd_node_and_etcd_proxies_answer_alike() {
     let _ = etcd.kill();
     let _ = etcd.wait();
 }
+
+#[test]
+fn a_proxy_serves_https_and_reaches_https_members_with_the_client_certificate() {
+    use etcd_tls::testing::TestCa;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = dir.path();
+    let ca = TestCa::new("ca").expect("CA");
+    let ca_file = ca.write_cert(&pki.join("ca.pem")).expect("CA file");
+    let hosts = ["127.0.0.1", "localhost"];
+    let member_cert = ca.issue(pki, "member", "member", &hosts).expect("cert");
+    let proxy_cert = ca.issue(pki, "proxy", "proxy", &hosts).expect("cert");
+    let user = ca.issue(pki, "user", "user", &hosts).expect("cert");
+    let flag = |name: &str, path: &Path| format!("--{name}={}", path.display());
+
+    // A member that requires client certificates from the CA.
+    let peer_url = format!("http://127.0.0.1:{}", free_port());
+    let mut member = Server::new(Flavor::EtcdNode, "n1", &peer_url, &format!("n1={peer_url}"));
+    member.client_url = member.client_url.replace("http://", "https://");
+    member.extra = vec![
+        flag("cert-file", &member_cert.cert),
+        flag("key-file", &member_cert.key),
+        flag("trusted-ca-file", &ca_file),
+    ];
+    member.client_tls = Some(common::ClientTls {
+        ca: ca_file.clone(),
+        cert: Some(user.cert.clone()),
+        key: Some(user.key.clone()),
+    });
+    member.launch();
+    member.wait_ready();
+    let set = member.etcdctl(&["set", "/tls-proxy", "through"]);
+    assert!(set.status.success(), "{}", text(&set.stderr));
+
+    // The proxy serves HTTPS with its certificate and presents it to the member.
+    let url = format!("https://127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etcd-node"))
+        .args(["--proxy", "on"])
+        .arg(format!("--data-dir={}", pki.join("proxy").display()))
+        .args(["--listen-client-urls", &url])
+        .args(["--initial-cluster", &format!("n1={peer_url}")])
+        .args([
+            flag("cert-file", &proxy_cert.cert),
+            flag("key-file", &proxy_cert.key),
+            flag("trusted-ca-file", &ca_file),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start proxy");
+    let client = common::ClientTls {
+        ca: ca_file.clone(),
+        cert: Some(user.cert.clone()),
+        key: Some(user.key.clone()),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        if let Some(body) = common::https_get(&url, "/v2/keys/tls-proxy", &client)
+            && body.contains("through")
+        {
+            break body;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no answer through the HTTPS proxy");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(body.contains(r#""value":"through""#), "{body}");
+}
