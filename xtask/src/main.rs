@@ -5,6 +5,7 @@
 //! cargo xtask bench    the criterion benchmarks, timed
 //! cargo xtask bench-tls    one member: write throughput over plaintext HTTP vs HTTPS, and the ratio
 //! cargo xtask bench-proxy  one member: write throughput directly vs through a proxy, and the ratio
+//! cargo xtask docs     regenerates docs/configuration.md from the flag definitions
 //! cargo xtask cluster  a local 3-member etcd-node cluster on loopback (as deploy/local/Procfile), until Ctrl-C
 //! ```
 
@@ -20,10 +21,11 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("bench") => cargo(&["bench", "--workspace", "--locked"]),
         Some("cluster") => cluster(),
+        Some("docs") => docs(),
         Some("bench-tls") => process_bench::run_tls(),
         Some("bench-proxy") => process_bench::run_proxy(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|bench-tls|bench-proxy|cluster>");
+            eprintln!("usage: cargo xtask <test|bench|bench-tls|bench-proxy|cluster|docs>");
             bail!("unknown or missing command")
         }
     }
@@ -70,6 +72,28 @@ fn test() -> Result<()> {
         ])?;
     }
     eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+/// Regenerates `docs/configuration.md` from the flag definitions (the test that checks it writes it).
+fn docs() -> Result<()> {
+    let status = Command::new(cargo_bin())
+        .args([
+            "test",
+            "--locked",
+            "-p",
+            "etcd-node",
+            "--bin",
+            "etcd-node",
+            "docs_configuration_md_is_current",
+        ])
+        .env("ETCD_NODE_WRITE_DOCS", "1")
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("regenerating docs/configuration.md failed");
+    }
+    eprintln!("xtask: docs/configuration.md regenerated");
     Ok(())
 }
 

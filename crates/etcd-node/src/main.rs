@@ -3,6 +3,8 @@
 
 mod cluster;
 mod config_file;
+#[cfg(test)]
+mod deploy_check;
 mod entry;
 mod flags;
 mod join;
@@ -10,6 +12,8 @@ mod members;
 mod metrics;
 mod peer;
 mod proxy_mode;
+#[cfg(test)]
+mod reference;
 mod run;
 mod server;
 mod tls;
