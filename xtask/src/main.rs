@@ -191,14 +191,15 @@ fn check_wal_stands_alone() -> Result<()> {
 /// command to run.
 fn ensure_reference_etcd() -> Result<()> {
     let present = || {
-        ["/usr/bin/etcd", "/usr/bin/etcdctl"]
+        ["/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/curl"]
             .iter()
             .all(|p| std::path::Path::new(p).exists())
     };
     if present() {
         return Ok(());
     }
-    const INSTALL: &str = "apt-get update && apt-get install -y etcd-server etcd-client";
+    // curl: the README quick-start test runs the README's commands as written.
+    const INSTALL: &str = "apt-get update && apt-get install -y etcd-server etcd-client curl";
     eprintln!("xtask: installing the reference etcd 3.4.23: {INSTALL}");
     let status = Command::new("sh")
         .args(["-c", INSTALL])
@@ -206,7 +207,7 @@ fn ensure_reference_etcd() -> Result<()> {
         .status();
     if !matches!(status, Ok(s) if s.success()) || !present() {
         bail!(
-            "the process tests need etcd and etcdctl 3.4.23; install them with: sudo sh -c '{INSTALL}'"
+            "the process tests need etcd and etcdctl 3.4.23 and curl; install them with: sudo sh -c '{INSTALL}'"
         );
     }
     Ok(())
