@@ -289,3 +289,55 @@ fn strict_reconfiguration_refuses_an_add_while_a_member_is_down_but_lets_it_be_r
     let list = common::text(&members[0].etcdctl(&["--no-sync", "member", "list"]).stdout);
     assert_eq!(list.lines().count(), 2, "{list}");
 }
+
+/// Copies a directory tree (files and subdirectories).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn a_hot_backup_of_snap_then_wal_restores_with_force_new_cluster() {
+    // The backup procedure of docs/operations.md, on a member taking snapshots while it is copied.
+    let peer_url = format!("http://127.0.0.1:{}", common::free_port());
+    let mut server = Server::new(Flavor::EtcdNode, "n1", &peer_url, &format!("n1={peer_url}"));
+    server.extra = vec!["--snapshot-count".to_owned(), "100".to_owned()];
+    server.launch();
+    server.wait_ready();
+    for i in 0..300 {
+        assert_eq!(
+            put(&server, &format!("b{i}"), &i.to_string()).map(|r| r.0),
+            Some(201)
+        );
+    }
+    let backup = tempfile::tempdir().expect("tempdir");
+    let copy = backup.path().join("data");
+    copy_tree(&server.data.join("member/snap"), &copy.join("member/snap"));
+    copy_tree(&server.data.join("member/wal"), &copy.join("member/wal"));
+    server.kill();
+
+    let restored_peer = format!("http://127.0.0.1:{}", common::free_port());
+    let mut restored = Server::new(
+        Flavor::EtcdNode,
+        "n1",
+        &restored_peer,
+        &format!("n1={restored_peer}"),
+    );
+    restored.data = copy;
+    restored.extra = vec!["--force-new-cluster".to_owned()];
+    restored.launch();
+    restored.wait_ready();
+    for i in 0..300 {
+        let body = get_value(&restored, &format!("b{i}")).expect("restored key");
+        assert!(body.contains(&format!("\"value\":\"{i}\"")), "{body}");
+    }
+    assert_eq!(put(&restored, "after", "restore").map(|r| r.0), Some(201));
+}
