@@ -5,12 +5,14 @@
 //! cargo xtask bench    the criterion benchmarks, timed
 //! cargo xtask bench-tls    one member: write throughput over plaintext HTTP vs HTTPS, and the ratio
 //! cargo xtask bench-proxy  one member: write throughput directly vs through a proxy, and the ratio
+//! cargo xtask bench-compare  etcd-node vs etcd 3.4.23, 1 and 3 members, into docs/benchmarks.md
 //! cargo xtask docs     regenerates docs/configuration.md from the flag definitions
 //! cargo xtask cluster  a local 3-member etcd-node cluster on loopback (as deploy/local/Procfile), until Ctrl-C
 //! ```
 
 use std::process::Command;
 
+mod compare;
 mod process_bench;
 
 use anyhow::{Context, Result, bail};
@@ -22,10 +24,23 @@ fn main() -> Result<()> {
         Some("bench") => cargo(&["bench", "--workspace", "--locked"]),
         Some("cluster") => cluster(),
         Some("docs") => docs(),
+        Some("bench-compare") => {
+            let rest: Vec<String> = std::env::args().skip(2).collect();
+            let value = |flag: &str, default: u64| {
+                rest.iter()
+                    .position(|a| a == flag)
+                    .and_then(|i| rest.get(i + 1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(default)
+            };
+            compare::run(value("--duration", 5), value("--rounds", 2) as usize)
+        }
         Some("bench-tls") => process_bench::run_tls(),
         Some("bench-proxy") => process_bench::run_proxy(),
         _ => {
-            eprintln!("usage: cargo xtask <test|bench|bench-tls|bench-proxy|cluster|docs>");
+            eprintln!(
+                "usage: cargo xtask <test|bench|bench-compare|bench-tls|bench-proxy|cluster|docs>"
+            );
             bail!("unknown or missing command")
         }
     }

@@ -1,0 +1,210 @@
+//! The workloads: PUT, GET, quorum GET (each from many keep-alive connections, spread over the endpoints)
+//! and watch fan-out (many watchers, one writer).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::http::Connection;
+use crate::stats::RoundStats;
+
+/// What to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Op {
+    /// `PUT /v2/keys/<key>` with a value.
+    Put,
+    /// `GET /v2/keys/<key>` (local read).
+    Get,
+    /// `GET /v2/keys/<key>?quorum=true` (linearizable read through raft).
+    Qget,
+    /// Watchers on one key, one writer: delivered events and write-to-delivery latency.
+    Watch,
+}
+
+/// The shape of a round.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub op: Op,
+    pub connections: usize,
+    /// Stop after this long, unless `requests` is set.
+    pub duration: Duration,
+    /// Stop after this many requests in all.
+    pub requests: Option<u64>,
+    pub key_size: usize,
+    pub value_size: usize,
+    pub keys: u64,
+    pub watchers: usize,
+    pub events: u64,
+}
+
+impl Workload {
+    fn key(&self, i: u64) -> String {
+        format!(
+            "bench-{:0width$}",
+            i % self.keys.max(1),
+            width = self.key_size.saturating_sub(6).max(1)
+        )
+    }
+
+    fn form(&self) -> String {
+        format!("value={}", "v".repeat(self.value_size))
+    }
+}
+
+/// Writes every key once, so that reads find them.
+pub fn populate(endpoints: &[String], w: &Workload) -> Result<()> {
+    let mut c = Connection::open(&endpoints[0])?;
+    let form = w.form();
+    for i in 0..w.keys {
+        let a = c.request("PUT", &format!("/v2/keys/{}", w.key(i)), &form)?;
+        if a.status != 200 && a.status != 201 {
+            bail!("populating answered {}", a.status);
+        }
+    }
+    Ok(())
+}
+
+/// Runs one round of `w` against `endpoints`.
+pub fn round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
+    if w.op == Op::Watch {
+        return watch_round(endpoints, w);
+    }
+    let issued = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..w.connections)
+        .map(|t| {
+            let endpoint = endpoints[t % endpoints.len()].clone();
+            let (w, issued, stop) = (w.clone(), issued.clone(), stop.clone());
+            std::thread::spawn(move || -> Result<RoundStats> {
+                let mut c = Connection::open(&endpoint)?;
+                let mut stats = RoundStats::default();
+                let form = w.form();
+                let mut n = t as u64;
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let count = issued.fetch_add(1, Ordering::Relaxed);
+                    if w.requests.is_some_and(|r| count >= r) {
+                        break;
+                    }
+                    n = n
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let key = w.key(n >> 33);
+                    let sent = Instant::now();
+                    let result = match w.op {
+                        Op::Put => c.request("PUT", &format!("/v2/keys/{key}"), &form),
+                        Op::Get => c.request("GET", &format!("/v2/keys/{key}"), ""),
+                        _ => c.request("GET", &format!("/v2/keys/{key}?quorum=true"), ""),
+                    };
+                    match result {
+                        Ok(a) if a.status == 200 || a.status == 201 => {
+                            stats.ok += 1;
+                            stats.latencies_us.push(
+                                u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX),
+                            );
+                        }
+                        Ok(_) => stats.errors += 1,
+                        Err(_) => {
+                            stats.errors += 1;
+                            c = Connection::open(&endpoint)?;
+                        }
+                    }
+                }
+                Ok(stats)
+            })
+        })
+        .collect();
+    if w.requests.is_none() {
+        std::thread::sleep(w.duration);
+        stop.store(true, Ordering::Relaxed);
+    }
+    let mut total = RoundStats::default();
+    for t in threads {
+        match t.join() {
+            Ok(stats) => total.merge(stats?),
+            Err(_) => bail!("a load thread panicked"),
+        }
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+fn modified_index(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.find("\"modifiedIndex\":")? + "\"modifiedIndex\":".len();
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
+/// `watchers` long-polling watchers on one key, one writer making `events` writes; every delivered event counts,
+/// its latency measured from the write's start.
+fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
+    let key = "bench-watched";
+    let mut writer = Connection::open(&endpoints[0])?;
+    let start_index = writer
+        .request("PUT", &format!("/v2/keys/{key}"), "value=start")?
+        .etcd_index;
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..w.events).map(|_| AtomicU64::new(0)).collect());
+    let epoch = Instant::now();
+    let watchers: Vec<_> = (0..w.watchers)
+        .map(|t| {
+            let endpoint = endpoints[t % endpoints.len()].clone();
+            let (sent_at, events) = (sent_at.clone(), w.events);
+            std::thread::spawn(move || -> Result<RoundStats> {
+                let mut c = Connection::open(&endpoint)?;
+                let mut stats = RoundStats::default();
+                let mut next = start_index + 1;
+                while stats.ok + stats.errors < events {
+                    let a = c.request(
+                        "GET",
+                        &format!("/v2/keys/{key}?wait=true&waitIndex={next}"),
+                        "",
+                    )?;
+                    let Some(index) = modified_index(a.body).filter(|_| a.status == 200) else {
+                        stats.errors += 1;
+                        continue;
+                    };
+                    let received = epoch.elapsed().as_micros() as u64;
+                    let slot = index.saturating_sub(start_index + 1);
+                    if let Some(sent) = sent_at.get(slot as usize) {
+                        let sent = sent.load(Ordering::Acquire);
+                        stats.ok += 1;
+                        stats
+                            .latencies_us
+                            .push(u32::try_from(received.saturating_sub(sent)).unwrap_or(u32::MAX));
+                    }
+                    next = index + 1;
+                }
+                Ok(stats)
+            })
+        })
+        .collect();
+    // Let every watcher register before the first write.
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    for i in 0..w.events {
+        sent_at[i as usize].store(epoch.elapsed().as_micros() as u64, Ordering::Release);
+        let a = writer.request("PUT", &format!("/v2/keys/{key}"), &format!("value={i}"))?;
+        if a.status != 200 {
+            bail!("a watched write answered {}", a.status);
+        }
+    }
+    let mut total = RoundStats::default();
+    for t in watchers {
+        match t.join() {
+            Ok(stats) => total.merge(stats?),
+            Err(_) => bail!("a watcher panicked"),
+        }
+    }
+    total.elapsed = started.elapsed();
+    Ok(total)
+}

@@ -1,0 +1,153 @@
+//! `etcd-bench`: load for etcd's v2 API against any endpoints — etcd-node or etcd itself.
+//!
+//! ```text
+//! etcd-bench --endpoints http://127.0.0.1:2379 --op put --connections 64 --duration 10
+//! etcd-bench --endpoints http://127.0.0.1:2379 --compare http://127.0.0.1:12379 --op qget --rounds 3
+//! ```
+//!
+//! Each round reports throughput, latency p50/p90/p99/max and errors. With `--compare`, rounds alternate
+//! between the two targets (A, B, A, B, ...) so that both see the same machine conditions, and the ratio B/A of
+//! the summed throughputs is printed. `--markdown` prints one table row per target instead.
+
+mod http;
+mod load;
+mod stats;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::load::{Op, Workload};
+use crate::stats::RoundStats;
+
+#[derive(Debug, Parser)]
+#[command(name = "etcd-bench", about = "Load generator for etcd's v2 API")]
+struct Args {
+    /// Target A: comma-separated client URLs (connections are spread over them).
+    #[arg(long)]
+    endpoints: String,
+    /// Target B, compared with A in alternating rounds.
+    #[arg(long)]
+    compare: Option<String>,
+    /// The workload.
+    #[arg(long, value_enum, default_value = "put")]
+    op: Op,
+    /// Keep-alive connections (one thread each).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds per round.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Requests per round (instead of a duration).
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Key length in bytes.
+    #[arg(long, default_value_t = 16)]
+    key_size: usize,
+    /// Value length in bytes.
+    #[arg(long, default_value_t = 256)]
+    value_size: usize,
+    /// Distinct keys written and read.
+    #[arg(long, default_value_t = 10_000)]
+    keys: u64,
+    /// Watchers, for `--op watch`.
+    #[arg(long, default_value_t = 100)]
+    watchers: usize,
+    /// Writes seen by every watcher, for `--op watch`.
+    #[arg(long, default_value_t = 200)]
+    events: u64,
+    /// Rounds per target.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Names of targets A and B in the report.
+    #[arg(long, default_value = "A")]
+    label_a: String,
+    #[arg(long, default_value = "B")]
+    label_b: String,
+    /// Print Markdown table rows: | workload | target | req/s | p50 | p90 | p99 | max | errors |.
+    #[arg(long)]
+    markdown: bool,
+}
+
+fn urls(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let workload = Workload {
+        op: args.op,
+        connections: args.connections.max(1),
+        duration: Duration::from_secs(args.duration),
+        requests: args.requests,
+        key_size: args.key_size,
+        value_size: args.value_size,
+        keys: args.keys.max(1),
+        watchers: args.watchers.max(1),
+        events: args.events.max(1),
+    };
+    let mut targets = vec![(
+        args.label_a.clone(),
+        urls(&args.endpoints),
+        RoundStats::default(),
+    )];
+    if let Some(b) = &args.compare {
+        targets.push((args.label_b.clone(), urls(b), RoundStats::default()));
+    }
+    if matches!(args.op, Op::Get | Op::Qget) {
+        for (_, endpoints, _) in &targets {
+            load::populate(endpoints, &workload)?;
+        }
+    }
+    for round in 0..args.rounds.max(1) {
+        for (label, endpoints, total) in &mut targets {
+            let mut stats = load::round(endpoints, &workload)?;
+            stats.sort();
+            if !args.markdown {
+                println!("round {} {label:>10}: {}", round + 1, stats.summary());
+            }
+            let elapsed = total.elapsed + stats.elapsed;
+            total.merge(stats);
+            total.elapsed = elapsed;
+        }
+    }
+    let workload_name = format!(
+        "{:?} c={} k={}B v={}B",
+        args.op, workload.connections, args.key_size, args.value_size
+    )
+    .to_lowercase();
+    for (label, _, total) in &mut targets {
+        total.sort();
+        if args.markdown {
+            println!(
+                "| {workload_name} | {label} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                total.throughput(),
+                total.percentile_ms(50.0),
+                total.percentile_ms(90.0),
+                total.percentile_ms(99.0),
+                total.percentile_ms(100.0),
+                total.errors
+            );
+        } else {
+            println!("total   {label:>10}: {}", total.summary());
+        }
+    }
+    if let [(a, _, sa), (b, _, sb)] = targets.as_slice() {
+        let ratio = if sa.throughput() > 0.0 {
+            sb.throughput() / sa.throughput()
+        } else {
+            0.0
+        };
+        let line = format!("ratio {b}/{a}: {ratio:.2}x throughput");
+        if args.markdown {
+            println!("<!-- {line} -->");
+        } else {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! `cargo xtask bench-compare`: etcd-node against etcd 3.4.23 (Debian's `etcd-server`) with identical flags,
+//! 1 and 3 members on loopback, measured by `etcd-bench` in alternating rounds; writes `docs/benchmarks.md`.
+
+use std::fmt::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// (name, etcd-bench arguments) of each scenario.
+const SCENARIOS: &[(&str, &str)] = &[
+    ("put", "--op put --connections 64"),
+    ("get", "--op get --connections 64"),
+    ("quorum get", "--op qget --connections 64"),
+    ("watch fan-out", "--op watch --watchers 100 --events 200"),
+];
+
+struct Cluster {
+    children: Vec<Child>,
+    client_urls: Vec<String>,
+    _dir: tempfile_lite::Dir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A scratch directory removed on drop (xtask has no tempfile dependency).
+mod tempfile_lite {
+    pub struct Dir(pub std::path::PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn http_status(url: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let host = url.strip_prefix("http://")?;
+    let mut s = std::net::TcpStream::connect(host).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Starts `n` members of `program` with etcd's flags, the same for both servers.
+fn start(program: &str, label: &str, n: usize) -> Result<Cluster> {
+    let dir =
+        std::env::temp_dir().join(format!("bench-compare-{label}-{n}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let peers: Vec<String> = (0..n)
+        .map(|_| free_port().map(|p| format!("http://127.0.0.1:{p}")))
+        .collect::<Result<_>>()?;
+    let clients: Vec<String> = (0..n)
+        .map(|_| free_port().map(|p| format!("http://127.0.0.1:{p}")))
+        .collect::<Result<_>>()?;
+    let initial: Vec<String> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("m{i}={p}"))
+        .collect();
+    let mut children = Vec::new();
+    for i in 0..n {
+        let child = Command::new(program)
+            .args(["--name", &format!("m{i}"), "--enable-v2"])
+            .arg(format!(
+                "--data-dir={}",
+                dir.join(format!("m{i}")).display()
+            ))
+            .args([
+                "--listen-client-urls",
+                &clients[i],
+                "--advertise-client-urls",
+                &clients[i],
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peers[i],
+                "--initial-advertise-peer-urls",
+                &peers[i],
+            ])
+            .args(["--initial-cluster", &initial.join(",")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {program}"))?;
+        children.push(child);
+    }
+    let cluster = Cluster {
+        children,
+        client_urls: clients,
+        _dir: tempfile_lite::Dir(dir),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cluster
+        .client_urls
+        .iter()
+        .all(|u| http_status(u, "/health") == Some(200))
+    {
+        if Instant::now() > deadline {
+            bail!("{label} ({n} members) did not become healthy");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(cluster)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or("?".to_owned(), |kb| format!("{} GiB", kb / 1024 / 1024));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cores} cores ({cpu}), {memory} RAM, Linux {}",
+        kernel.trim()
+    )
+}
+
+fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Runs every scenario on 1 and 3 members and writes `docs/benchmarks.md`.
+pub fn run(duration: u64, rounds: usize) -> Result<()> {
+    crate::cargo(&[
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "etcd-node",
+        "-p",
+        "etcd-bench",
+    ])?;
+    let etcd = "/usr/bin/etcd";
+    if !std::path::Path::new(etcd).exists() {
+        bail!("etcd 3.4.23 is missing: apt-get install -y etcd-server");
+    }
+    let mut doc = String::new();
+    let _ = writeln!(
+        doc,
+        "# Benchmarks: etcd-node vs etcd 3.4.23\n\nWritten by `cargo xtask bench-compare --duration {duration} --rounds {rounds}` on {}.\n\n\
+         Machine: {}. Both servers run on loopback on the same machine and disk, with identical flags (etcd's\n\
+         defaults: `--heartbeat-interval 100 --election-timeout 1000 --snapshot-count 100000`, `--enable-v2`), one\n\
+         cluster at a time under load. `etcd-bench` (this repository) drives them in alternating rounds (etcd, etcd-node,\n\
+         etcd, ...); keys of 16 bytes, values of 256 bytes, 10 000 keys, 64 keep-alive connections spread over the\n\
+         members; every write is durable (fsynced on a quorum) on both. Latencies in ms.\n",
+        today(),
+        machine()
+    );
+    for members in [1usize, 3] {
+        let ours = start("target/release/etcd-node", "etcd-node", members)?;
+        let theirs = start(etcd, "etcd", members)?;
+        let _ = writeln!(
+            doc,
+            "\n## {members} member{}\n\n| workload | server | req/s | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|---|---|",
+            if members == 1 { "" } else { "s" }
+        );
+        let mut ratios = Vec::new();
+        for (name, args) in SCENARIOS {
+            if *name == "watch fan-out" && members > 1 {
+                continue;
+            }
+            let out = Command::new("target/release/etcd-bench")
+                .args(["--endpoints", &theirs.client_urls.join(",")])
+                .args(["--compare", &ours.client_urls.join(",")])
+                .args(["--label-a", "etcd 3.4.23", "--label-b", "etcd-node"])
+                .args([
+                    "--duration",
+                    &duration.to_string(),
+                    "--rounds",
+                    &rounds.to_string(),
+                ])
+                .arg("--markdown")
+                .args(args.split_whitespace())
+                .output()
+                .context("running etcd-bench")?;
+            if !out.status.success() {
+                bail!(
+                    "etcd-bench {args}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            for line in text.lines() {
+                if let Some(ratio) = line
+                    .strip_prefix("<!-- ")
+                    .and_then(|l| l.strip_suffix(" -->"))
+                {
+                    ratios.push(format!("- {name}: {ratio}"));
+                } else {
+                    let _ = writeln!(doc, "{line}");
+                }
+            }
+            eprintln!("xtask: {members} member(s), {name}: done");
+        }
+        let _ = writeln!(doc, "\nRatios (etcd-node / etcd):\n\n{}", ratios.join("\n"));
+    }
+    let _ = writeln!(
+        doc,
+        "\nReproduce: `cargo xtask bench-compare` (needs `apt-get install -y etcd-server`); one scenario by hand:\n\
+         `target/release/etcd-bench --endpoints <etcd URLs> --compare <etcd-node URLs> --op put --connections 64 --rounds 2`."
+    );
+    std::fs::create_dir_all("docs")?;
+    std::fs::write("docs/benchmarks.md", &doc)?;
+    print!("{doc}");
+    Ok(())
+}
