@@ -52,6 +52,8 @@ pub async fn serve_connection<S, B>(
     B: Body + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // Answers are small and latency-bound: no Nagle.
+    let _ = stream.set_nodelay(true);
     let http = hyper::server::conn::http1::Builder::new();
     let result = match tls {
         None => {

@@ -99,11 +99,16 @@ impl HttpTransport {
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Arc<HttpTransport> {
         let tls = tls.unwrap_or_else(|| Arc::new(unverifiable_client_config()));
+        // No Nagle: raft messages are small and latency-bound; with Nagle and delayed ACKs a stream frame can
+        // wait 40 ms.
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(HttpTransport {
             local_id,
@@ -565,6 +570,7 @@ pub fn spawn_peer_server(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            let _ = stream.set_nodelay(true);
             let raft = raft.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {

@@ -1,6 +1,8 @@
 //! Real processes on loopback: etcd-node, and etcd 3.4.23 from Debian's `etcd-server` as the reference.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod linearizability;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -42,6 +44,8 @@ pub struct Server {
     pub name: String,
     pub client_url: String,
     pub peer_url: String,
+    /// Where the peer port listens when it differs from the advertised `peer_url` (a fault proxy between).
+    pub listen_peer_url: Option<String>,
     pub initial_cluster: String,
     pub data: PathBuf,
     /// `--initial-cluster-state`.
@@ -80,6 +84,7 @@ impl Server {
             name: name.to_owned(),
             client_url: format!("http://127.0.0.1:{}", free_port()),
             peer_url: peer_url.to_owned(),
+            listen_peer_url: None,
             initial_cluster: initial_cluster.to_owned(),
             data: dir.path().join("data"),
             state: "new".to_owned(),
@@ -113,7 +118,7 @@ impl Server {
             ])
             .args([
                 "--listen-peer-urls",
-                &self.peer_url,
+                self.listen_peer_url.as_ref().unwrap_or(&self.peer_url),
                 "--initial-advertise-peer-urls",
                 &self.peer_url,
             ])
