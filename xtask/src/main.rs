@@ -6,6 +6,7 @@
 //! cargo xtask bench-tls    one member: write throughput over plaintext HTTP vs HTTPS, and the ratio
 //! cargo xtask bench-proxy  one member: write throughput directly vs through a proxy, and the ratio
 //! cargo xtask bench-compare  etcd-node vs etcd 3.4.23, 1 and 3 members, into docs/benchmarks.md
+//! cargo xtask chaos --duration 10m  the linearizability test under leader kills and partitions, long
 //! cargo xtask docs     regenerates docs/configuration.md from the flag definitions
 //! cargo xtask cluster  a local 3-member etcd-node cluster on loopback (as deploy/local/Procfile), until Ctrl-C
 //! ```
@@ -24,6 +25,7 @@ fn main() -> Result<()> {
         Some("bench") => cargo(&["bench", "--workspace", "--locked"]),
         Some("cluster") => cluster(),
         Some("docs") => docs(),
+        Some("chaos") => chaos(std::env::args().skip(2).collect()),
         Some("bench-compare") => {
             let rest: Vec<String> = std::env::args().skip(2).collect();
             let value = |flag: &str, default: u64| {
@@ -39,7 +41,7 @@ fn main() -> Result<()> {
         Some("bench-proxy") => process_bench::run_proxy(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|bench|bench-compare|bench-tls|bench-proxy|cluster|docs>"
+                "usage: cargo xtask <test|bench|bench-compare|bench-tls|bench-proxy|chaos|cluster|docs>"
             );
             bail!("unknown or missing command")
         }
@@ -87,6 +89,40 @@ fn test() -> Result<()> {
         ])?;
     }
     eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+/// Runs the linearizability test (`crates/etcd-node/tests/chaos.rs`) for `--duration` (`10m`, `90s`, `600`;
+/// default 10 minutes) and prints what it checked.
+fn chaos(args: Vec<String>) -> Result<()> {
+    let duration = args
+        .iter()
+        .position(|a| a == "--duration")
+        .and_then(|i| args.get(i + 1))
+        .map_or("10m", String::as_str);
+    let seconds: u64 = match duration.strip_suffix('m') {
+        Some(m) => m.parse::<u64>().map(|m| m * 60),
+        None => duration.trim_end_matches('s').parse(),
+    }
+    .with_context(|| format!("--duration {duration}: want e.g. 10m, 90s or 600"))?;
+    let status = Command::new(cargo_bin())
+        .args([
+            "test",
+            "--locked",
+            "-p",
+            "etcd-node",
+            "--test",
+            "chaos",
+            "histories_under_leader_kills_and_partitions_are_linearizable",
+            "--",
+            "--nocapture",
+        ])
+        .env("ETCD_CHAOS_SECONDS", seconds.to_string())
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("the chaos run failed");
+    }
     Ok(())
 }
 

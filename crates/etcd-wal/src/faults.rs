@@ -1,7 +1,7 @@
 //! Fault injection for tests of code built on the WAL (feature `failpoints`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 const FAIL_WRITE: u32 = 1;
 const FAIL_SYNC: u32 = 2;
@@ -14,12 +14,42 @@ const FAIL_SYNC: u32 = 2;
 #[derive(Debug, Clone, Default)]
 pub struct FaultInjector {
     armed: Arc<AtomicU32>,
+    /// Writes (then syncs) left before the counted one fails; 0 when none is counted.
+    write_countdown: Arc<AtomicI64>,
+    sync_countdown: Arc<AtomicI64>,
+}
+
+/// The environment variable that arms an injector in every WAL a process opens (feature `failpoints` only):
+/// `write:N` or `sync:N` makes the N-th write or sync of each WAL fail. For tests of whole programs.
+pub const FAILPOINT_ENV: &str = "ETCD_WAL_FAILPOINT";
+
+/// Counts down; true on the step that reaches zero.
+fn counted(countdown: &AtomicI64) -> bool {
+    countdown
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n > 0).then_some(n - 1)
+        })
+        .is_ok_and(|before| before == 1)
 }
 
 impl FaultInjector {
     /// A new, unarmed injector.
     pub fn new() -> FaultInjector {
         FaultInjector::default()
+    }
+
+    /// The injector [`FAILPOINT_ENV`] asks for, if it is set.
+    pub fn from_env() -> Option<FaultInjector> {
+        let spec = std::env::var(FAILPOINT_ENV).ok()?;
+        let (what, n) = spec.split_once(':')?;
+        let n: i64 = n.trim().parse().ok().filter(|n| *n > 0)?;
+        let injector = FaultInjector::new();
+        match what.trim() {
+            "write" => injector.write_countdown.store(n, Ordering::SeqCst),
+            "sync" => injector.sync_countdown.store(n, Ordering::SeqCst),
+            _ => return None,
+        }
+        Some(injector)
     }
 
     /// The next write of records fails after writing part of its bytes.
@@ -34,9 +64,11 @@ impl FaultInjector {
 
     pub(crate) fn take_write_failure(&self) -> bool {
         self.armed.fetch_and(!FAIL_WRITE, Ordering::SeqCst) & FAIL_WRITE != 0
+            || counted(&self.write_countdown)
     }
 
     pub(crate) fn take_sync_failure(&self) -> bool {
         self.armed.fetch_and(!FAIL_SYNC, Ordering::SeqCst) & FAIL_SYNC != 0
+            || counted(&self.sync_countdown)
     }
 }

@@ -62,7 +62,7 @@ mod segment_name;
 mod wal;
 
 #[cfg(any(test, feature = "failpoints"))]
-pub use crate::faults::FaultInjector;
+pub use crate::faults::{FAILPOINT_ENV, FaultInjector};
 /// The README's example, compiled and run as a doc test so that it cannot rot.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

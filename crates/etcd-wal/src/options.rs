@@ -24,8 +24,9 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             segment_size: DEFAULT_SEGMENT_SIZE,
+            // With the `failpoints` feature, `ETCD_WAL_FAILPOINT` arms every WAL of the process.
             #[cfg(any(test, feature = "failpoints"))]
-            fault_injector: None,
+            fault_injector: crate::FaultInjector::from_env(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Real processes on loopback: etcd-node, and etcd 3.4.23 from Debian's `etcd-server` as the reference.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod ledger;
 pub mod linearizability;
 
 use std::net::TcpListener;
@@ -52,6 +53,8 @@ pub struct Server {
     pub state: String,
     /// More flags.
     pub extra: Vec<String>,
+    /// Environment variables for the process.
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
     /// How clients reach an `https://` client URL: (CA file, client certificate, client key).
@@ -89,6 +92,7 @@ impl Server {
             data: dir.path().join("data"),
             state: "new".to_owned(),
             extra: Vec::new(),
+            env: Vec::new(),
             child: None,
             dir,
             client_tls: None,
@@ -126,6 +130,7 @@ impl Server {
             .args(["--initial-cluster-state", &self.state])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
