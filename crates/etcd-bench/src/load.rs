@@ -37,6 +37,8 @@ pub struct Workload {
     pub keys: u64,
     pub watchers: usize,
     pub events: u64,
+    /// Writes per second during a watch round (so that latency measures delivery, not a backlog).
+    pub watch_rate: u64,
 }
 
 impl Workload {
@@ -145,8 +147,8 @@ fn modified_index(body: &[u8]) -> Option<u64> {
         .ok()
 }
 
-/// `watchers` long-polling watchers on one key, one writer making `events` writes; every delivered event counts,
-/// its latency measured from the write's start.
+/// `watchers` long-polling watchers on one key, one writer making `events` writes at `watch_rate` per second;
+/// every delivered event counts, its latency measured from the start of the write that made it.
 fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
     let key = "bench-watched";
     let mut writer = Connection::open(&endpoints[0])?;
@@ -191,7 +193,12 @@ fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
     // Let every watcher register before the first write.
     std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
+    let interval = Duration::from_secs(1) / u32::try_from(w.watch_rate.max(1)).unwrap_or(u32::MAX);
     for i in 0..w.events {
+        let due = started + interval * u32::try_from(i).unwrap_or(u32::MAX);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
         sent_at[i as usize].store(epoch.elapsed().as_micros() as u64, Ordering::Release);
         let a = writer.request("PUT", &format!("/v2/keys/{key}"), &format!("value={i}"))?;
         if a.status != 200 {

@@ -57,6 +57,9 @@ struct Args {
     /// Writes seen by every watcher, for `--op watch`.
     #[arg(long, default_value_t = 200)]
     events: u64,
+    /// Writes per second, for `--op watch`.
+    #[arg(long, default_value_t = 100)]
+    watch_rate: u64,
     /// Rounds per target.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -89,6 +92,7 @@ fn main() -> Result<()> {
         keys: args.keys.max(1),
         watchers: args.watchers.max(1),
         events: args.events.max(1),
+        watch_rate: args.watch_rate.max(1),
     };
     let mut targets = vec![(
         args.label_a.clone(),
@@ -115,11 +119,18 @@ fn main() -> Result<()> {
             total.elapsed = elapsed;
         }
     }
-    let workload_name = format!(
-        "{:?} c={} k={}B v={}B",
-        args.op, workload.connections, args.key_size, args.value_size
-    )
-    .to_lowercase();
+    let workload_name = if args.op == Op::Watch {
+        format!(
+            "watch {} watchers, {} writes/s",
+            workload.watchers, workload.watch_rate
+        )
+    } else {
+        format!(
+            "{:?} c={} k={}B v={}B",
+            args.op, workload.connections, args.key_size, args.value_size
+        )
+        .to_lowercase()
+    };
     for (label, _, total) in &mut targets {
         total.sort();
         if args.markdown {
