@@ -128,6 +128,38 @@ fn start(program: &str, label: &str, n: usize) -> Result<Cluster> {
     Ok(cluster)
 }
 
+/// WAL fdatasyncs of every member so far (`etcd_disk_wal_fsync_duration_seconds_count`, on both servers).
+fn fsyncs(cluster: &Cluster) -> u64 {
+    use std::io::{Read, Write};
+    cluster
+        .client_urls
+        .iter()
+        .filter_map(|url| {
+            let host = url.strip_prefix("http://")?;
+            let mut s = std::net::TcpStream::connect(host).ok()?;
+            write!(
+                s,
+                "GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            )
+            .ok()?;
+            let mut text = String::new();
+            s.read_to_string(&mut text).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("etcd_disk_wal_fsync_duration_seconds_count "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map(|v| v as u64)
+        })
+        .sum()
+}
+
+/// The successful request counts etcd-bench reports (`<!-- ok <label> <n> -->`), in target order.
+fn ok_counts(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("<!-- ok ")?.strip_suffix(" -->"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -202,10 +234,12 @@ pub fn run(duration: u64, rounds: usize) -> Result<()> {
             if members == 1 { "" } else { "s" }
         );
         let mut ratios = Vec::new();
+        let mut batching = Vec::new();
         for (name, args) in SCENARIOS {
             if *name == "watch fan-out" && members > 1 {
                 continue;
             }
+            let fsyncs_before = [fsyncs(&theirs), fsyncs(&ours)];
             let out = Command::new("target/release/etcd-bench")
                 .args(["--endpoints", &theirs.client_urls.join(",")])
                 .args(["--compare", &ours.client_urls.join(",")])
@@ -227,7 +261,27 @@ pub fn run(duration: u64, rounds: usize) -> Result<()> {
                 );
             }
             let text = String::from_utf8_lossy(&out.stdout);
+            if *name == "put" {
+                // Entries per fsync: the writes each member made durable per WAL fdatasync.
+                let writes = ok_counts(&text);
+                for (i, (label, cluster)) in [("etcd 3.4.23", &theirs), ("etcd-node", &ours)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let synced = fsyncs(cluster).saturating_sub(fsyncs_before[i]);
+                    let per_member = synced as f64 / members as f64;
+                    if let Some(w) = writes.get(i).filter(|_| per_member > 0.0) {
+                        batching.push(format!(
+                            "- {label}: {w} writes, {synced} WAL fsyncs over {members} member(s): {:.1} entries per fsync",
+                            *w as f64 / per_member
+                        ));
+                    }
+                }
+            }
             for line in text.lines() {
+                if line.starts_with("<!-- ok ") {
+                    continue;
+                }
                 if let Some(ratio) = line
                     .strip_prefix("<!-- ")
                     .and_then(|l| l.strip_suffix(" -->"))
@@ -240,6 +294,11 @@ pub fn run(duration: u64, rounds: usize) -> Result<()> {
             eprintln!("xtask: {members} member(s), {name}: done");
         }
         let _ = writeln!(doc, "\nRatios (etcd-node / etcd):\n\n{}", ratios.join("\n"));
+        let _ = writeln!(
+            doc,
+            "\nGroup commit in the put runs:\n\n{}",
+            batching.join("\n")
+        );
     }
     let _ = writeln!(
         doc,

@@ -143,6 +143,7 @@ fn main() -> Result<()> {
                 total.percentile_ms(100.0),
                 total.errors
             );
+            println!("<!-- ok {label} {} -->", total.ok);
         } else {
             println!("total   {label:>10}: {}", total.summary());
         }

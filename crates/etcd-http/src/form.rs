@@ -15,8 +15,10 @@ impl Form {
     pub fn parse(query: &str, body: Option<&[u8]>) -> Result<Form, String> {
         let mut values = HashMap::new();
         if let Some(body) = body {
-            let body = String::from_utf8_lossy(body);
-            add_pairs(&mut values, &body)?;
+            match std::str::from_utf8(body) {
+                Ok(body) => add_pairs(&mut values, body)?,
+                Err(_) => add_pairs(&mut values, &String::from_utf8_lossy(body))?,
+            }
         }
         add_pairs(&mut values, query)?;
         Ok(Form { values })
@@ -50,6 +52,12 @@ fn add_pairs(values: &mut HashMap<String, String>, text: &str) -> Result<(), Str
 /// Percent-decoding; `plus_is_space` for form values (not for paths).
 pub(crate) fn unescape(text: &str, plus_is_space: bool) -> Result<String, String> {
     let bytes = text.as_bytes();
+    if !bytes
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
+    {
+        return Ok(text.to_owned());
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -79,7 +87,8 @@ pub(crate) fn unescape(text: &str, plus_is_space: bool) -> Result<String, String
             }
         }
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 #[cfg(test)]

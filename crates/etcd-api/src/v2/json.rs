@@ -117,23 +117,52 @@ impl StoreStats {
 
 /// Appends `s` as a JSON string, escaped as Go's `encoding/json` escapes it.
 pub fn write_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    // Runs of characters that need no escape are copied whole (values are mostly such runs).
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let escape_len = match b {
+            b'"' | b'\\' | b'<' | b'>' | b'&' => 1,
+            0..=0x1f => 1,
+            // U+2028 and U+2029 are E2 80 A8 / E2 80 A9 in UTF-8.
+            0xe2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
+                3
             }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+            _ => 0,
+        };
+        if escape_len == 0 {
+            i += 1;
+            continue;
         }
+        out.push_str(&s[run..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0xe2 => {
+                let c = if bytes.get(i + 2) == Some(&0xa8) {
+                    0x2028
+                } else {
+                    0x2029
+                };
+                let _ = write!(out, "\\u{c:04x}");
+            }
+            _ => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
+        }
+        i += escape_len;
+        run = i;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
