@@ -145,6 +145,7 @@ impl RaftNode {
             changes_applied: Vec::new(),
             deferred_changes: Vec::new(),
             reads: HashMap::new(),
+            read_queue: Vec::new(),
             conf_history: VecDeque::new(),
             leadership: leadership_tx,
             config,
@@ -169,9 +170,12 @@ struct PendingChange {
     deadline: Instant,
 }
 
+type ReadReply = (oneshot::Sender<Result<u64, RaftError>>, Instant);
+
+/// One read index raft is asked for, shared by every read that was waiting when it was issued (as etcd's
+/// linearizable read loop batches them): each reply with its deadline.
 struct PendingRead {
-    reply: oneshot::Sender<Result<u64, RaftError>>,
-    deadline: Instant,
+    replies: Vec<ReadReply>,
     index: Option<u64>,
     issued: Instant,
 }
@@ -198,6 +202,8 @@ struct Loop {
     /// Committed membership changes waiting for the application to apply them: (index, reply, outcome).
     changes_applied: Vec<(u64, ChangeReply, Result<(), RaftError>)>,
     reads: HashMap<u64, PendingRead>,
+    /// Reads that arrived while a read index was being obtained; they share the next one.
+    read_queue: Vec<ReadReply>,
     /// Configurations applied since the last snapshot, to give a snapshot the one at its index.
     conf_history: VecDeque<(u64, ConfState)>,
     /// Published to every handle when the leader, role or term changes.
@@ -253,6 +259,9 @@ impl Loop {
             if self.disk.is_none() {
                 return;
             }
+            // A batch of reads that got its read index lets the next batch go; never between `ready()` and
+            // `advance`, where a follower's new message would trip raft-rs.
+            self.issue_reads();
         }
         self.stop();
     }
@@ -285,18 +294,9 @@ impl Loop {
                 self.propose_change(change, reply, deadline);
             }
             Input::ReadIndex(reply) => {
-                let (seq, ctx) = self.next_context();
-                let now = Instant::now();
-                self.raw.read_index(ctx);
-                self.reads.insert(
-                    seq,
-                    PendingRead {
-                        reply,
-                        deadline: now + self.config.request_timeout,
-                        index: None,
-                        issued: now,
-                    },
-                );
+                let deadline = Instant::now() + self.config.request_timeout;
+                self.read_queue.push((reply, deadline));
+                self.issue_reads();
             }
             Input::Applied(index) => self.on_applied(index),
             Input::TransferLeader(to) => self.raw.transfer_leader(to),
@@ -403,6 +403,24 @@ impl Loop {
         }
     }
 
+    /// Asks raft for one read index for every queued read, unless a read index is already being obtained (the
+    /// queued reads then wait for it to arrive and share the next one).
+    fn issue_reads(&mut self) {
+        if self.read_queue.is_empty() || self.reads.values().any(|r| r.index.is_none()) {
+            return;
+        }
+        let (seq, ctx) = self.next_context();
+        self.raw.read_index(ctx);
+        self.reads.insert(
+            seq,
+            PendingRead {
+                replies: std::mem::take(&mut self.read_queue),
+                index: None,
+                issued: Instant::now(),
+            },
+        );
+    }
+
     /// Answers the reads whose read index the application has reached.
     fn resolve_reads(&mut self) {
         let applied = self.applied;
@@ -414,7 +432,10 @@ impl Loop {
             .collect();
         for seq in done {
             if let Some(read) = self.reads.remove(&seq) {
-                let _ = read.reply.send(Ok(read.index.unwrap_or(applied)));
+                let index = read.index.unwrap_or(applied);
+                for (reply, _) in read.replies {
+                    let _ = reply.send(Ok(index));
+                }
             }
         }
     }
@@ -495,9 +516,16 @@ impl Loop {
         for (_, p) in self.member_changes.extract_if(|_, p| p.deadline <= now) {
             let _ = p.reply.send(Err(RaftError::Timeout));
         }
-        for (_, r) in self.reads.extract_if(|_, r| r.deadline <= now) {
-            let _ = r.reply.send(Err(RaftError::Timeout));
+        let expire = |replies: &mut Vec<ReadReply>| {
+            for (reply, _) in replies.extract_if(.., |(_, deadline)| *deadline <= now) {
+                let _ = reply.send(Err(RaftError::Timeout));
+            }
+        };
+        expire(&mut self.read_queue);
+        for r in self.reads.values_mut() {
+            expire(&mut r.replies);
         }
+        self.reads.retain(|_, r| !r.replies.is_empty());
         // Raft drops a read index silently (no leader, or a leader with nothing committed in its term): ask
         // again every election timeout.
         let retry_after = self.config.election_timeout();
@@ -514,6 +542,7 @@ impl Loop {
             ctx.extend_from_slice(&seq.to_be_bytes());
             self.raw.read_index(ctx);
         }
+        self.issue_reads();
     }
 
     fn on_ready(&mut self) -> Result<(), RaftError> {
@@ -751,8 +780,14 @@ impl Loop {
         for (_, p) in self.member_changes.drain() {
             let _ = p.reply.send(Err(RaftError::Stopped));
         }
-        for (_, r) in self.reads.drain() {
-            let _ = r.reply.send(Err(RaftError::Stopped));
+        let queued = std::mem::take(&mut self.read_queue);
+        for (reply, _) in self
+            .reads
+            .drain()
+            .flat_map(|(_, r)| r.replies)
+            .chain(queued)
+        {
+            let _ = reply.send(Err(RaftError::Stopped));
         }
         for (_, reply, _) in self.changes_applied.drain(..) {
             let _ = reply.send(Err(RaftError::Stopped));

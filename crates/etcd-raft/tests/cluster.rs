@@ -486,6 +486,40 @@ async fn bad_peer_messages_are_refused_without_a_panic(http: bool) {
     cluster.shutdown().await;
 }
 
+/// Many reads at once on every member (followers forward theirs): each gets a read index, none hangs, and no
+/// member trips over raft-rs's rules for messages produced while a Ready is being handled.
+async fn concurrent_reads_on_followers_share_read_indexes(http: bool) {
+    let cluster = Cluster::start(
+        3,
+        Settings {
+            http,
+            ..Settings::default()
+        },
+    )
+    .await;
+    let leader = cluster.leader().await;
+    let written = cluster.write(leader, "k", "v").await;
+    for _ in 0..5 {
+        let mut reads = Vec::new();
+        for id in cluster.ids() {
+            for _ in 0..50 {
+                let handle = cluster.handle(id).clone();
+                reads.push(tokio::spawn(async move { handle.read_index().await }));
+            }
+        }
+        for r in reads {
+            let index = tokio::time::timeout(PATIENCE, r)
+                .await
+                .expect("a read never hangs")
+                .expect("task")
+                .expect("read index");
+            assert!(index >= written);
+        }
+        cluster.write(leader, "k", "again").await;
+    }
+    cluster.shutdown().await;
+}
+
 on_both_transports!(
     election_with_one_member,
     election_with_three_members,
@@ -498,5 +532,6 @@ on_both_transports!(
     every_member_restarts_from_disk_with_its_log,
     proposals_during_leader_changes_commit_once_or_fail,
     read_index_sees_every_earlier_write_after_a_leader_change,
+    concurrent_reads_on_followers_share_read_indexes,
     bad_peer_messages_are_refused_without_a_panic,
 );
