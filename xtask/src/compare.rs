@@ -303,7 +303,8 @@ pub fn run(duration: u64, rounds: usize) -> Result<()> {
     let _ = writeln!(
         doc,
         "\nReproduce: `cargo xtask bench-compare` (needs `apt-get install -y etcd-server`); one scenario by hand:\n\
-         `target/release/etcd-bench --endpoints <etcd URLs> --compare <etcd-node URLs> --op put --connections 64 --rounds 2`."
+         `target/release/etcd-bench --endpoints <etcd URLs> --compare <etcd-node URLs> --op put --connections 64 --rounds 2`.\n\n\
+         Where the time goes and what is next: [performance.md](performance.md)."
     );
     std::fs::create_dir_all("docs")?;
     std::fs::write("docs/benchmarks.md", &doc)?;
