@@ -1,15 +1,19 @@
-//! A minimal blocking HTTP/1.1 client over one keep-alive connection: what a load generator needs and nothing
-//! that would cost time per request (no allocation beyond the response body).
+//! A minimal blocking HTTP/1.1 client over one keep-alive connection, in the clear or over TLS (rustls): what a
+//! load generator needs and nothing that would cost time per request (no allocation beyond the response body).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
 /// One keep-alive connection to `host:port`.
 pub struct Connection {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Box<dyn Stream>>,
     host: String,
     line: String,
     body: Vec<u8>,
@@ -23,16 +27,27 @@ pub struct Answer<'a> {
 }
 
 impl Connection {
-    /// Connects to `url` (`http://host:port`).
-    pub fn open(url: &str) -> Result<Connection> {
-        let host = url
-            .strip_prefix("http://")
-            .with_context(|| format!("{url}: only http:// endpoints are supported"))?
-            .trim_end_matches('/')
-            .to_owned();
-        let stream = TcpStream::connect(&host).with_context(|| format!("connecting to {url}"))?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    /// Connects to `url` (`http://host:port`, or `https://host:port` with `tls`).
+    pub fn open(url: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Connection> {
+        let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => anyhow::bail!("{url}: not an http:// or https:// URL"),
+        };
+        let host = rest.trim_end_matches('/').to_owned();
+        let tcp = TcpStream::connect(&host).with_context(|| format!("connecting to {url}"))?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let stream: Box<dyn Stream> = if https {
+            let config =
+                tls.with_context(|| format!("{url}: https needs --cacert or --insecure"))?;
+            let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+            let name = rustls_pki_types::ServerName::try_from(name.to_owned())?;
+            let conn = rustls::ClientConnection::new(config.clone(), name)?;
+            Box::new(rustls::StreamOwned::new(conn, tcp))
+        } else {
+            Box::new(tcp)
+        };
         Ok(Connection {
             reader: BufReader::with_capacity(64 * 1024, stream),
             host,
@@ -54,6 +69,7 @@ impl Connection {
         head.push_str("\r\n");
         head.push_str(form);
         stream.write_all(head.as_bytes())?;
+        stream.flush()?;
         self.read_answer()
     }
 

@@ -39,6 +39,8 @@ pub struct Workload {
     pub events: u64,
     /// Writes per second during a watch round (so that latency measures delivery, not a backlog).
     pub watch_rate: u64,
+    /// TLS for `https://` endpoints.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Workload {
@@ -57,7 +59,7 @@ impl Workload {
 
 /// Writes every key once, so that reads find them.
 pub fn populate(endpoints: &[String], w: &Workload) -> Result<()> {
-    let mut c = Connection::open(&endpoints[0])?;
+    let mut c = Connection::open(&endpoints[0], w.tls.as_ref())?;
     let form = w.form();
     for i in 0..w.keys {
         let a = c.request("PUT", &format!("/v2/keys/{}", w.key(i)), &form)?;
@@ -81,7 +83,7 @@ pub fn round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
             let endpoint = endpoints[t % endpoints.len()].clone();
             let (w, issued, stop) = (w.clone(), issued.clone(), stop.clone());
             std::thread::spawn(move || -> Result<RoundStats> {
-                let mut c = Connection::open(&endpoint)?;
+                let mut c = Connection::open(&endpoint, w.tls.as_ref())?;
                 let mut stats = RoundStats::default();
                 let form = w.form();
                 let mut n = t as u64;
@@ -113,7 +115,7 @@ pub fn round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
                         Ok(_) => stats.errors += 1,
                         Err(_) => {
                             stats.errors += 1;
-                            c = Connection::open(&endpoint)?;
+                            c = Connection::open(&endpoint, w.tls.as_ref())?;
                         }
                     }
                 }
@@ -151,7 +153,7 @@ fn modified_index(body: &[u8]) -> Option<u64> {
 /// every delivered event counts, its latency measured from the start of the write that made it.
 fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
     let key = "bench-watched";
-    let mut writer = Connection::open(&endpoints[0])?;
+    let mut writer = Connection::open(&endpoints[0], w.tls.as_ref())?;
     let start_index = writer
         .request("PUT", &format!("/v2/keys/{key}"), "value=start")?
         .etcd_index;
@@ -160,9 +162,9 @@ fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
     let watchers: Vec<_> = (0..w.watchers)
         .map(|t| {
             let endpoint = endpoints[t % endpoints.len()].clone();
-            let (sent_at, events) = (sent_at.clone(), w.events);
+            let (sent_at, events, tls) = (sent_at.clone(), w.events, w.tls.clone());
             std::thread::spawn(move || -> Result<RoundStats> {
-                let mut c = Connection::open(&endpoint)?;
+                let mut c = Connection::open(&endpoint, tls.as_ref())?;
                 let mut stats = RoundStats::default();
                 let mut next = start_index + 1;
                 while stats.ok + stats.errors < events {

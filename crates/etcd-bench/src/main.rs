@@ -68,6 +68,12 @@ struct Args {
     label_a: String,
     #[arg(long, default_value = "B")]
     label_b: String,
+    /// CA certificate (PEM) to verify `https://` endpoints with.
+    #[arg(long)]
+    cacert: Option<std::path::PathBuf>,
+    /// Accept any certificate from `https://` endpoints (self-signed, e.g. auto TLS).
+    #[arg(long)]
+    insecure: bool,
     /// Print Markdown table rows: | workload | target | req/s | p50 | p90 | p99 | max | errors |.
     #[arg(long)]
     markdown: bool,
@@ -93,6 +99,16 @@ fn main() -> Result<()> {
         watchers: args.watchers.max(1),
         events: args.events.max(1),
         watch_rate: args.watch_rate.max(1),
+        tls: if args.insecure || args.cacert.is_some() {
+            let info = etcd_tls::TlsInfo {
+                trusted_ca_file: args.cacert.clone(),
+                self_signed: args.insecure,
+                ..etcd_tls::TlsInfo::default()
+            };
+            Some(info.client_config()?)
+        } else {
+            None
+        },
     };
     let mut targets = vec![(
         args.label_a.clone(),

@@ -243,14 +243,6 @@ fn client(
     history
 }
 
-fn leader(members: &[Server]) -> Option<usize> {
-    members.iter().position(|m| {
-        m.child.is_some()
-            && matches!(common::http(&m.client_url, "GET", "/v2/stats/self", ""),
-                Some((200, body)) if body.contains("StateLeader"))
-    })
-}
-
 #[test]
 fn histories_under_leader_kills_and_partitions_are_linearizable() {
     let seconds: u64 = std::env::var("ETCD_CHAOS_SECONDS")
@@ -303,7 +295,7 @@ fn histories_under_leader_kills_and_partitions_are_linearizable() {
         std::thread::sleep(Duration::from_millis(1500));
         round += 1;
         if round % 2 == 1 {
-            if let Some(l) = leader(&members) {
+            if let Some(l) = common::current_leader(&members) {
                 members[l].kill();
                 faults.push(format!("killed leader {}", members[l].name));
                 std::thread::sleep(Duration::from_millis(1000));

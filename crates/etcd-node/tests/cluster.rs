@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Flavor, Server, cluster, http};
+use common::{Flavor, Server, cluster, http, leader_of};
 
 fn put(server: &Server, key: &str, value: &str) -> Option<(u16, String)> {
     http(
@@ -19,22 +19,6 @@ fn put(server: &Server, key: &str, value: &str) -> Option<(u16, String)> {
 fn get_value(server: &Server, key: &str) -> Option<String> {
     let (status, body) = http(&server.client_url, "GET", &format!("/v2/keys/{key}"), "")?;
     (status == 200).then_some(body)
-}
-
-fn leader_of(members: &[Server]) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for (i, m) in members.iter().enumerate() {
-            if m.child.is_some()
-                && let Some((200, body)) = http(&m.client_url, "GET", "/v2/stats/self", "")
-                && body.contains("StateLeader")
-            {
-                return i;
-            }
-        }
-        assert!(Instant::now() < deadline, "no leader");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -4,26 +4,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::ledger::{Writers, check};
-use common::{Flavor, Server, cluster, http};
-
-fn leader(members: &[Server]) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for (i, m) in members.iter().enumerate() {
-            if m.child.is_some()
-                && let Some((200, body)) = http(&m.client_url, "GET", "/v2/stats/self", "")
-                && body.contains("StateLeader")
-            {
-                return i;
-            }
-        }
-        assert!(Instant::now() < deadline, "no leader");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{Flavor, Server, cluster, leader_of};
 
 #[test]
 fn acknowledged_writes_survive_sigkill_of_a_single_member() {
@@ -54,7 +38,7 @@ fn acknowledged_writes_survive_sigkill_of_the_leader_and_another_member() {
     for round in 0..4 {
         let writers = Writers::start(urls.clone(), 4, round);
         std::thread::sleep(Duration::from_millis(1500));
-        let leader = leader(&members);
+        let leader = leader_of(&members);
         next_victim = (next_victim + 1) % members.len();
         members[leader].kill();
         members[next_victim].kill();

@@ -5,7 +5,7 @@
 mod common;
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Flavor, Server, cluster, debian_binary, http, text};
 use serde_json::Value;
@@ -95,21 +95,6 @@ fn shape(v: &Value) -> Value {
         Value::Number(_) => Value::String("number".to_owned()),
         Value::Bool(_) => Value::String("bool".to_owned()),
         Value::Null => Value::Null,
-    }
-}
-
-fn leader_index(members: &[Server]) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for (i, m) in members.iter().enumerate() {
-            if let Some((200, body)) = http(&m.client_url, "GET", "/v2/stats/self", "")
-                && body.contains("StateLeader")
-            {
-                return i;
-            }
-        }
-        assert!(Instant::now() < deadline, "no leader");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -245,7 +230,7 @@ fn three_member_clusters_of_etcd_node_and_etcd_look_the_same() {
     assert_eq!(a, "set /e=v\n");
 
     // The JSON shapes of every non-keys endpoint, on the leader and on a follower.
-    let leaders = clusters.map(|c| leader_index(c));
+    let leaders = clusters.map(|c| common::leader_of(c));
     for (path, on_leader) in [
         ("/v2/stats/self", true),
         ("/v2/stats/self", false),

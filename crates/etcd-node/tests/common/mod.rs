@@ -379,3 +379,24 @@ pub fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// The running member that says it leads now, if any.
+pub fn current_leader(members: &[Server]) -> Option<usize> {
+    members.iter().position(|m| {
+        m.child.is_some()
+            && matches!(http(&m.client_url, "GET", "/v2/stats/self", ""),
+                Some((200, body)) if body.contains("StateLeader"))
+    })
+}
+
+/// The leader among `members`, waiting up to 30 s for one.
+pub fn leader_of(members: &[Server]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(i) = current_leader(members) {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "no leader");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
