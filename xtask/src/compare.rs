@@ -198,15 +198,7 @@ fn today() -> String {
 
 /// Runs every scenario on 1 and 3 members and writes `docs/benchmarks.md`.
 pub fn run(duration: u64, rounds: usize) -> Result<()> {
-    crate::cargo(&[
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "etcd-node",
-        "-p",
-        "etcd-bench",
-    ])?;
+    crate::process_bench::build()?;
     let etcd = "/usr/bin/etcd";
     if !std::path::Path::new(etcd).exists() {
         bail!("etcd 3.4.23 is missing: apt-get install -y etcd-server");

@@ -109,7 +109,8 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
-fn build() -> Result<()> {
+/// Builds the release `etcd-node` and `etcd-bench` the process benchmarks run.
+pub(crate) fn build() -> Result<()> {
     crate::cargo(&[
         "build",
         "--release",
