@@ -241,3 +241,27 @@ async fn auto_tls_makes_a_certificate_once_and_dials_without_verifying_it() {
     assert_eq!(key_mode & 0o077, 0, "the key is private");
     assert!(exchange(&info, &info).await);
 }
+
+#[tokio::test]
+async fn rsa_pkcs1_ec_sec1_and_ed25519_pkcs8_keys_serve_handshakes() {
+    // Made with openssl (tests/data): `genrsa -traditional`, `ecparam -genkey -noout`, `genpkey -algorithm
+    // ed25519`, each with a self-signed certificate for 127.0.0.1.
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for (cert, key) in [
+        ("rsa-cert.pem", "rsa-pkcs1-key.pem"),
+        ("ec-cert.pem", "ec-sec1-key.pem"),
+        ("ed25519-cert.pem", "ed25519-pkcs8-key.pem"),
+    ] {
+        let server = TlsInfo {
+            cert_file: Some(data.join(cert)),
+            key_file: Some(data.join(key)),
+            ..TlsInfo::default()
+        };
+        // The client checks the handshake signature made with the key, not the self-signed chain.
+        let client = TlsInfo {
+            self_signed: true,
+            ..TlsInfo::default()
+        };
+        assert!(exchange(&server, &client).await, "{key}");
+    }
+}
