@@ -253,3 +253,59 @@ fn every_metric_we_export_exists_in_etcd_under_the_same_name_and_type() {
     assert!(our_metrics.contains("etcd_server_has_leader 1"));
     assert!(our_metrics.contains("etcd_disk_wal_fsync_duration_seconds_count"));
 }
+
+#[test]
+fn ttl_expiry_matches_etcd() {
+    let ours = Server::start(Flavor::EtcdNode);
+    let reference = Server::start(Flavor::Etcd);
+    let both = [&ours, &reference];
+    for server in both {
+        exchange(&server.client_url, "PUT", "/v2/keys/t", "value=v&ttl=1");
+        exchange(&server.client_url, "PUT", "/v2/keys/td?dir=true", "ttl=1");
+        exchange(&server.client_url, "PUT", "/v2/keys/td/child", "value=c");
+        exchange(&server.client_url, "PUT", "/v2/keys/kept", "value=k&ttl=1");
+        // A refresh before the deadline keeps the key alive, without a watch event.
+        exchange(
+            &server.client_url,
+            "PUT",
+            "/v2/keys/kept?refresh=true&prevExist=true",
+            "ttl=100",
+        );
+    }
+    // The leader expires keys on its SYNC ticks (every 500 ms in both).
+    std::thread::sleep(Duration::from_millis(2500));
+    for (method, target) in [
+        ("GET", "/v2/keys/t"),
+        ("GET", "/v2/keys/td/child"),
+        // The expirations from the event history: the key, then the directory (with its child).
+        ("GET", "/v2/keys/t?wait=true&waitIndex=2"),
+        ("GET", "/v2/keys/td?wait=true&waitIndex=2&recursive=true"),
+        ("GET", "/v2/keys/td/child?wait=true&waitIndex=2"),
+        ("GET", "/v2/stats/store"),
+    ] {
+        compare(&ours, &reference, method, target, "");
+    }
+    // What is left: only the refreshed key, whose remaining seconds depend on each server's clock.
+    for target in ["/v2/keys/kept", "/v2/keys/?recursive=true&sorted=true"] {
+        let [a, b] = both.map(|s| {
+            let reply = exchange(&s.client_url, "GET", target, "");
+            (reply.status, without_ttl(&normalise(&reply.body)))
+        });
+        assert_eq!(a, b, "GET {target}");
+        assert!(a.1.contains("\"key\":\"/kept\""), "{}", a.1);
+    }
+}
+
+/// Replaces the seconds left in every `"ttl":N`.
+fn without_ttl(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.find("\"ttl\":") {
+        let start = at + "\"ttl\":".len();
+        out.push_str(&rest[..start]);
+        out.push_str("<ttl>");
+        rest = rest[start..].trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+    }
+    out.push_str(rest);
+    out
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -15,6 +15,23 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// What Go's HTTPS server answers a plain-HTTP request with, so clients see the same message from us.
 const PLAIN_HTTP_ANSWER: &[u8] =
     b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/// How long a refused plain-HTTP client is given to read the answer before the socket is closed.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Reads and drops what the client sent until it closes (or `LINGER` passes). Closing a socket with unread
+/// bytes makes the kernel send a reset, which can reach the client before it has read our answer.
+async fn drain_before_close(stream: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
 
 /// Completes TLS handshakes for a server configuration.
 #[derive(Clone)]
@@ -43,6 +60,7 @@ impl TlsAcceptor {
         if peeked == 1 && first[0] != TLS_HANDSHAKE_RECORD {
             let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
             let _ = stream.shutdown().await;
+            drain_before_close(&mut stream).await;
             return Err(std::io::Error::other(
                 "a plain-HTTP request on an HTTPS port",
             ));

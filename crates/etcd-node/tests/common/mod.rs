@@ -12,12 +12,41 @@ use std::time::{Duration, Instant};
 /// How long a server may take to become ready.
 const STARTUP: Duration = Duration::from_secs(30);
 
-/// A free loopback port (bound and released; good enough on a test machine).
+/// Ports tests pick from: below Linux's ephemeral range (32768-60999), where the kernel picks the local ports of
+/// outgoing connections, so a port we chose and released is not taken by some client before our server binds it.
+const TEST_PORTS: std::ops::Range<u16> = 15000..32000;
+/// How long a port stays reserved for the test process that picked it.
+const RESERVATION: Duration = Duration::from_secs(600);
+
+/// A free loopback port for a server a test starts. Test binaries run in parallel as separate processes: each
+/// port is reserved with a marker file so two processes never pick the same one, and checked to be bindable.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::hash::{BuildHasher, RandomState};
+    let dir = std::env::temp_dir().join("etcd-rs-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    let random = RandomState::new();
+    for attempt in 0u32.. {
+        let span = u64::from(TEST_PORTS.end - TEST_PORTS.start);
+        let port =
+            TEST_PORTS.start + (random.hash_one((std::process::id(), attempt)) % span) as u16;
+        let marker = dir.join(port.to_string());
+        let stale = std::fs::metadata(&marker)
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().unwrap_or_default() > RESERVATION);
+        if stale {
+            let _ = std::fs::remove_file(&marker);
+        }
+        let reserved = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker)
+            .is_ok();
+        if reserved && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+        assert!(attempt < 10_000, "no free port in {TEST_PORTS:?}");
+    }
+    unreachable!("the loop returns or panics")
 }
 
 /// The path of a Debian etcd binary, or a failure that names the command to install it.
