@@ -64,6 +64,12 @@ fn a_three_member_cluster_survives_its_leader_and_refuses_writes_without_quorum(
         put(&members[survivor], "after", "2").map(|r| r.0),
         Some(201)
     );
+    // etcd's figure is "within 3 s" with its default 1 s election timeout; timing is reported, not judged here
+    // (a loaded test machine is no benchmark), beyond a bound against hangs.
+    eprintln!(
+        "a new leader accepted a write {:?} after the old one was killed",
+        started.elapsed()
+    );
     assert!(started.elapsed() < Duration::from_secs(30));
 
     // The killed member restarts from its disk and catches up.
