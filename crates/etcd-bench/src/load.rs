@@ -58,11 +58,13 @@ impl Workload {
 }
 
 /// Writes every key once, so that reads find them.
-pub fn populate(endpoints: &[String], w: &Workload) -> Result<()> {
-    let mut c = Connection::open(&endpoints[0], w.tls.as_ref())?;
+pub async fn populate(endpoints: &[String], w: &Workload) -> Result<()> {
+    let mut c = Connection::open(&endpoints[0], w.tls.as_ref()).await?;
     let form = w.form();
     for i in 0..w.keys {
-        let a = c.request("PUT", &format!("/v2/keys/{}", w.key(i)), &form)?;
+        let a = c
+            .request("PUT", &format!("/v2/keys/{}", w.key(i)), &form)
+            .await?;
         if a.status != 200 && a.status != 201 {
             bail!("populating answered {}", a.status);
         }
@@ -70,72 +72,87 @@ pub fn populate(endpoints: &[String], w: &Workload) -> Result<()> {
     Ok(())
 }
 
-/// Runs one round of `w` against `endpoints`.
-pub fn round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
+/// Runs one round of `w` against `endpoints`: every connection is a task on the caller's runtime.
+pub async fn round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
     if w.op == Op::Watch {
-        return watch_round(endpoints, w);
+        return watch_round(endpoints, w).await;
     }
     let issued = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let threads: Vec<_> = (0..w.connections)
+    let tasks: Vec<_> = (0..w.connections)
         .map(|t| {
             let endpoint = endpoints[t % endpoints.len()].clone();
             let (w, issued, stop) = (w.clone(), issued.clone(), stop.clone());
-            std::thread::spawn(move || -> Result<RoundStats> {
-                let mut c = Connection::open(&endpoint, w.tls.as_ref())?;
-                let mut stats = RoundStats::default();
-                let form = w.form();
-                let mut n = t as u64;
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let count = issued.fetch_add(1, Ordering::Relaxed);
-                    if w.requests.is_some_and(|r| count >= r) {
-                        break;
-                    }
-                    n = n
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let key = w.key(n >> 33);
-                    let sent = Instant::now();
-                    let result = match w.op {
-                        Op::Put => c.request("PUT", &format!("/v2/keys/{key}"), &form),
-                        Op::Get => c.request("GET", &format!("/v2/keys/{key}"), ""),
-                        _ => c.request("GET", &format!("/v2/keys/{key}?quorum=true"), ""),
-                    };
-                    match result {
-                        Ok(a) if a.status == 200 || a.status == 201 => {
-                            stats.ok += 1;
-                            stats.latencies_us.push(
-                                u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX),
-                            );
-                        }
-                        Ok(_) => stats.errors += 1,
-                        Err(_) => {
-                            stats.errors += 1;
-                            c = Connection::open(&endpoint, w.tls.as_ref())?;
-                        }
-                    }
-                }
-                Ok(stats)
-            })
+            tokio::spawn(async move { client(t as u64, &endpoint, &w, &issued, &stop).await })
         })
         .collect();
     if w.requests.is_none() {
-        std::thread::sleep(w.duration);
+        tokio::time::sleep(w.duration).await;
         stop.store(true, Ordering::Relaxed);
     }
     let mut total = RoundStats::default();
-    for t in threads {
-        match t.join() {
+    for t in tasks {
+        match t.await {
             Ok(stats) => total.merge(stats?),
-            Err(_) => bail!("a load thread panicked"),
+            Err(_) => bail!("a load task panicked"),
         }
     }
     total.elapsed = started.elapsed();
     Ok(total)
+}
+
+/// One connection's requests until the round stops; `seed` spreads the keys it picks.
+async fn client(
+    seed: u64,
+    endpoint: &str,
+    w: &Workload,
+    issued: &AtomicU64,
+    stop: &AtomicBool,
+) -> Result<RoundStats> {
+    use std::fmt::Write as _;
+    let mut c = Connection::open(endpoint, w.tls.as_ref()).await?;
+    let mut stats = RoundStats::default();
+    let form = w.form();
+    let mut target = String::new();
+    let mut n = seed;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let count = issued.fetch_add(1, Ordering::Relaxed);
+        if w.requests.is_some_and(|r| count >= r) {
+            break;
+        }
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        target.clear();
+        let _ = write!(target, "/v2/keys/{}", w.key(n >> 33));
+        let (method, form) = match w.op {
+            Op::Put => ("PUT", form.as_str()),
+            Op::Get => ("GET", ""),
+            _ => {
+                target.push_str("?quorum=true");
+                ("GET", "")
+            }
+        };
+        let sent = Instant::now();
+        match c.request(method, &target, form).await {
+            Ok(a) if a.status == 200 || a.status == 201 => {
+                stats.ok += 1;
+                stats
+                    .latencies_us
+                    .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+            }
+            Ok(_) => stats.errors += 1,
+            Err(_) => {
+                stats.errors += 1;
+                c = Connection::open(endpoint, w.tls.as_ref()).await?;
+            }
+        }
+    }
+    Ok(stats)
 }
 
 fn modified_index(body: &[u8]) -> Option<u64> {
@@ -151,11 +168,12 @@ fn modified_index(body: &[u8]) -> Option<u64> {
 
 /// `watchers` long-polling watchers on one key, one writer making `events` writes at `watch_rate` per second;
 /// every delivered event counts, its latency measured from the start of the write that made it.
-fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
+async fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
     let key = "bench-watched";
-    let mut writer = Connection::open(&endpoints[0], w.tls.as_ref())?;
+    let mut writer = Connection::open(&endpoints[0], w.tls.as_ref()).await?;
     let start_index = writer
-        .request("PUT", &format!("/v2/keys/{key}"), "value=start")?
+        .request("PUT", &format!("/v2/keys/{key}"), "value=start")
+        .await?
         .etcd_index;
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..w.events).map(|_| AtomicU64::new(0)).collect());
     let epoch = Instant::now();
@@ -163,16 +181,18 @@ fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
         .map(|t| {
             let endpoint = endpoints[t % endpoints.len()].clone();
             let (sent_at, events, tls) = (sent_at.clone(), w.events, w.tls.clone());
-            std::thread::spawn(move || -> Result<RoundStats> {
-                let mut c = Connection::open(&endpoint, tls.as_ref())?;
+            tokio::spawn(async move {
+                let mut c = Connection::open(&endpoint, tls.as_ref()).await?;
                 let mut stats = RoundStats::default();
                 let mut next = start_index + 1;
                 while stats.ok + stats.errors < events {
-                    let a = c.request(
-                        "GET",
-                        &format!("/v2/keys/{key}?wait=true&waitIndex={next}"),
-                        "",
-                    )?;
+                    let a = c
+                        .request(
+                            "GET",
+                            &format!("/v2/keys/{key}?wait=true&waitIndex={next}"),
+                            "",
+                        )
+                        .await?;
                     let Some(index) = modified_index(a.body).filter(|_| a.status == 200) else {
                         stats.errors += 1;
                         continue;
@@ -188,28 +208,28 @@ fn watch_round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
                     }
                     next = index + 1;
                 }
-                Ok(stats)
+                anyhow::Ok(stats)
             })
         })
         .collect();
     // Let every watcher register before the first write.
-    std::thread::sleep(Duration::from_millis(500));
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     let interval = Duration::from_secs(1) / u32::try_from(w.watch_rate.max(1)).unwrap_or(u32::MAX);
     for i in 0..w.events {
         let due = started + interval * u32::try_from(i).unwrap_or(u32::MAX);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        tokio::time::sleep_until(due.into()).await;
         sent_at[i as usize].store(epoch.elapsed().as_micros() as u64, Ordering::Release);
-        let a = writer.request("PUT", &format!("/v2/keys/{key}"), &format!("value={i}"))?;
+        let a = writer
+            .request("PUT", &format!("/v2/keys/{key}"), &format!("value={i}"))
+            .await?;
         if a.status != 200 {
             bail!("a watched write answered {}", a.status);
         }
     }
     let mut total = RoundStats::default();
     for t in watchers {
-        match t.join() {
+        match t.await {
             Ok(stats) => total.merge(stats?),
             Err(_) => bail!("a watcher panicked"),
         }

@@ -21,6 +21,10 @@ mod tls;
 use anyhow::Result;
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: see the workspace manifest for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let mut flags = flags::Flags::parse();
     if let Some(path) = flags.config_file.clone() {
