@@ -25,7 +25,19 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// No transparent huge pages for this process: mimalloc's arenas on huge pages made a stored key cost 2.0 KB
+/// of resident memory instead of 1.2 KB (etcd 3.4.23: 1.7 KB), for no measurable speed.
+fn disable_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    let refused = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0;
+    if refused {
+        // Only memory use depends on it; the server runs the same.
+        eprintln!("etcd-node: could not turn transparent huge pages off; memory use may be higher");
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    disable_transparent_huge_pages();
     let mut flags = flags::Flags::parse();
     if let Some(path) = flags.config_file.clone() {
         flags = match config_file::load(&path) {
