@@ -18,6 +18,10 @@ pub fn parse_initial_cluster(text: &str, token: &str) -> Result<Vec<InitialMembe
             return Err(format!("--initial-cluster: {part:?} is not name=url"));
         };
         check_url(url)?;
+        // Two members on one URL would be one member with two names: etcd refuses it in these words.
+        if urls.values().flatten().any(|u| u == url) {
+            return Err(format!("initial cluster {text} has duplicate url"));
+        }
         urls.entry(name.to_owned())
             .or_default()
             .push(url.to_owned());
@@ -105,6 +109,10 @@ mod tests {
         assert!(m.iter().any(|m| m.peer_urls.len() == 2));
         assert!(parse_initial_cluster("a", "t").is_err());
         assert!(parse_initial_cluster("a=ftp://x:1", "t").is_err());
+        assert_eq!(
+            parse_initial_cluster("a=http://h:1,b=http://h:1", "t"),
+            Err("initial cluster a=http://h:1,b=http://h:1 has duplicate url".to_owned())
+        );
         assert_eq!(
             bind_address("http://localhost:2379").expect("addr"),
             "127.0.0.1:2379"

@@ -85,6 +85,15 @@ pub struct Flags {
     /// Log level: debug, info, warn, error, panic, fatal.
     #[arg(long, env = "ETCD_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Enable debug-level logging (etcd's deprecated spelling of `--log-level debug`).
+    #[arg(long, env = "ETCD_DEBUG", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub debug: bool,
+    /// Logger: `capnslog` or `zap` (accepted for etcd's sake; etcd-node's log lines are its own either way).
+    #[arg(long, env = "ETCD_LOGGER", default_value = "capnslog")]
+    pub logger: String,
+    /// Where logs go: `default` or `stderr` (standard error), or `stdout`.
+    #[arg(long, env = "ETCD_LOG_OUTPUTS", default_value = "default")]
+    pub log_outputs: String,
     /// Force to create a new one member cluster, keeping the data.
     #[arg(long, env = "ETCD_FORCE_NEW_CLUSTER", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub force_new_cluster: bool,
@@ -164,6 +173,18 @@ impl Flags {
                 self.proxy
             ));
         }
+        if !matches!(self.logger.as_str(), "capnslog" | "zap") {
+            return Err(format!(
+                "invalid value {:?} for --logger (want \"capnslog\" or \"zap\")",
+                self.logger
+            ));
+        }
+        if self.logs_to_stdout().is_none() {
+            return Err(format!(
+                "--log-outputs {:?}: etcd-node writes logs to stderr (default) or stdout; files are not implemented yet",
+                self.log_outputs
+            ));
+        }
         if self.initial_cluster_state != "new" && self.initial_cluster_state != "existing" {
             return Err(format!(
                 "invalid value {:?} for --initial-cluster-state (want \"new\" or \"existing\")",
@@ -171,6 +192,16 @@ impl Flags {
             ));
         }
         Ok(())
+    }
+
+    /// Whether logs go to standard output (`Some(false)`: standard error); `None` for outputs not implemented.
+    pub fn logs_to_stdout(&self) -> Option<bool> {
+        let outputs: Vec<&str> = self.log_outputs.split(',').map(str::trim).collect();
+        match outputs.as_slice() {
+            ["default" | "stderr"] => Some(false),
+            ["stdout"] => Some(true),
+            _ => None,
+        }
     }
 
     /// The data directory: the flag, or `<name>.etcd`.

@@ -6,6 +6,7 @@ mod config_file;
 #[cfg(test)]
 mod deploy_check;
 mod entry;
+mod etcd_args;
 mod flags;
 mod join;
 mod members;
@@ -19,7 +20,7 @@ mod server;
 mod tls;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// mimalloc instead of the system allocator: see the workspace manifest for why.
 #[global_allocator]
@@ -38,7 +39,16 @@ fn disable_transparent_huge_pages() {
 
 fn main() -> std::process::ExitCode {
     disable_transparent_huge_pages();
-    let mut flags = flags::Flags::parse();
+    let known: Vec<String> = flags::Flags::command()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
+    let args = etcd_args::normalise(std::env::args_os(), &known);
+    if let Err(e) = etcd_args::refuse_not_implemented(&args, std::env::vars_os()) {
+        eprintln!("etcd-node: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let mut flags = flags::Flags::parse_from(args);
     if let Some(path) = flags.config_file.clone() {
         flags = match config_file::load(&path) {
             Ok(flags) => flags,
@@ -48,7 +58,12 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
+    if let Err(e) = flags.validate() {
+        eprintln!("etcd-node: {e}");
+        return std::process::ExitCode::from(2);
+    }
     let level = match flags.log_level.as_str() {
+        _ if flags.debug => "debug",
         "debug" => "debug",
         "warn" => "warn",
         "error" | "panic" | "fatal" => "error",
@@ -56,11 +71,16 @@ fn main() -> std::process::ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},raft=warn")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if flags.logs_to_stdout() == Some(true) {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_writer(std::io::stdout)
+            .init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -15,7 +15,8 @@ fn markdown() -> String {
          Every flag can also be set with its environment variable; a flag on the command line wins over the\n\
          variable. With `--config-file`, etcd's YAML file (keys are the flag names, plus the\n\
          `client-transport-security` and `peer-transport-security` sections) replaces both. An etcd 3.4 flag that\n\
-         is not listed here is not implemented and is refused by name.\n\n\
+         is not listed here is not implemented and is refused by name, as is its environment variable. As with\n\
+         etcd, a flag may be written with one dash or two (`-name` or `--name`).\n\n\
          | flag | environment | default | meaning |\n|---|---|---|---|\n",
     );
     for arg in command.get_arguments() {

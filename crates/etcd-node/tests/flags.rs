@@ -33,6 +33,38 @@ fn unimplemented_and_unknown_flags_are_refused_by_name() {
         "{}",
         text(&out.stderr)
     );
+    // An etcd flag etcd-node does not implement, or its variable, is refused by name, never ignored.
+    let out = etcd_node()
+        .arg("--quota-backend-bytes=8589934592")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--quota-backend-bytes") && err.contains("not implemented"),
+        "{err}"
+    );
+    let out = etcd_node()
+        .env("ETCD_DISCOVERY_SRV", "example.com")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("ETCD_DISCOVERY_SRV"), "{err}");
+    // As etcd: two members cannot share a peer URL.
+    let out = etcd_node()
+        .args([
+            "--initial-cluster",
+            "a=http://127.0.0.1:1,b=http://127.0.0.1:1",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("has duplicate url"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = etcd_node().arg("--no-such-flag").output().expect("run");
     assert!(!out.status.success());
     assert!(
@@ -65,7 +97,8 @@ fn environment_variables_configure_the_member_and_flags_win() {
         .env("ETCD_LISTEN_PEER_URLS", &peer)
         .env("ETCD_INITIAL_ADVERTISE_PEER_URLS", &peer)
         .env("ETCD_INITIAL_CLUSTER", format!("from-flag={peer}"))
-        .args(["--name", "from-flag"])
+        // Go's flag package takes one dash as well as two, and so does etcd-node.
+        .args(["-name", "from-flag"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start");
