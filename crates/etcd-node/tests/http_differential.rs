@@ -26,6 +26,16 @@ impl Reply {
 }
 
 fn exchange(base: &str, method: &str, target: &str, form: &str) -> Reply {
+    exchange_typed(
+        base,
+        method,
+        target,
+        "application/x-www-form-urlencoded",
+        form,
+    )
+}
+
+fn exchange_typed(base: &str, method: &str, target: &str, content_type: &str, form: &str) -> Reply {
     let addr = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
@@ -35,7 +45,7 @@ fn exchange(base: &str, method: &str, target: &str, form: &str) -> Reply {
         String::new()
     } else {
         format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
             form.len()
         )
     };
@@ -308,4 +318,37 @@ fn without_ttl(body: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[test]
+fn member_requests_with_bad_peer_urls_are_refused_as_etcd_refuses_them() {
+    let ours = Server::start(Flavor::EtcdNode);
+    let reference = Server::start(Flavor::Etcd);
+    for (method, target, body) in [
+        ("POST", "/v2/members", "{}"),
+        ("POST", "/v2/members", r#"{"peerURLs":[]}"#),
+        ("POST", "/v2/members", r#"{"peerURLs":["http://1.2.3.4"]}"#),
+        (
+            "POST",
+            "/v2/members",
+            r#"{"peerURLs":["http://1.2.3.4:5/path"]}"#,
+        ),
+        ("POST", "/v2/members", r#"{"peerURLs":["ftp://1.2.3.4:5"]}"#),
+        ("PUT", "/v2/members/1234", r#"{"peerURLs":[]}"#),
+    ] {
+        let [a, b] = [&ours, &reference]
+            .map(|s| exchange_typed(&s.client_url, method, target, "application/json", body));
+        assert_eq!(
+            (a.status, &a.body),
+            (b.status, &b.body),
+            "{method} {target} {body}"
+        );
+    }
+    // Nothing was added: each is still a cluster of one that takes writes.
+    for s in [&ours, &reference] {
+        assert_eq!(
+            exchange(&s.client_url, "PUT", "/v2/keys/k", "value=v").status,
+            201
+        );
+    }
 }
