@@ -54,7 +54,9 @@ pub async fn serve_connection<S, B>(
 {
     // Answers are small and latency-bound: no Nagle.
     let _ = stream.set_nodelay(true);
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // Header names as Go writes them (`X-Etcd-Index`, `Content-Type`), for clients that compare them exactly.
+    http.title_case_headers(true);
     let result = match tls {
         None => {
             http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)

@@ -13,6 +13,8 @@ use common::{Flavor, Server};
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
+    /// Header names as they came on the wire.
+    names: Vec<String>,
     body: String,
 }
 
@@ -61,8 +63,10 @@ fn exchange_typed(base: &str, method: &str, target: &str, content_type: &str, fo
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
+    let raw: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
+    let names = raw.iter().map(|(n, _)| n.trim().to_owned()).collect();
+    let headers: Vec<(String, String)> = raw
+        .iter()
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let chunked = headers
@@ -76,6 +80,7 @@ fn exchange_typed(base: &str, method: &str, target: &str, content_type: &str, fo
     Reply {
         status,
         headers,
+        names,
         body,
     }
 }
@@ -105,6 +110,12 @@ fn compare(ours: &Server, reference: &Server, method: &str, target: &str, form: 
         a.body, b.body
     );
     assert_eq!(normalise(&a.body), normalise(&b.body), "body of {what}");
+    // Header names are written as Go writes them, for clients that compare them exactly.
+    for name in &a.names {
+        if let Some(theirs) = b.names.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+            assert_eq!(name, theirs, "header name case in {what}");
+        }
+    }
     assert_eq!(
         a.header("x-etcd-index"),
         b.header("x-etcd-index"),
