@@ -11,77 +11,52 @@ fn etcd_node() -> Command {
     Command::new(env!("CARGO_BIN_EXE_etcd-node"))
 }
 
+/// Runs etcd-node with `args` and `env`, which must make it refuse to start; returns its stderr.
+fn refusal(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = etcd_node()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "{args:?} {env:?} started");
+    (out.status.code(), text(&out.stderr))
+}
+
 #[test]
 fn unimplemented_and_unknown_flags_are_refused_by_name() {
-    let out = etcd_node()
-        .args(["--discovery", "https://discovery.etcd.io/x"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--discovery"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = etcd_node()
-        .args(["--proxy", "maybe"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("-proxy"),
-        "{}",
-        text(&out.stderr)
-    );
+    for (args, needle) in [
+        (
+            &["--discovery", "https://discovery.etcd.io/x"][..],
+            "--discovery",
+        ),
+        (&["--proxy", "maybe"], "-proxy"),
+        (&["--no-such-flag"], "--no-such-flag"),
+        (
+            &["--initial-cluster-state", "maybe"],
+            "--initial-cluster-state",
+        ),
+        // As etcd: two members cannot share a peer URL.
+        (
+            &[
+                "--initial-cluster",
+                "a=http://127.0.0.1:1,b=http://127.0.0.1:1",
+            ],
+            "has duplicate url",
+        ),
+    ] {
+        let (_, err) = refusal(args, &[]);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
     // An etcd flag etcd-node does not implement, or its variable, is refused by name, never ignored.
-    let out = etcd_node()
-        .arg("--quota-backend-bytes=8589934592")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
+    let (code, err) = refusal(&["--quota-backend-bytes=8589934592"], &[]);
+    assert_eq!(code, Some(2));
     assert!(
         err.contains("--quota-backend-bytes") && err.contains("not implemented"),
         "{err}"
     );
-    let out = etcd_node()
-        .env("ETCD_DISCOVERY_SRV", "example.com")
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
+    let (code, err) = refusal(&[], &[("ETCD_DISCOVERY_SRV", "example.com")]);
+    assert_eq!(code, Some(2));
     assert!(err.contains("ETCD_DISCOVERY_SRV"), "{err}");
-    // As etcd: two members cannot share a peer URL.
-    let out = etcd_node()
-        .args([
-            "--initial-cluster",
-            "a=http://127.0.0.1:1,b=http://127.0.0.1:1",
-        ])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("has duplicate url"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = etcd_node().arg("--no-such-flag").output().expect("run");
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--no-such-flag"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = etcd_node()
-        .args(["--initial-cluster-state", "maybe"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--initial-cluster-state"),
-        "{}",
-        text(&out.stderr)
-    );
 }
 
 #[test]

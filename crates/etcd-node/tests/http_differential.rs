@@ -87,14 +87,18 @@ fn exchange_typed(base: &str, method: &str, target: &str, content_type: &str, fo
 
 /// Expiration instants depend on each server's clock: replace their values.
 fn normalise(body: &str) -> String {
+    mask(body, "\"expiration\":\"", "<time>", |c| c != '"')
+}
+
+/// Replaces what follows each `marker` (the characters `keep_going` takes) by `with`.
+fn mask(body: &str, marker: &str, with: &str, keep_going: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(body.len());
     let mut rest = body;
-    while let Some(at) = rest.find("\"expiration\":\"") {
-        let start = at + "\"expiration\":\"".len();
+    while let Some(at) = rest.find(marker) {
+        let start = at + marker.len();
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('"').map_or(rest.len(), |e| start + e);
-        out.push_str("<time>");
-        rest = &rest[end..];
+        out.push_str(with);
+        rest = rest[start..].trim_start_matches(&keep_going);
     }
     out.push_str(rest);
     out
@@ -319,16 +323,9 @@ fn ttl_expiry_matches_etcd() {
 
 /// Replaces the seconds left in every `"ttl":N`.
 fn without_ttl(body: &str) -> String {
-    let mut out = String::with_capacity(body.len());
-    let mut rest = body;
-    while let Some(at) = rest.find("\"ttl\":") {
-        let start = at + "\"ttl\":".len();
-        out.push_str(&rest[..start]);
-        out.push_str("<ttl>");
-        rest = rest[start..].trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
-    }
-    out.push_str(rest);
-    out
+    mask(body, "\"ttl\":", "<ttl>", |c| {
+        c.is_ascii_digit() || c == '-'
+    })
 }
 
 #[test]
