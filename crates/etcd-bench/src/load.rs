@@ -45,11 +45,20 @@ pub struct Workload {
 
 impl Workload {
     fn key(&self, i: u64) -> String {
-        format!(
+        let mut key = String::new();
+        self.write_key(&mut key, i);
+        key
+    }
+
+    /// Appends key `i` to `out` (no allocation of its own: it runs once per request).
+    fn write_key(&self, out: &mut String, i: u64) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            out,
             "bench-{:0width$}",
             i % self.keys.max(1),
             width = self.key_size.saturating_sub(6).max(1)
-        )
+        );
     }
 
     fn form(&self) -> String {
@@ -110,7 +119,6 @@ async fn client(
     issued: &AtomicU64,
     stop: &AtomicBool,
 ) -> Result<RoundStats> {
-    use std::fmt::Write as _;
     let mut c = Connection::open(endpoint, w.tls.as_ref()).await?;
     let mut stats = RoundStats::default();
     let form = w.form();
@@ -128,7 +136,8 @@ async fn client(
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         target.clear();
-        let _ = write!(target, "/v2/keys/{}", w.key(n >> 33));
+        target.push_str("/v2/keys/");
+        w.write_key(&mut target, n >> 33);
         let (method, form) = match w.op {
             Op::Put => ("PUT", form.as_str()),
             Op::Get => ("GET", ""),

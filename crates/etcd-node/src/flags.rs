@@ -164,8 +164,8 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// Checks the values clap cannot: the enumerated ones. (Flags etcd has that this build does not
-    /// implement are not defined, so clap refuses them by name.)
+    /// Checks the values clap cannot: the enumerated ones. (etcd flags this build does not implement are
+    /// refused by name before parsing, in `etcd_args`.)
     pub fn validate(&self) -> Result<(), String> {
         if !matches!(self.proxy.as_str(), "off" | "readonly" | "on") {
             return Err(format!(

@@ -58,6 +58,7 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
+    // Once, here, for members and proxies alike, before logging starts (it depends on --log-outputs).
     if let Err(e) = flags.validate() {
         eprintln!("etcd-node: {e}");
         return std::process::ExitCode::from(2);

@@ -13,7 +13,6 @@ use crate::flags::Flags;
 
 /// Starts the proxy the flags describe.
 pub async fn start(flags: &Flags) -> Result<RunningProxy> {
-    flags.validate().map_err(anyhow::Error::msg)?;
     let listen_client =
         parse_urls("listen-client-urls", &flags.listen_client_urls).map_err(anyhow::Error::msg)?;
     let members = parse_initial_cluster(&flags.initial_cluster, &flags.initial_cluster_token)

@@ -52,7 +52,6 @@ impl Running {
 
 /// Starts the member the flags describe.
 pub async fn start(flags: &Flags) -> Result<Running> {
-    flags.validate().map_err(anyhow::Error::msg)?;
     let members = parse_initial_cluster(&flags.initial_cluster, &flags.initial_cluster_token)
         .map_err(anyhow::Error::msg)?;
     let advertise_peer = parse_urls(
