@@ -1,0 +1,238 @@
+//! Snapshots of the whole backend as a byte stream, and restore from one.
+//!
+//! # Stream format (version 1)
+//! ```text
+//! "ETCDRSDB" | format: u32 BE = 1
+//! then frames:  'T' | name length: u32 BE | name          starts a table
+//!               'E' | key length: u32 BE | key | value length: u32 BE | value    one entry of that table
+//!               'Z' | entries: u64 BE | CRC-32C of every byte before this 'Z': u32 BE    the end
+//! ```
+//! A snapshot is read out of one read transaction (a consistent point in time that never blocks writers) and
+//! written as it is read: it is never built in memory. A restore writes a new database next to the target and
+//! renames it into place only after the end frame's count and checksum match, so a damaged or truncated stream
+//! leaves the old database untouched.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableDatabase, ReadableTable, TableHandle};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+const MAGIC: &[u8; 8] = b"ETCDRSDB";
+/// The version of the stream format above.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+const RESTORE_BATCH: u64 = 10_000;
+
+struct Crc<W> {
+    inner: W,
+    crc: u32,
+    bytes: u64,
+}
+
+impl<W: Write> Crc<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.crc = crc32c::crc32c_append(self.crc, bytes);
+        self.bytes += bytes.len() as u64;
+        self.inner.write_all(bytes)
+    }
+}
+
+impl Store {
+    /// Writes a consistent snapshot of every table to `out`; answers the bytes written.
+    pub fn snapshot(&self, out: impl Write) -> Result<u64> {
+        let io = |e: std::io::Error| Error::Snapshot(format!("writing: {e}"));
+        let tx = self
+            .backend
+            .db
+            .begin_read()
+            .map_err(|e| self.backend.err(e))?;
+        let mut w = Crc {
+            inner: out,
+            crc: 0,
+            bytes: 0,
+        };
+        w.put(MAGIC).map_err(io)?;
+        w.put(&SNAPSHOT_FORMAT.to_be_bytes()).map_err(io)?;
+        let mut names: Vec<String> = tx
+            .list_tables()
+            .map_err(|e| self.backend.err(e))?
+            .map(|t| t.name().to_owned())
+            .collect();
+        names.sort();
+        let mut entries = 0u64;
+        for name in names {
+            w.put(b"T").map_err(io)?;
+            w.put(&(name.len() as u32).to_be_bytes()).map_err(io)?;
+            w.put(name.as_bytes()).map_err(io)?;
+            let table = tx
+                .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))
+                .map_err(|e| self.backend.err(e))?;
+            for item in table.iter().map_err(|e| self.backend.err(e))? {
+                let (k, v) = item.map_err(|e| self.backend.err(e))?;
+                w.put(b"E").map_err(io)?;
+                w.put(&(k.value().len() as u32).to_be_bytes()).map_err(io)?;
+                w.put(k.value()).map_err(io)?;
+                w.put(&(v.value().len() as u32).to_be_bytes()).map_err(io)?;
+                w.put(v.value()).map_err(io)?;
+                entries += 1;
+            }
+        }
+        w.put(b"Z").map_err(io)?;
+        let crc = w.crc;
+        w.put(&entries.to_be_bytes()).map_err(io)?;
+        w.inner.write_all(&crc.to_be_bytes()).map_err(io)?;
+        w.inner.flush().map_err(io)?;
+        Ok(w.bytes + 4)
+    }
+
+    /// Replaces the database at `path` with the snapshot read from `input`, durably. Open the store afterwards.
+    /// The store at `path` must not be open.
+    pub fn restore(path: &Path, input: impl Read) -> Result<()> {
+        let tmp = PathBuf::from(format!("{}.restoring", path.display()));
+        let _ = std::fs::remove_file(&tmp);
+        let result = restore_into(&tmp, input);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return result;
+        }
+        let fail = |e: std::io::Error| Error::Backend {
+            path: path.to_path_buf(),
+            detail: format!("installing the restored database: {e}"),
+        };
+        std::fs::rename(&tmp, path).map_err(fail)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+struct Reader<R> {
+    inner: R,
+    crc: u32,
+}
+
+impl<R: Read> Reader<R> {
+    fn take(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; n];
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|e| Error::Snapshot(format!("truncated stream: {e}")))?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf);
+        Ok(buf)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn chunk(&mut self) -> Result<Vec<u8>> {
+        let n = self.u32()? as usize;
+        // Guard against absurd lengths in a damaged stream before allocating.
+        if n > 1 << 30 {
+            return Err(Error::Snapshot(format!(
+                "a length of {n} bytes: damaged stream"
+            )));
+        }
+        self.take(n)
+    }
+}
+
+fn restore_into(tmp: &Path, input: impl Read) -> Result<()> {
+    let db_err = |e: redb::Error| Error::Backend {
+        path: tmp.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let mut r = Reader {
+        inner: input,
+        crc: 0,
+    };
+    if r.take(8)? != MAGIC {
+        return Err(Error::Snapshot(
+            "not an etcd-rs backend snapshot (bad magic)".into(),
+        ));
+    }
+    let version = r.u32()?;
+    if version != SNAPSHOT_FORMAT {
+        return Err(Error::Snapshot(format!(
+            "snapshot format {version} is not the supported format {SNAPSHOT_FORMAT}"
+        )));
+    }
+    let db = redb::Database::create(tmp).map_err(|e| db_err(e.into()))?;
+    let mut tx = db.begin_write().map_err(|e| db_err(e.into()))?;
+    let mut table_name: Option<String> = None;
+    let mut entries = 0u64;
+    let mut in_tx = 0u64;
+    loop {
+        let tag = r.take(1)?[0];
+        match tag {
+            b'T' => {
+                let name = String::from_utf8(r.chunk()?)
+                    .map_err(|_| Error::Snapshot("a table name is not UTF-8".into()))?;
+                tx.open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))
+                    .map_err(|e| db_err(e.into()))?;
+                table_name = Some(name);
+            }
+            b'E' => {
+                let name = table_name
+                    .as_deref()
+                    .ok_or_else(|| Error::Snapshot("an entry before any table".into()))?;
+                let k = r.chunk()?;
+                let v = r.chunk()?;
+                {
+                    let mut t = tx
+                        .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(name))
+                        .map_err(|e| db_err(e.into()))?;
+                    t.insert(k.as_slice(), v.as_slice())
+                        .map_err(|e| db_err(e.into()))?;
+                }
+                entries += 1;
+                in_tx += 1;
+                if in_tx == RESTORE_BATCH {
+                    tx.set_durability(redb::Durability::None)
+                        .map_err(|e| db_err(e.into()))?;
+                    tx.commit().map_err(|e| db_err(e.into()))?;
+                    tx = db.begin_write().map_err(|e| db_err(e.into()))?;
+                    in_tx = 0;
+                }
+            }
+            b'Z' => {
+                let expected_crc = r.crc;
+                let count = r.take(8)?;
+                let count = u64::from_be_bytes(
+                    count
+                        .try_into()
+                        .map_err(|_| Error::Snapshot("bad end frame".into()))?,
+                );
+                let mut crc = [0u8; 4];
+                r.inner
+                    .read_exact(&mut crc)
+                    .map_err(|e| Error::Snapshot(format!("truncated stream: {e}")))?;
+                if u32::from_be_bytes(crc) != expected_crc {
+                    return Err(Error::Snapshot(
+                        "checksum mismatch: the stream is damaged".into(),
+                    ));
+                }
+                if count != entries {
+                    return Err(Error::Snapshot(format!(
+                        "{entries} entries read, the end frame says {count}"
+                    )));
+                }
+                tx.set_durability(redb::Durability::Immediate)
+                    .map_err(|e| db_err(e.into()))?;
+                tx.commit().map_err(|e| db_err(e.into()))?;
+                return Ok(());
+            }
+            other => {
+                return Err(Error::Snapshot(format!(
+                    "unknown frame tag {other:#04x}: damaged stream"
+                )));
+            }
+        }
+    }
+}
