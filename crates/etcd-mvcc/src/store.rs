@@ -45,9 +45,23 @@ impl Store {
     /// Opens the database at `path` (etcd's is `<data-dir>/member/snap/db`), creating it when missing, and
     /// rebuilds the key index from it. A compaction that was scheduled but not finished is finished.
     pub fn open(path: &Path) -> Result<Self> {
-        let backend = Backend::open(path)?;
-        let meta = backend.meta()?;
-        let (index, last) = rebuild_index(&backend)?;
+        // redb answers some damaged pages with a panic, not an error. Opening reads every page of the tables we
+        // use (the index rebuild scans them all), so a damaged file is caught here, as an error naming it.
+        let opened = std::panic::catch_unwind(|| -> Result<_> {
+            let backend = Backend::open(path)?;
+            let meta = backend.meta()?;
+            let (index, last) = rebuild_index(&backend)?;
+            Ok((backend, meta, index, last))
+        });
+        let (backend, meta, index, last) = match opened {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(Error::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: "the database file is damaged (its pages do not decode)".into(),
+                });
+            }
+        };
         let compacted = meta.scheduled_compact.max(meta.finished_compact);
         let store = Self {
             state: RwLock::new(State {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use common::*;
 use etcd_mvcc::Error;
-use etcd_proto::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest, request_op::Request};
+use etcd_proto::etcdserverpb::{
+    DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest, request_op::Request,
+};
 use etcd_proto::mvccpb::KeyValue;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -20,7 +22,10 @@ struct Model {
 
 impl Model {
     fn new() -> Self {
-        Self { history: vec![BTreeMap::new(), BTreeMap::new()], compacted: 0 }
+        Self {
+            history: vec![BTreeMap::new(), BTreeMap::new()],
+            compacted: 0,
+        }
     }
     fn current(&self) -> i64 {
         self.history.len() as i64 - 1
@@ -31,7 +36,11 @@ impl Model {
         let mut next = self.history.last().unwrap().clone();
         let mut changed = false;
         for (start, end) in dels {
-            let doomed: Vec<Vec<u8>> = next.keys().filter(|k| in_range(k, start, end)).cloned().collect();
+            let doomed: Vec<Vec<u8>> = next
+                .keys()
+                .filter(|k| in_range(k, start, end))
+                .cloned()
+                .collect();
             for k in doomed {
                 next.remove(&k);
                 changed = true;
@@ -83,12 +92,21 @@ fn end_for(rng: &mut StdRng, start: &[u8]) -> Vec<u8> {
 fn check_all(store: &etcd_mvcc::Store, model: &Model, seed: u64) {
     assert_eq!(store.current_revision(), model.current(), "seed {seed}");
     for rev in 1..=model.current() {
-        let req = RangeRequest { key: vec![0], range_end: vec![0], revision: rev, ..Default::default() };
+        let req = RangeRequest {
+            key: vec![0],
+            range_end: vec![0],
+            revision: rev,
+            ..Default::default()
+        };
         match store.range(&req) {
             Err(Error::Compacted) => assert!(rev < model.compacted, "seed {seed} rev {rev}"),
             Err(e) => panic!("seed {seed} rev {rev}: {e}"),
             Ok((got, _)) => {
-                assert!(rev >= model.compacted, "seed {seed} rev {rev} readable below {}", model.compacted);
+                assert!(
+                    rev >= model.compacted,
+                    "seed {seed} rev {rev} readable below {}",
+                    model.compacted
+                );
                 let want: Vec<KeyValue> = model.history[rev as usize].values().cloned().collect();
                 assert_eq!(got.kvs, want, "seed {seed} rev {rev}");
                 assert_eq!(got.count, want.len() as i64);
@@ -108,29 +126,66 @@ fn random_operations_match_the_model_at_every_revision() {
             for _ in 0..rng.gen_range(1..6) {
                 match rng.gen_range(0..10) {
                     0..=4 => {
-                        let (k, v) = (key(&mut rng), format!("v{}", rng.r#gen::<u16>()).into_bytes());
-                        batch.put(&PutRequest { key: k.clone(), value: v.clone(), ..Default::default() }).unwrap();
+                        let (k, v) = (
+                            key(&mut rng),
+                            format!("v{}", rng.r#gen::<u16>()).into_bytes(),
+                        );
+                        batch
+                            .put(&PutRequest {
+                                key: k.clone(),
+                                value: v.clone(),
+                                ..Default::default()
+                            })
+                            .unwrap();
                         model.apply(&[(k, v)], &[]);
                     }
                     5..=6 => {
                         let k = key(&mut rng);
                         let e = end_for(&mut rng, &k);
-                        batch.delete_range(&DeleteRangeRequest { key: k.clone(), range_end: e.clone(), prev_kv: false }).unwrap();
+                        batch
+                            .delete_range(&DeleteRangeRequest {
+                                key: k.clone(),
+                                range_end: e.clone(),
+                                prev_kv: false,
+                            })
+                            .unwrap();
                         model.apply(&[], &[(k, e)]);
                     }
                     _ => {
                         // A txn of distinct puts and a delete of a key none of them writes.
                         let mut puts: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
                         for _ in 0..rng.gen_range(1..4) {
-                            puts.insert(key(&mut rng), format!("t{}", rng.r#gen::<u16>()).into_bytes());
+                            puts.insert(
+                                key(&mut rng),
+                                format!("t{}", rng.r#gen::<u16>()).into_bytes(),
+                            );
                         }
                         let del = b"k99".to_vec();
                         let mut ops: Vec<RequestOp> = puts
                             .iter()
-                            .map(|(k, v)| RequestOp { request: Some(Request::RequestPut(PutRequest { key: k.clone(), value: v.clone(), ..Default::default() })) })
+                            .map(|(k, v)| RequestOp {
+                                request: Some(Request::RequestPut(PutRequest {
+                                    key: k.clone(),
+                                    value: v.clone(),
+                                    ..Default::default()
+                                })),
+                            })
                             .collect();
-                        ops.push(RequestOp { request: Some(Request::RequestDeleteRange(DeleteRangeRequest { key: del.clone(), ..Default::default() })) });
-                        batch.txn(&TxnRequest { success: ops, ..Default::default() }, 128).unwrap();
+                        ops.push(RequestOp {
+                            request: Some(Request::RequestDeleteRange(DeleteRangeRequest {
+                                key: del.clone(),
+                                ..Default::default()
+                            })),
+                        });
+                        batch
+                            .txn(
+                                &TxnRequest {
+                                    success: ops,
+                                    ..Default::default()
+                                },
+                                128,
+                            )
+                            .unwrap();
                         let puts: Vec<_> = puts.into_iter().collect();
                         model.apply(&puts, &[(del, vec![])]);
                     }

@@ -8,7 +8,12 @@ use etcd_proto::mvccpb::event::EventType;
 use tokio::sync::mpsc;
 
 fn spec(key: &str, end: &str, start: i64) -> WatchSpec {
-    WatchSpec { key: key.into(), range_end: end.into(), start_revision: start, ..Default::default() }
+    WatchSpec {
+        key: key.into(),
+        range_end: end.into(),
+        start_revision: start,
+        ..Default::default()
+    }
 }
 
 fn drain(rx: &mut mpsc::Receiver<WatchEvents>) -> Vec<WatchEvents> {
@@ -20,7 +25,9 @@ fn drain(rx: &mut mpsc::Receiver<WatchEvents>) -> Vec<WatchEvents> {
 }
 
 fn revisions(msgs: &[WatchEvents]) -> Vec<i64> {
-    msgs.iter().flat_map(|m| m.events.iter().map(|e| e.kv.as_ref().unwrap().mod_revision)).collect()
+    msgs.iter()
+        .flat_map(|m| m.events.iter().map(|e| e.kv.as_ref().unwrap().mod_revision))
+        .collect()
 }
 
 #[test]
@@ -63,7 +70,14 @@ fn a_watch_from_the_past_catches_up_then_goes_live_without_gaps_or_duplicates() 
     assert_eq!(revs, (2..2602).collect::<Vec<_>>());
     // No revision is split across messages.
     for w in got.windows(2) {
-        let last = w[0].events.last().unwrap().kv.as_ref().unwrap().mod_revision;
+        let last = w[0]
+            .events
+            .last()
+            .unwrap()
+            .kv
+            .as_ref()
+            .unwrap()
+            .mod_revision;
         let first = w[1].events[0].kv.as_ref().unwrap().mod_revision;
         assert!(first > last);
     }
@@ -74,8 +88,23 @@ fn filters_leave_puts_or_deletes_out_and_prev_kv_is_attached_on_request() {
     let s = open();
     let (tx1, mut no_put) = mpsc::channel(16);
     let (tx2, mut with_prev) = mpsc::channel(16);
-    s.watch(WatchSpec { no_put: true, ..spec("k", "", 0) }, tx1).unwrap();
-    s.watch(WatchSpec { prev_kv: true, no_delete: true, ..spec("k", "", 0) }, tx2).unwrap();
+    s.watch(
+        WatchSpec {
+            no_put: true,
+            ..spec("k", "", 0)
+        },
+        tx1,
+    )
+    .unwrap();
+    s.watch(
+        WatchSpec {
+            prev_kv: true,
+            no_delete: true,
+            ..spec("k", "", 0)
+        },
+        tx2,
+    )
+    .unwrap();
     put(&s, "k", "1");
     put(&s, "k", "2");
     delete(&s, "k", "");
@@ -95,7 +124,14 @@ fn catch_up_attaches_prev_kv_too() {
     put(&s, "k", "1");
     put(&s, "k", "2");
     let (tx, mut rx) = mpsc::channel(16);
-    s.watch(WatchSpec { prev_kv: true, ..spec("k", "", 2) }, tx).unwrap();
+    s.watch(
+        WatchSpec {
+            prev_kv: true,
+            ..spec("k", "", 2)
+        },
+        tx,
+    )
+    .unwrap();
     let msgs = drain(&mut rx);
     assert_eq!(revisions(&msgs), [2, 3]);
     assert_eq!(msgs[0].events[1].prev_kv.as_ref().unwrap().value, b"1");
@@ -176,9 +212,21 @@ fn a_txn_reaches_watchers_as_one_message_at_one_revision() {
     let s = open();
     let (tx, mut rx) = mpsc::channel(4);
     s.watch(spec("a", "z", 0), tx).unwrap();
-    let op = |k: &str| RequestOp { request: Some(Request::RequestPut(PutRequest { key: k.into(), ..Default::default() })) };
+    let op = |k: &str| RequestOp {
+        request: Some(Request::RequestPut(PutRequest {
+            key: k.into(),
+            ..Default::default()
+        })),
+    };
     let mut b = s.write().unwrap();
-    b.txn(&TxnRequest { success: vec![op("a"), op("b"), op("c")], ..Default::default() }, 128).unwrap();
+    b.txn(
+        &TxnRequest {
+            success: vec![op("a"), op("b"), op("c")],
+            ..Default::default()
+        },
+        128,
+    )
+    .unwrap();
     b.commit().unwrap();
     let msgs = drain(&mut rx);
     assert_eq!(msgs.len(), 1);
