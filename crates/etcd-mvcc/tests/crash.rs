@@ -4,6 +4,8 @@
 //! entries above the durable index), and applying the remaining batches from there gives the same hash as a
 //! store that never crashed.
 
+#![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -30,7 +32,7 @@ fn apply_batch(store: &Store, i: u64) {
         ..Default::default()
     })
     .expect("put");
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         b.delete_range(&DeleteRangeRequest {
             key: format!("k{}", (i * 3) % 50).into_bytes(),
             ..Default::default()
@@ -46,7 +48,7 @@ fn run_child(dir: &Path) -> ! {
     let mut i = store.consistent_index().0 + 1;
     loop {
         apply_batch(&store, i);
-        if i % 97 == 0 {
+        if i.is_multiple_of(97) {
             store.sync().expect("sync");
             println!("synced {i}");
         }

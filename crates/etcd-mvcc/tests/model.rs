@@ -1,6 +1,8 @@
 //! Property test: random operations on the store match a simple in-memory model that keeps the whole keyspace
 //! at every revision; every revision not compacted reads back exactly, before and after a restart.
 
+#![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,5 +1,7 @@
 //! Range: one test per rule of etcd's `RangeRequest`.
 
+#![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! Snapshot stream round trip, damaged streams, and damaged database files.
 
+#![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! The watchable store: catch-up then live without gaps or duplicates, filters, compaction, slow watchers.
 
+#![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! Put, DeleteRange, Txn and Compact: one test per rule.
 
+#![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
+
 mod common;
 
 use common::*;
