@@ -29,7 +29,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HEAP.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        HEAP.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -52,7 +55,12 @@ fn bench(c: &mut Criterion) {
     for chunk in 0..n.div_ceil(10_000) {
         let mut b = store.write().unwrap();
         for i in chunk * 10_000..((chunk + 1) * 10_000).min(n) {
-            b.put(&PutRequest { key: key(i), value: vec![b'v'; 256], ..Default::default() }).unwrap();
+            b.put(&PutRequest {
+                key: key(i),
+                value: vec![b'v'; 256],
+                ..Default::default()
+            })
+            .unwrap();
         }
         b.commit().unwrap();
     }
@@ -80,7 +88,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("put (one per commit)", |b| {
         b.iter(|| {
             let mut w = store.write().unwrap();
-            w.put(&PutRequest { key: key(rng.gen_range(0..n)), value: vec![b'w'; 256], ..Default::default() }).unwrap();
+            w.put(&PutRequest {
+                key: key(rng.gen_range(0..n)),
+                value: vec![b'w'; 256],
+                ..Default::default()
+            })
+            .unwrap();
             w.commit().unwrap()
         })
     });
@@ -91,7 +104,12 @@ fn bench(c: &mut Criterion) {
             while left > 0 {
                 let mut w = store.write().unwrap();
                 for _ in 0..left.min(64) {
-                    w.put(&PutRequest { key: key(rng.gen_range(0..n)), value: vec![b'w'; 256], ..Default::default() }).unwrap();
+                    w.put(&PutRequest {
+                        key: key(rng.gen_range(0..n)),
+                        value: vec![b'w'; 256],
+                        ..Default::default()
+                    })
+                    .unwrap();
                 }
                 w.commit().unwrap();
                 left = left.saturating_sub(64);
@@ -100,7 +118,14 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("range one key", |b| {
-        b.iter(|| store.range(&RangeRequest { key: key(rng.gen_range(0..n)), ..Default::default() }).unwrap())
+        b.iter(|| {
+            store
+                .range(&RangeRequest {
+                    key: key(rng.gen_range(0..n)),
+                    ..Default::default()
+                })
+                .unwrap()
+        })
     });
     g.bench_function("range 100-key prefix, limit 10", |b| {
         b.iter(|| {
@@ -108,7 +133,14 @@ fn bench(c: &mut Criterion) {
             let prefix = format!("key{p:06}").into_bytes();
             let mut end = prefix.clone();
             *end.last_mut().unwrap() += 1;
-            let (r, _) = store.range(&RangeRequest { key: prefix, range_end: end, limit: 10, ..Default::default() }).unwrap();
+            let (r, _) = store
+                .range(&RangeRequest {
+                    key: prefix,
+                    range_end: end,
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap();
             assert_eq!((r.kvs.len(), r.count), (10, 100));
         })
     });
@@ -123,7 +155,13 @@ fn bench(c: &mut Criterion) {
                     target_union: Some(TargetUnion::Version(0)),
                     range_end: vec![],
                 }],
-                success: vec![RequestOp { request: Some(Request::RequestPut(PutRequest { key: k, value: vec![b't'; 256], ..Default::default() })) }],
+                success: vec![RequestOp {
+                    request: Some(Request::RequestPut(PutRequest {
+                        key: k,
+                        value: vec![b't'; 256],
+                        ..Default::default()
+                    })),
+                }],
                 failure: vec![],
             };
             let mut w = store.write().unwrap();
