@@ -4,6 +4,7 @@
 //! `cargo bench -p etcd-mvcc`. Under `--test` (the gate runs every bench once) the store holds 10k keys.
 
 #![allow(clippy::unwrap_used)] // A benchmark that cannot set up has nothing to measure.
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};

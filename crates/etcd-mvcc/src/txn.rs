@@ -206,8 +206,9 @@ fn path(view: &dyn View, req: &TxnRequest, at: i64, out: &mut Vec<bool>) -> Resu
     Ok(())
 }
 
-/// `ignore_value`/`ignore_lease` puts on the path need their key to exist before the txn.
-fn check_path_puts(
+/// etcd's checks of the path before anything is applied: `ignore_value`/`ignore_lease` puts need their key to
+/// exist before the txn, and a range's revision must be readable then (so no error can come after a write).
+fn check_path(
     batch: &WriteBatch<'_>,
     req: &TxnRequest,
     path: &[bool],
@@ -223,7 +224,10 @@ fn check_path_puts(
             {
                 return Err(Error::KeyNotFound);
             }
-            Some(Request::RequestTxn(t)) => check_path_puts(batch, t, path, pos, at)?,
+            Some(Request::RequestRange(r)) if r.revision != 0 => {
+                crate::range::read_revision(r.revision, at, batch.compacted())?;
+            }
+            Some(Request::RequestTxn(t)) => check_path(batch, t, path, pos, at)?,
             _ => {}
         }
     }
@@ -234,7 +238,7 @@ pub(crate) fn apply(batch: &mut WriteBatch<'_>, req: &TxnRequest) -> Result<TxnR
     let at = batch.main - 1;
     let mut taken = Vec::new();
     path(batch, req, at, &mut taken)?;
-    check_path_puts(batch, req, &taken, &mut 0, at)?;
+    check_path(batch, req, &taken, &mut 0, at)?;
     execute(batch, req, &taken, &mut 0)
 }
 

@@ -4,6 +4,10 @@
 //! 0, 1, 2... The batch sees its own changes (an overlay on the index, the backend transaction's own writes);
 //! readers see none of them until [`WriteBatch::commit`], which commits the backend transaction (no fsync),
 //! then moves the overlay into the index and hands the events to the watchers.
+//!
+//! A request refused by its checks (every error etcd answers a client with) changes nothing, so the batch goes on.
+//! A backend error can leave a request half applied in the batch: the batch must then be dropped (dropping it
+//! aborts the backend transaction).
 
 use std::collections::BTreeMap;
 

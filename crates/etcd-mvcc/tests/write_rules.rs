@@ -622,3 +622,36 @@ fn consistent_index_is_committed_with_the_data() {
     let s = s.reopen();
     assert_eq!(s.consistent_index(), (42, 3));
 }
+
+#[test]
+fn txn_range_at_a_future_or_compacted_revision_fails_whole_before_any_write() {
+    let s = open();
+    put(&s, "a", "1");
+    put(&s, "a", "2");
+    let future = RequestOp {
+        request: Some(Request::RequestRange(RangeRequest {
+            key: "a".into(),
+            revision: 9,
+            ..Default::default()
+        })),
+    };
+    let t = TxnRequest {
+        success: vec![put_op("b", "x"), future],
+        ..Default::default()
+    };
+    assert_eq!(txn(&s, &t).unwrap_err(), Error::FutureRevision);
+    s.compact(3, None).unwrap().wait().unwrap();
+    let old = RequestOp {
+        request: Some(Request::RequestRange(RangeRequest {
+            key: "a".into(),
+            revision: 2,
+            ..Default::default()
+        })),
+    };
+    let t = TxnRequest {
+        success: vec![put_op("b", "x"), old],
+        ..Default::default()
+    };
+    assert_eq!(txn(&s, &t).unwrap_err(), Error::Compacted);
+    assert_eq!(get(&s, range("b", "")).count, 0);
+}
