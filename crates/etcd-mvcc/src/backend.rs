@@ -168,6 +168,12 @@ impl Backend {
         })
     }
 
+    /// A read snapshot of table `kv` as of the last commit.
+    pub fn kv_snapshot(&self) -> Result<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        tx.open_table(KV).map_err(|e| self.err(e))
+    }
+
     /// Makes every commit so far durable.
     pub fn sync(&self) -> Result<()> {
         let mut tx = self.db.begin_write().map_err(|e| self.err(e))?;

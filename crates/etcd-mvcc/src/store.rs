@@ -24,7 +24,13 @@ pub(crate) struct State {
     pub current: i64,
     /// The compaction point: reads below it fail.
     pub compacted: i64,
+    /// A backend read snapshot taken right after the last commit that changed the index: every revision the index
+    /// names is in it. Shared by readers, so a read does not begin a backend transaction of its own.
+    pub snapshot: Arc<KvTable>,
 }
+
+/// Table `kv` as a read snapshot sees it.
+pub(crate) type KvTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 /// etcd's MVCC key-value store on a redb database.
 ///
@@ -63,11 +69,13 @@ impl Store {
             }
         };
         let compacted = meta.scheduled_compact.max(meta.finished_compact);
+        let snapshot = Arc::new(backend.kv_snapshot()?);
         let store = Self {
             state: RwLock::new(State {
                 index,
                 current: last.max(compacted).max(1),
                 compacted,
+                snapshot,
             }),
             backend: Arc::new(backend),
             writer: Arc::new(Mutex::new(())),
@@ -148,14 +156,9 @@ impl Store {
 
     pub(crate) fn read_view(&self) -> Result<ReadView<'_>> {
         let state = self.state.read();
-        // Begun while the index is read-locked: every revision the index names is in this snapshot, and a
-        // compaction cannot delete it before the snapshot ends.
-        let tx = self
-            .backend
-            .db
-            .begin_read()
-            .map_err(|e| self.backend.err(e))?;
-        let table = tx.open_table(KV).map_err(|e| self.backend.err(e))?;
+        // Taken with the index it matches: every revision the index names is in this snapshot, and a compaction
+        // cannot delete it while the snapshot lives.
+        let table = state.snapshot.clone();
         Ok(ReadView {
             backend: &self.backend,
             state,
@@ -168,7 +171,7 @@ impl Store {
 pub(crate) struct ReadView<'s> {
     backend: &'s Backend,
     pub state: RwLockReadGuard<'s, State>,
-    pub table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    pub table: Arc<KvTable>,
 }
 
 impl View for ReadView<'_> {
@@ -185,7 +188,7 @@ impl View for ReadView<'_> {
     }
 
     fn load(&self, rev: Revision) -> Result<KeyValue> {
-        Ok(backend::load(self.backend, &self.table, rev)?.kv)
+        Ok(backend::load(self.backend, &*self.table, rev)?.kv)
     }
 }
 

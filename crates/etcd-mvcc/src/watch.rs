@@ -218,7 +218,7 @@ impl Store {
                             .and_then(|ki| ki.get(rev.main - 1))
                     {
                         event.prev_kv =
-                            Some(backend::load(&self.backend, &view.table, meta.modified)?.kv);
+                            Some(backend::load(&self.backend, &*view.table, meta.modified)?.kv);
                     }
                     events.push(event);
                 }

@@ -282,8 +282,10 @@ impl<'s> WriteBatch<'s> {
             .map_err(|e| backend.err(redb::Error::from(e)))?;
         let revision = self.revision();
         self.tx.commit().map_err(|e| backend.err(e))?;
+        let snapshot = std::sync::Arc::new(backend.kv_snapshot()?);
         {
             let mut state = self.store.state.write();
+            state.snapshot = snapshot;
             for (key, rev, tombstone) in self.ops.drain(..) {
                 if tombstone {
                     state.index.tombstone(&key, rev);
