@@ -174,6 +174,28 @@ impl Backend {
         tx.open_table(KV).map_err(|e| self.err(e))
     }
 
+    /// Every table's name, sorted (every table maps bytes to bytes, see the format above).
+    pub fn table_names(&self, tx: &redb::ReadTransaction) -> Result<Vec<String>> {
+        use redb::TableHandle as _;
+        let mut names: Vec<String> = tx
+            .list_tables()
+            .map_err(|e| self.err(e))?
+            .map(|t| t.name().to_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Opens any table by name.
+    pub fn bytes_table(
+        &self,
+        tx: &redb::ReadTransaction,
+        name: &str,
+    ) -> Result<redb::ReadOnlyTable<&'static [u8], &'static [u8]>> {
+        tx.open_table(TableDefinition::<&[u8], &[u8]>::new(name))
+            .map_err(|e| self.err(e))
+    }
+
     /// Makes every commit so far durable.
     pub fn sync(&self) -> Result<()> {
         let mut tx = self.db.begin_write().map_err(|e| self.err(e))?;

@@ -5,7 +5,7 @@
 //! will delete: a member whose background deletions are done and one whose are not hash alike. Members that
 //! applied the same entries give the same hash at the same revision. `hash()` covers every table.
 
-use redb::{ReadableDatabase, ReadableTable, TableHandle};
+use redb::{ReadableDatabase, ReadableTable};
 
 use crate::error::{Error, Result};
 use crate::revision::Revision;
@@ -77,12 +77,7 @@ impl Store {
             .db
             .begin_read()
             .map_err(|e| self.backend.err(e))?;
-        let mut names: Vec<String> = tx
-            .list_tables()
-            .map_err(|e| self.backend.err(e))?
-            .map(|t| t.name().to_owned())
-            .collect();
-        names.sort();
+        let names = self.backend.table_names(&tx)?;
         let mut hash = 0u32;
         for name in names {
             if name == "meta" {
@@ -90,9 +85,7 @@ impl Store {
                 continue;
             }
             hash = crc32c::crc32c_append(hash, name.as_bytes());
-            let table = tx
-                .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))
-                .map_err(|e| self.backend.err(e))?;
+            let table = self.backend.bytes_table(&tx, &name)?;
             for item in table.iter().map_err(|e| self.backend.err(e))? {
                 let (k, v) = item.map_err(|e| self.backend.err(e))?;
                 hash = crc32c::crc32c_append(hash, k.value());

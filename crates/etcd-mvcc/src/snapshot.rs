@@ -15,7 +15,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use redb::{ReadableDatabase, ReadableTable, TableHandle};
+use redb::{ReadableDatabase, ReadableTable};
 
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -55,20 +55,13 @@ impl Store {
         };
         w.put(MAGIC).map_err(io)?;
         w.put(&SNAPSHOT_FORMAT.to_be_bytes()).map_err(io)?;
-        let mut names: Vec<String> = tx
-            .list_tables()
-            .map_err(|e| self.backend.err(e))?
-            .map(|t| t.name().to_owned())
-            .collect();
-        names.sort();
+        let names = self.backend.table_names(&tx)?;
         let mut entries = 0u64;
         for name in names {
             w.put(b"T").map_err(io)?;
             w.put(&(name.len() as u32).to_be_bytes()).map_err(io)?;
             w.put(name.as_bytes()).map_err(io)?;
-            let table = tx
-                .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(&name))
-                .map_err(|e| self.backend.err(e))?;
+            let table = self.backend.bytes_table(&tx, &name)?;
             for item in table.iter().map_err(|e| self.backend.err(e))? {
                 let (k, v) = item.map_err(|e| self.backend.err(e))?;
                 w.put(b"E").map_err(io)?;
