@@ -16,13 +16,21 @@ use crate::backend::{self, Backend, KV, META};
 use crate::error::{Error, Result};
 use crate::revision::Revision;
 use crate::store::Store;
+use crate::write::WriteBatch;
 
 const DELETE_BATCH: usize = 1000;
 
-/// The running compaction job, if any.
+/// One compaction's backend deletions, queued for the worker.
+struct Job {
+    rev: i64,
+    keep: HashSet<Revision>,
+    done: CompactionHandle,
+}
+
+/// The compaction worker: one thread, started at the first compaction, that runs jobs in order.
 #[derive(Default)]
 pub(crate) struct Compactor {
-    running: Mutex<Option<JoinHandle<()>>>,
+    queue: Mutex<Option<(std::sync::mpsc::Sender<Job>, JoinHandle<()>)>>,
 }
 
 /// Waits for a compaction's backend deletions (etcd's `physical` compaction).
@@ -32,6 +40,22 @@ pub struct CompactionHandle {
 }
 
 impl CompactionHandle {
+    pub(crate) fn fresh() -> Self {
+        Self::new()
+    }
+
+    fn new() -> Self {
+        Self {
+            done: Arc::new((Mutex::new(None), Condvar::new())),
+        }
+    }
+
+    fn finish(&self, result: Result<()>) {
+        let (lock, cv) = &*self.done;
+        *lock.lock() = Some(result);
+        cv.notify_all();
+    }
+
     /// Blocks until the deleted records are gone from the backend.
     pub fn wait(&self) -> Result<()> {
         let (lock, cv) = &*self.done;
@@ -44,41 +68,54 @@ impl CompactionHandle {
 }
 
 impl Compactor {
-    /// Starts the deletion job for a compaction at `rev` whose index compaction kept `keep`.
-    pub(crate) fn start(
+    /// Queues the deletions of a compaction at `rev` whose index compaction kept `keep`. Never waits for the
+    /// writer's turn, so it can be called while a batch is open.
+    pub(crate) fn enqueue(
         &self,
         store: &Store,
         rev: i64,
         keep: HashSet<Revision>,
-    ) -> Result<CompactionHandle> {
-        let mut running = self.running.lock();
-        if let Some(previous) = running.take() {
-            let _ = previous.join();
+        done: CompactionHandle,
+    ) {
+        let mut queue = self.queue.lock();
+        if queue.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let backend = store.backend.clone();
+            let writer = store.writer.clone();
+            let spawned = std::thread::Builder::new()
+                .name("mvcc-compaction".into())
+                .spawn(move || {
+                    for job in rx {
+                        job.done
+                            .finish(delete_compacted(&backend, &writer, job.rev, &job.keep));
+                    }
+                });
+            match spawned {
+                Ok(worker) => *queue = Some((tx, worker)),
+                Err(e) => {
+                    done.finish(Err(Error::Backend {
+                        path: store.backend.path.clone(),
+                        detail: format!("starting the compaction thread: {e}"),
+                    }));
+                    return;
+                }
+            }
         }
-        let done = Arc::new((Mutex::new(None), Condvar::new()));
-        let handle = CompactionHandle { done: done.clone() };
-        let backend = store.backend.clone();
-        let writer = store.writer.clone();
-        let job = std::thread::Builder::new()
-            .name("mvcc-compaction".into())
-            .spawn(move || {
-                let result = delete_compacted(&backend, &writer, rev, &keep);
-                let (lock, cv) = &*done;
-                *lock.lock() = Some(result);
-                cv.notify_all();
-            })
-            .map_err(|e| Error::Backend {
+        if let Some((tx, _)) = queue.as_ref()
+            && let Err(std::sync::mpsc::SendError(job)) = tx.send(Job { rev, keep, done })
+        {
+            job.done.finish(Err(Error::Backend {
                 path: store.backend.path.clone(),
-                detail: format!("compaction thread: {e}"),
-            })?;
-        *running = Some(job);
-        Ok(handle)
+                detail: "the compaction thread stopped".into(),
+            }));
+        }
     }
 
-    /// Waits for the running job (before a new compaction, or at close).
+    /// Lets queued jobs finish and stops the worker (at close).
     pub(crate) fn finish(&self) {
-        if let Some(job) = self.running.lock().take() {
-            let _ = job.join();
+        if let Some((tx, worker)) = self.queue.lock().take() {
+            drop(tx);
+            let _ = worker.join();
         }
     }
 }
@@ -138,49 +175,53 @@ fn delete_compacted(
 }
 
 impl Store {
-    /// Compacts history at main revision `rev` (etcd's rules: at or below the compaction point is
-    /// [`Error::Compacted`], above the current revision [`Error::FutureRevision`]); `consistent` is the raft
-    /// entry that asked for it. Reads below `rev` fail from now on; the returned handle waits for the backend's
-    /// space to be freed.
+    /// Compacts history at main revision `rev` as one batch of its own (see [`WriteBatch::compact`]); `consistent`
+    /// is the raft entry that asked for it.
     pub fn compact(&self, rev: i64, consistent: Option<(u64, u64)>) -> Result<CompactionHandle> {
-        // A previous job must end first; it takes the writer's turn, so wait before taking it.
-        self.compactor.finish();
+        let mut batch = self.write()?;
+        let handle = batch.compact(rev)?;
+        if let Some((index, term)) = consistent {
+            batch.set_consistent_index(index, term);
+        }
+        batch.commit()?;
+        Ok(handle)
+    }
+
+    /// At commit: the index forgets history below `rev`, the deletions are queued, watchers left below it told.
+    pub(crate) fn finish_compaction(&self, rev: i64, done: CompactionHandle) {
         let keep = {
-            let _writer = self.writer.lock();
-            {
-                let state = self.state.read();
-                if rev <= state.compacted {
-                    return Err(Error::Compacted);
-                }
-                if rev > state.current {
-                    return Err(Error::FutureRevision);
-                }
-            }
-            let backend = &self.backend;
-            let mut tx = backend.db.begin_write().map_err(|e| backend.err(e))?;
-            {
-                let mut meta = tx.open_table(META).map_err(|e| backend.err(e))?;
-                backend::put_meta(&mut meta, "scheduled_compact", rev as u64)
-                    .map_err(|e| backend.err(e))?;
-                if let Some((index, term)) = consistent {
-                    backend::put_meta(&mut meta, "consistent_index", index)
-                        .map_err(|e| backend.err(e))?;
-                    backend::put_meta(&mut meta, "consistent_term", term)
-                        .map_err(|e| backend.err(e))?;
-                }
-            }
-            tx.set_durability(redb::Durability::None)
-                .map_err(|e| backend.err(redb::Error::from(e)))?;
-            tx.commit().map_err(|e| backend.err(e))?;
-            if let Some((index, term)) = consistent {
-                self.set_consistent_index(index, term);
-            }
             let mut state = self.state.write();
             state.compacted = rev;
             state.index.compact(rev)
         };
+        self.compactor.enqueue(self, rev, keep, done);
         self.compact_watchers();
-        self.compactor.start(self, rev, keep)
+    }
+}
+
+impl WriteBatch<'_> {
+    /// Compacts history at main revision `rev` when the batch commits (etcd's rules: at or below the compaction
+    /// point is [`Error::Compacted`], above the current revision [`Error::FutureRevision`]). Reads below `rev`
+    /// fail from then on; the returned handle waits for the backend's space to be freed, which happens in the
+    /// background while writes go on.
+    pub fn compact(&mut self, rev: i64) -> Result<CompactionHandle> {
+        let compacted = self
+            .pending_compaction
+            .as_ref()
+            .map_or_else(|| self.compacted(), |(r, _)| *r);
+        if rev <= compacted {
+            return Err(Error::Compacted);
+        }
+        if rev > self.revision() {
+            return Err(Error::FutureRevision);
+        }
+        let backend = &self.store.backend;
+        let mut meta = self.tx.open_table(META).map_err(|e| backend.err(e))?;
+        backend::put_meta(&mut meta, "scheduled_compact", rev as u64)
+            .map_err(|e| backend.err(e))?;
+        let handle = CompactionHandle::new();
+        self.pending_compaction = Some((rev, handle.clone()));
+        Ok(handle)
     }
 }
 

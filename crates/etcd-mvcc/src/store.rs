@@ -88,10 +88,11 @@ impl Store {
         if compacted > 0 {
             let keep = store.state.write().index.compact(compacted);
             if meta.scheduled_compact > meta.finished_compact {
+                let done = crate::compact::CompactionHandle::fresh();
                 store
                     .compactor
-                    .start(&store, meta.scheduled_compact, keep)?
-                    .wait()?;
+                    .enqueue(&store, meta.scheduled_compact, keep, done.clone());
+                done.wait()?;
             }
         }
         Ok(store)

@@ -50,6 +50,8 @@ pub struct WriteBatch<'s> {
     ops: Vec<(Vec<u8>, Revision, bool)>,
     events: Vec<Event>,
     consistent: Option<(u64, u64)>,
+    /// A compaction to make at commit, and its handle.
+    pub(crate) pending_compaction: Option<(i64, crate::compact::CompactionHandle)>,
 }
 
 impl Store {
@@ -73,6 +75,7 @@ impl Store {
             ops: Vec::new(),
             events: Vec::new(),
             consistent: None,
+            pending_compaction: None,
         })
     }
 }
@@ -300,6 +303,9 @@ impl<'s> WriteBatch<'s> {
         }
         let events = std::mem::take(&mut self.events);
         self.store.notify(revision, &events);
+        if let Some((rev, done)) = self.pending_compaction.take() {
+            self.store.finish_compaction(rev, done);
+        }
         Ok(Committed { revision, events })
     }
 }

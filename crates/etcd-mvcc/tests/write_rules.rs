@@ -655,3 +655,35 @@ fn txn_range_at_a_future_or_compacted_revision_fails_whole_before_any_write() {
     assert_eq!(txn(&s, &t).unwrap_err(), Error::Compacted);
     assert_eq!(get(&s, range("b", "")).count, 0);
 }
+
+#[test]
+fn a_compaction_inside_a_batch_takes_effect_at_commit_with_the_batch_writes() {
+    let s = open();
+    for i in 0..4 {
+        put(&s, "k", &i.to_string());
+    }
+    let mut b = s.write().unwrap();
+    b.put(&PutRequest {
+        key: "k".into(),
+        value: "4".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(b.compact(7).unwrap_err(), Error::FutureRevision);
+    let done = b.compact(6).unwrap();
+    assert_eq!(b.compact(6).unwrap_err(), Error::Compacted);
+    b.set_consistent_index(10, 1);
+    // Not yet visible.
+    assert_eq!(s.compact_revision(), 0);
+    b.commit().unwrap();
+    done.wait().unwrap();
+    assert_eq!(s.compact_revision(), 6);
+    assert_eq!(s.consistent_index(), (10, 1));
+    let err = s
+        .range(&RangeRequest {
+            revision: 5,
+            ..range("k", "")
+        })
+        .unwrap_err();
+    assert_eq!(err, Error::Compacted);
+}
