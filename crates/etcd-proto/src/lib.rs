@@ -14,36 +14,43 @@
 //! assert_eq!(PutRequest::decode(bytes.as_slice()).unwrap(), put);
 //! ```
 
-#![allow(missing_docs, clippy::all, clippy::pedantic)]
-
 /// Package `mvccpb`: key-values and events.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod mvccpb {
     include!(concat!(env!("OUT_DIR"), "/mvccpb.rs"));
 }
 
 /// Package `authpb`: users, roles, permissions.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod authpb {
     include!(concat!(env!("OUT_DIR"), "/authpb.rs"));
 }
 
 /// Package `etcdserverpb`: the KV, Watch, Lease, Cluster, Maintenance and Auth services.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod etcdserverpb {
     include!(concat!(env!("OUT_DIR"), "/etcdserverpb.rs"));
 }
 
 /// Package `v3lockpb`: the Lock service.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v3lockpb {
     include!(concat!(env!("OUT_DIR"), "/v3lockpb.rs"));
 }
 
 /// Package `v3electionpb`: the Election service.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v3electionpb {
     include!(concat!(env!("OUT_DIR"), "/v3electionpb.rs"));
 }
 
 /// Package `etcdrs`: this project's raft entry envelope (format documented in `proto/etcdrs/entry.proto`).
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod etcdrs {
     include!(concat!(env!("OUT_DIR"), "/etcdrs.rs"));
 }
 
+mod envelope;
+
+pub use envelope::{ENTRY_FORMAT, EntryError, decode_entry, encode_entry};
 pub use prost::Message;
