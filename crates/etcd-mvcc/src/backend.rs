@@ -84,22 +84,61 @@ pub(crate) struct Meta {
 impl Backend {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::Backend {
-                path: path.to_path_buf(),
-                detail: format!("creating {}: {e}", parent.display()),
-            })?;
-        }
-        let db = redb::Database::create(path).map_err(|e| Error::Backend {
+        let fail = |detail: String| Error::Backend {
             path: path.to_path_buf(),
-            detail: format!("cannot open the database: {e}"),
-        })?;
+            detail,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| fail(format!("creating {}: {e}", parent.display())))?;
+        }
+        let is_new = std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true);
+        if is_new {
+            Self::create_atomically(path)?;
+        }
+        let db = redb::Database::open(path)
+            .map_err(|e| fail(format!("cannot open the database: {e}")))?;
         let backend = Self {
             db,
             path: path.to_path_buf(),
         };
         backend.init()?;
         Ok(backend)
+    }
+
+    /// A new database is made whole next to its place and renamed into it, so a crash while creating it never
+    /// leaves a half-made file where the store is expected.
+    fn create_atomically(path: &Path) -> Result<()> {
+        let fail = |detail: String| Error::Backend {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let tmp = std::path::PathBuf::from(format!("{}.creating", path.display()));
+        let _ = std::fs::remove_file(&tmp);
+        {
+            let db = redb::Database::create(&tmp)
+                .map_err(|e| fail(format!("cannot create the database: {e}")))?;
+            Self {
+                db,
+                path: tmp.clone(),
+            }
+            .init()?;
+        }
+        std::fs::rename(&tmp, path)
+            .map_err(|e| fail(format!("installing the new database: {e}")))?;
+        if let Some(dir) = path.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| fail(format!("syncing {}: {e}", dir.display())))?;
+        }
+        Ok(())
     }
 
     pub fn err(&self, e: impl Into<redb::Error>) -> Error {

@@ -96,6 +96,11 @@ impl Store {
         };
         std::fs::rename(&tmp, path).map_err(fail)?;
         if let Some(dir) = path.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
                 .map_err(fail)?;

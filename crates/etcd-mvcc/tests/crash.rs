@@ -76,7 +76,12 @@ fn sigkill_at_any_instant_reopens_at_a_committed_batch_and_replay_converges() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let exe = std::env::current_exe().expect("exe");
-    for round in 0..8 {
+    // More rounds on request (a soak): ETCD_MVCC_CRASH_ROUNDS=200.
+    let rounds: u32 = std::env::var("ETCD_MVCC_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    for round in 0..rounds {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
@@ -98,7 +103,15 @@ fn sigkill_at_any_instant_reopens_at_a_committed_batch_and_replay_converges() {
             }
             last
         });
-        std::thread::sleep(Duration::from_millis(rng.gen_range(100..600)));
+        // The first rounds die early: while the process starts or the database is being created.
+        let delay = match round {
+            0 => 1,
+            1 => 15,
+            2 => 40,
+            _ if round % 2 == 1 => rng.gen_range(1..80),
+            _ => rng.gen_range(60..600),
+        };
+        std::thread::sleep(Duration::from_millis(delay));
         child.kill().expect("kill");
         child.wait().expect("wait");
         let reported = reader.join().expect("reader");
