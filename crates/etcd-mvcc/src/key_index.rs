@@ -230,6 +230,12 @@ impl TreeIndex {
         reverse: bool,
         f: &mut dyn FnMut(&[u8], KeyMeta) -> bool,
     ) {
+        if end == RangeEnd::Single {
+            if let Some(meta) = self.keys.get(start).and_then(|ki| ki.get(at)) {
+                f(start, meta);
+            }
+            return;
+        }
         let Some(bounds) = end.bounds(start) else {
             return;
         };
