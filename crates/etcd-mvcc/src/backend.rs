@@ -126,19 +126,7 @@ impl Backend {
             }
             .init()?;
         }
-        std::fs::rename(&tmp, path)
-            .map_err(|e| fail(format!("installing the new database: {e}")))?;
-        if let Some(dir) = path.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| fail(format!("syncing {}: {e}", dir.display())))?;
-        }
-        Ok(())
+        install(&tmp, path).map_err(|e| fail(format!("installing the new database: {e}")))
     }
 
     pub fn err(&self, e: impl Into<redb::Error>) -> Error {
@@ -276,4 +264,14 @@ pub(crate) fn load(
             rev.main, rev.sub
         ))
     })
+}
+
+/// Renames a finished file into its place and syncs the directory, so the rename survives a crash.
+pub(crate) fn install(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::rename(tmp, path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }

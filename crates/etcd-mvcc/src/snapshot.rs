@@ -94,18 +94,7 @@ impl Store {
             path: path.to_path_buf(),
             detail: format!("installing the restored database: {e}"),
         };
-        std::fs::rename(&tmp, path).map_err(fail)?;
-        if let Some(dir) = path.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(fail)?;
-        }
-        Ok(())
+        crate::backend::install(&tmp, path).map_err(fail)
     }
 }
 
