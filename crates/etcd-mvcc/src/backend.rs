@@ -40,15 +40,12 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + self.kv.encoded_len());
-        out.push(if self.tombstone {
-            KIND_TOMBSTONE
-        } else {
-            KIND_PUT
-        });
+    /// The bytes of a record holding `kv` (encoded from a borrow: a write does not copy its key-value for this).
+    pub fn encode(tombstone: bool, kv: &KeyValue) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + kv.encoded_len());
+        out.push(if tombstone { KIND_TOMBSTONE } else { KIND_PUT });
         // Encoding into a Vec cannot fail.
-        let _ = self.kv.encode(&mut out);
+        let _ = kv.encode(&mut out);
         out
     }
 

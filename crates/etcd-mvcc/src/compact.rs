@@ -40,11 +40,7 @@ pub struct CompactionHandle {
 }
 
 impl CompactionHandle {
-    pub(crate) fn fresh() -> Self {
-        Self::new()
-    }
-
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             done: Arc::new((Mutex::new(None), Condvar::new())),
         }
@@ -195,7 +191,8 @@ impl Store {
             state.index.compact(rev)
         };
         self.compactor.enqueue(self, rev, keep, done);
-        self.compact_watchers();
+        // Unsynced watchers now below the compaction point are told and removed.
+        let _ = self.sync_watchers();
     }
 }
 

@@ -191,28 +191,22 @@ impl TreeIndex {
         self.keys.get(key)
     }
 
+    /// The index of `key`, made empty when missing.
+    fn key_mut(&mut self, key: &[u8]) -> &mut KeyIndex {
+        if !self.keys.contains_key(key) {
+            self.keys.insert(key.to_vec(), KeyIndex::default());
+        }
+        self.keys.get_mut(key).expect("inserted above")
+    }
+
     /// Records a put.
     pub fn put(&mut self, key: &[u8], rev: Revision) {
-        match self.keys.get_mut(key) {
-            Some(ki) => ki.put(rev),
-            None => {
-                let mut ki = KeyIndex::default();
-                ki.put(rev);
-                self.keys.insert(key.to_vec(), ki);
-            }
-        }
+        self.key_mut(key).put(rev);
     }
 
     /// Records a put read back from the backend at open (see [`KeyIndex::restore`]).
     pub fn restore(&mut self, key: &[u8], rev: Revision, created: i64, version: i64) {
-        match self.keys.get_mut(key) {
-            Some(ki) => ki.restore(rev, created, version),
-            None => {
-                let mut ki = KeyIndex::default();
-                ki.restore(rev, created, version);
-                self.keys.insert(key.to_vec(), ki);
-            }
-        }
+        self.key_mut(key).restore(rev, created, version);
     }
 
     /// Records a delete of a live key.

@@ -88,7 +88,7 @@ impl Store {
         if compacted > 0 {
             let keep = store.state.write().index.compact(compacted);
             if meta.scheduled_compact > meta.finished_compact {
-                let done = crate::compact::CompactionHandle::fresh();
+                let done = crate::compact::CompactionHandle::new();
                 store
                     .compactor
                     .enqueue(&store, meta.scheduled_compact, keep, done.clone());

@@ -114,33 +114,31 @@ fn check_intervals(ops: &[RequestOp]) -> Result<(HashSet<Vec<u8>>, Vec<Interval>
 
 /// Whether one compare holds at main revision `at`.
 pub(crate) fn compare_holds(view: &dyn View, c: &Compare, at: i64) -> Result<bool> {
-    let mut kvs: Vec<KeyValue> = Vec::new();
-    let mut failure = None;
+    let target = CompareTarget::try_from(c.target).unwrap_or(CompareTarget::Version);
+    let (mut seen, mut holds, mut failure) = (false, true, None);
+    // Key by key, stopping at the first that fails: a compare over a large range holds one value at a time.
     view.walk(
         &c.key,
         RangeEnd::from_request(&c.range_end),
         at,
         false,
-        &mut |_, meta| match view.load(meta.modified) {
-            Ok(kv) => {
-                kvs.push(kv);
-                true
+        &mut |_, meta| {
+            seen = true;
+            match view.load(meta.modified) {
+                Ok(kv) => holds = compare_kv(c, target, &kv),
+                Err(e) => failure = Some(e),
             }
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
+            holds && failure.is_none()
         },
     )?;
     if let Some(e) = failure {
         return Err(e);
     }
-    let target = CompareTarget::try_from(c.target).unwrap_or(CompareTarget::Version);
-    if kvs.is_empty() {
+    if !seen {
         // A missing key compares as a zero key-value, except on its value.
         return Ok(target != CompareTarget::Value && compare_kv(c, target, &KeyValue::default()));
     }
-    Ok(kvs.iter().all(|kv| compare_kv(c, target, kv)))
+    Ok(holds)
 }
 
 fn compare_kv(c: &Compare, target: CompareTarget, kv: &KeyValue) -> bool {

@@ -282,9 +282,4 @@ impl Store {
             hub.watchers.remove(&id);
         }
     }
-
-    /// After a compaction: unsynced watchers now below the compaction point are told and removed.
-    pub(crate) fn compact_watchers(&self) {
-        let _ = self.sync_watchers();
-    }
 }

@@ -44,10 +44,9 @@ pub struct WriteBatch<'s> {
     pub(crate) main: i64,
     /// The next sub revision of that request.
     sub: i64,
-    /// Per key, the state after each of this batch's changes (`None`: deleted), oldest first.
-    pending: BTreeMap<Vec<u8>, Vec<(i64, Option<KeyMeta>)>>,
-    /// Index changes to replay at commit: key, revision, tombstone.
-    ops: Vec<(Vec<u8>, Revision, bool)>,
+    /// Per key, each of this batch's changes with the state after it (`None`: deleted), oldest first; replayed
+    /// into the index at commit.
+    pending: BTreeMap<Vec<u8>, Vec<(Revision, Option<KeyMeta>)>>,
     events: Vec<Event>,
     consistent: Option<(u64, u64)>,
     /// A compaction to make at commit, and its handle.
@@ -72,7 +71,6 @@ impl Store {
             main: base + 1,
             sub: 0,
             pending: BTreeMap::new(),
-            ops: Vec::new(),
             events: Vec::new(),
             consistent: None,
             pending_compaction: None,
@@ -111,7 +109,7 @@ impl<'s> WriteBatch<'s> {
     /// A key's state at main revision `at`, this batch's changes included.
     pub(crate) fn key_at(&self, key: &[u8], at: i64) -> Option<KeyMeta> {
         if let Some(states) = self.pending.get(key)
-            && let Some((_, state)) = states.iter().rev().find(|(m, _)| *m <= at)
+            && let Some((_, state)) = states.iter().rev().find(|(r, _)| r.main <= at)
         {
             return *state;
         }
@@ -123,12 +121,20 @@ impl<'s> WriteBatch<'s> {
             .and_then(|ki| ki.get(at.min(self.base)))
     }
 
-    fn insert(&mut self, rev: Revision, record: &Record) -> Result<()> {
+    /// Writes one change: its record in the backend, its state in the overlay (`None`: a tombstone).
+    fn record(&mut self, rev: Revision, kv: &KeyValue, state: Option<KeyMeta>) -> Result<()> {
         let backend = &self.store.backend;
         let mut table = self.tx.open_table(KV).map_err(|e| backend.err(e))?;
         table
-            .insert(rev.to_bytes().as_slice(), record.encode().as_slice())
+            .insert(
+                rev.to_bytes().as_slice(),
+                Record::encode(state.is_none(), kv).as_slice(),
+            )
             .map_err(|e| backend.err(e))?;
+        self.pending
+            .entry(kv.key.clone())
+            .or_default()
+            .push((rev, state));
         Ok(())
     }
 
@@ -194,23 +200,12 @@ impl<'s> WriteBatch<'s> {
                 _ => req.lease,
             },
         };
-        self.insert(
-            rev,
-            &Record {
-                tombstone: false,
-                kv: kv.clone(),
-            },
-        )?;
         let meta = KeyMeta {
             modified: rev,
             created,
             version,
         };
-        self.pending
-            .entry(req.key.clone())
-            .or_default()
-            .push((rev.main, Some(meta)));
-        self.ops.push((req.key.clone(), rev, false));
+        self.record(rev, &kv, Some(meta))?;
         self.events.push(Event {
             r#type: EventType::Put as i32,
             kv: Some(kv),
@@ -244,18 +239,7 @@ impl<'s> WriteBatch<'s> {
                 mod_revision: rev.main,
                 ..Default::default()
             };
-            self.insert(
-                rev,
-                &Record {
-                    tombstone: true,
-                    kv: kv.clone(),
-                },
-            )?;
-            self.pending
-                .entry(key.clone())
-                .or_default()
-                .push((rev.main, None));
-            self.ops.push((key.clone(), rev, true));
+            self.record(rev, &kv, None)?;
             self.events.push(Event {
                 r#type: EventType::Delete as i32,
                 kv: Some(kv),
@@ -272,7 +256,8 @@ impl<'s> WriteBatch<'s> {
         })
     }
 
-    /// Commits the batch (no fsync), makes it visible to readers, and notifies watchers.
+    /// Commits the batch (no fsync), makes it visible to readers, and notifies watchers. An error here leaves
+    /// the store behind its backend: stop using it and reopen.
     pub fn commit(mut self) -> Result<Committed> {
         let backend = &self.store.backend;
         if let Some((index, term)) = self.consistent {
@@ -289,11 +274,14 @@ impl<'s> WriteBatch<'s> {
         {
             let mut state = self.store.state.write();
             state.snapshot = snapshot;
-            for (key, rev, tombstone) in self.ops.drain(..) {
-                if tombstone {
-                    state.index.tombstone(&key, rev);
-                } else {
-                    state.index.put(&key, rev);
+            for (key, changes) in &self.pending {
+                for (rev, after) in changes {
+                    match after {
+                        Some(_) => state.index.put(key, *rev),
+                        None => {
+                            state.index.tombstone(key, *rev);
+                        }
+                    }
                 }
             }
             state.current = state.current.max(revision);
@@ -328,7 +316,11 @@ impl View for WriteBatch<'_> {
                 .map(|(k, states)| {
                     (
                         k.as_slice(),
-                        states.iter().rev().find(|(m, _)| *m <= at).map(|(_, s)| *s),
+                        states
+                            .iter()
+                            .rev()
+                            .find(|(r, _)| r.main <= at)
+                            .map(|(_, s)| *s),
                     )
                 })
                 .collect(),
