@@ -6,9 +6,9 @@ use etcd_api::v2::{Action, Error, ErrorCode, KEYS_PREFIX, Method as V2Method, Re
 use http_body_util::BodyExt;
 use hyper::{Method, Response, StatusCode};
 
-use crate::backend::Backend;
 use crate::form::Form;
 use crate::respond::{self, ResponseBody, WatchBody};
+use etcd_api::v2::Backend;
 
 /// The largest form body accepted, as Go's `ParseForm` (10 MiB).
 pub(crate) const MAX_FORM_BODY: usize = 10 << 20;

@@ -17,7 +17,6 @@
 //! # }
 //! ```
 
-mod backend;
 mod form;
 mod keys;
 mod respond;
@@ -25,8 +24,9 @@ mod router;
 mod serve;
 
 pub use crate::{
-    backend::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition},
     respond::ResponseBody,
     router::{route, route_peer},
     serve::{serve, serve_connection, serve_forever},
 };
+/// The server behind the API, defined with the v2 types so the server need not know this crate.
+pub use etcd_api::v2::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition};

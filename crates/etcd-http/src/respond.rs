@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Frame};
 use hyper::{Response, StatusCode};
 
-use crate::backend::{EventStream, RaftPosition};
+use etcd_api::v2::{EventStream, RaftPosition};
 
 /// The body of every response.
 pub type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;

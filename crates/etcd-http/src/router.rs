@@ -9,10 +9,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
-use crate::backend::{Backend, Member, MemberError};
 use crate::form::unescape;
 use crate::keys;
 use crate::respond::{self, ResponseBody};
+use etcd_api::v2::{Backend, Member, MemberError};
 
 /// Answers one client request.
 pub async fn route(

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 
-use crate::backend::Backend;
 use crate::router::route;
+use etcd_api::v2::Backend;
 
 /// Serves client requests on `listener` (over TLS with `tls`) until the returned task is aborted. Each
 /// connection runs on its own task; a slow client holds only its own.
@@ -24,13 +24,13 @@ pub async fn serve_forever(
     tls: Option<etcd_tls::TlsAcceptor>,
     backend: Arc<dyn Backend>,
 ) {
+    let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let etcd_tls::Accepted { stream, permit, .. } = listener.accept().await;
         let backend = backend.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |request| {
                 let backend = backend.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(backend, request).await) }

@@ -73,6 +73,22 @@ pub struct Flags {
     /// Maximum client request size in bytes the server will accept.
     #[arg(long, env = "ETCD_MAX_REQUEST_BYTES", default_value_t = 1_572_864)]
     pub max_request_bytes: u64,
+    /// Maximum number of operations permitted in a transaction.
+    #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = 128)]
+    pub max_txn_ops: u32,
+    /// Maximum concurrent streams that each client can open at a time.
+    #[arg(long, env = "ETCD_MAX_CONCURRENT_STREAMS", default_value_t = u32::MAX)]
+    pub max_concurrent_streams: u32,
+    /// Minimum interval duration that a client should wait before pinging server (accepted for
+    /// compatibility: the HTTP/2 library does not police client pings).
+    #[arg(long, env = "ETCD_GRPC_KEEPALIVE_MIN_TIME", default_value = "5s", value_parser = crate::go_duration::parse)]
+    pub grpc_keepalive_min_time: std::time::Duration,
+    /// Frequency duration of server-to-client ping to check if a connection is alive (0 to disable).
+    #[arg(long, env = "ETCD_GRPC_KEEPALIVE_INTERVAL", default_value = "2h0m0s", value_parser = crate::go_duration::parse)]
+    pub grpc_keepalive_interval: std::time::Duration,
+    /// Additional duration of wait before closing a non-responsive connection (0 to disable).
+    #[arg(long, env = "ETCD_GRPC_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = crate::go_duration::parse)]
+    pub grpc_keepalive_timeout: std::time::Duration,
     /// Accept etcd V2 client requests (always on in etcd-node).
     #[arg(long, env = "ETCD_ENABLE_V2", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub enable_v2: bool,

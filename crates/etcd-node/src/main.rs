@@ -1,22 +1,19 @@
-//! `etcd-node`: an etcd v2 server and cluster member. With no flags it starts a single-member cluster on
+//! `etcd-node`: an etcd server and cluster member (v3 gRPC and the v2 API on one client port). With no flags it starts a single-member cluster on
 //! `http://localhost:2379` (clients) and `http://localhost:2380` (peers), data in `default.etcd`, as etcd does.
 
 mod cluster;
 mod config_file;
 #[cfg(test)]
 mod deploy_check;
-mod entry;
 mod etcd_args;
 mod flags;
+mod go_duration;
 mod join;
-mod members;
-mod metrics;
+mod member;
 mod peer;
 mod proxy_mode;
 #[cfg(test)]
 mod reference;
-mod run;
-mod server;
 mod tls;
 
 use anyhow::Result;
@@ -106,17 +103,28 @@ async fn serve(flags: flags::Flags) -> Result<()> {
         proxy.shutdown();
         return Ok(());
     }
-    let running = run::start(&flags).await?;
-    let removed_by_peers = running.server.transport.removed();
-    tokio::select! {
-        _ = wait_for_signal() => tracing::info!("received a shutdown signal, stopping"),
-        _ = running.server.removed.notified() => {}
+    let member = member::start(&flags).await?;
+    let server = member.running.server.clone();
+    let removed_by_peers = server.removed_by_peers();
+    let fatal = tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("received a shutdown signal, stopping");
+            None
+        }
+        reason = server.stopped() => match reason {
+            etcd_server::StopReason::Removed => None,
+            etcd_server::StopReason::Fatal(why) => Some(why),
+        },
         _ = removed_by_peers.notified() => {
             tracing::warn!("a peer says this member was removed from the cluster; shutting down");
+            None
         }
+    };
+    member.shutdown().await;
+    match fatal {
+        Some(why) => anyhow::bail!("{why}"),
+        None => Ok(()),
     }
-    running.shutdown().await;
-    Ok(())
 }
 
 async fn wait_for_signal() {

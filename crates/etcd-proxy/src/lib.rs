@@ -101,13 +101,17 @@ async fn accept_forever(
     tls: Option<etcd_tls::TlsAcceptor>,
     proxy: Arc<Proxy>,
 ) {
+    let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
     loop {
-        let Ok((stream, remote)) = listener.accept().await else {
-            continue;
-        };
+        let etcd_tls::Accepted {
+            stream,
+            remote,
+            permit,
+        } = listener.accept().await;
         let proxy = proxy.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |request| {
                 let proxy = proxy.clone();
                 async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, remote).await) }

@@ -75,11 +75,11 @@ impl Store {
     }
 
     /// The statistics served at `/v2/stats/store`.
-    pub fn stats(&mut self) -> StoreStats {
+    pub fn stats(&self) -> StoreStats {
         StoreStats {
             gets_success: self.gets_success.load(Ordering::Relaxed),
             gets_fail: self.gets_fail.load(Ordering::Relaxed),
-            watchers: self.hub.count() as u64,
+            watchers: self.hub.live_count() as u64,
             ..self.counters
         }
     }

@@ -189,12 +189,16 @@ impl WatcherHub {
         receiver
     }
 
-    /// How many watchers are registered; removes those whose receivers were dropped first.
-    pub fn count(&mut self) -> usize {
-        if self.dead.load(Ordering::Relaxed) > 0 {
-            self.sweep();
+    /// How many watchers are registered and still have a receiver, without sweeping (for readers holding a
+    /// shared borrow; walks every watcher).
+    pub fn live_count(&self) -> usize {
+        if self.dead.load(Ordering::Relaxed) == 0 {
+            return self.count;
         }
-        self.count
+        self.watchers
+            .values()
+            .map(|list| list.iter().filter(|w| w.sender.receiver_alive()).count())
+            .sum()
     }
 
     /// Offers `event` to the watchers registered exactly at `path` (etcd's `notifyWatchers`). `deleted` is set

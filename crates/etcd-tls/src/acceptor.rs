@@ -49,6 +49,14 @@ impl TlsAcceptor {
         TlsAcceptor(tokio_rustls::TlsAcceptor::from(config))
     }
 
+    /// The same acceptor offering these ALPN protocols, in preference order (the client port offers `h2` for
+    /// gRPC before `http/1.1`, as etcd does; gRPC clients refuse a TLS server without `h2`).
+    pub fn with_alpn(&self, protocols: &[&[u8]]) -> TlsAcceptor {
+        let mut config = (**self.0.config()).clone();
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        TlsAcceptor::new(Arc::new(config))
+    }
+
     /// Completes the handshake on `stream`. A client that speaks plain HTTP gets Go's `400` answer and the
     /// connection is closed; a client that stalls is dropped after a timeout; either way this returns an
     /// error, as for a failed handshake (an unknown CA, a revoked or refused certificate).

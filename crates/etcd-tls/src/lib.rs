@@ -36,10 +36,17 @@ mod auto;
 mod cipher;
 mod error;
 mod info;
+mod listener;
 mod pem;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use crate::{acceptor::TlsAcceptor, auto::self_signed, error::TlsError, info::TlsInfo};
+pub use crate::{
+    acceptor::TlsAcceptor,
+    auto::self_signed,
+    error::TlsError,
+    info::TlsInfo,
+    listener::{Accepted, DEFAULT_MAX_CONNECTIONS, Listener},
+};
 /// The rustls configuration types the builders return.
 pub use rustls::{ClientConfig, ServerConfig};

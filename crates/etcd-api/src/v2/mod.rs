@@ -6,12 +6,14 @@
 //!
 //! Times are Unix nanoseconds (UTC) in an `i64`; 0 means "none".
 
+mod backend;
 mod error;
 mod event;
 pub mod json;
 mod request;
 mod stats;
 
+pub use self::backend::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition};
 pub use self::error::{Error, ErrorCode};
 pub use self::event::{Action, Event, NodeView};
 pub use self::request::{Method, Request};

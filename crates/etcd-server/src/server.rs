@@ -1,120 +1,139 @@
-//! The server: the v2 store, the raft node and the waiters that join them, behind the HTTP layer's
+//! The member: the v2 store, the v3 store, the raft node and the waiters that join them; the v2 API's
 //! [`Backend`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use etcd_api::v2::{Error, ErrorCode, Event, Method, Request, StoreStats};
-use etcd_http::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition};
+use etcd_api::v2::{
+    Backend, BoxFuture, Error, ErrorCode, Event, EventStream, Member, MemberError, Method,
+    RaftPosition, Request, StoreStats,
+};
 use etcd_raft::{
     FollowerStats, HttpTransport, MemberChange, MemberChangeKind, RaftError, RaftHandle, Rate,
-    Role, SnapshotSource, Status,
+    Role, Status,
 };
 use etcd_store::{Store, WatchReceiver};
-use tokio::sync::oneshot;
 
-use crate::entry;
 use crate::members;
+use crate::v3::ProposeFailure;
+use crate::waiters::{Outcome, Waiters};
 
-/// The replicated state: the store and the last raft index applied to it, changed together.
-pub struct State {
-    pub store: Store,
-    pub applied: u64,
+/// The v2 state: the store and the last raft index applied to it, changed together.
+pub(crate) struct State {
+    pub(crate) store: Store,
+    pub(crate) applied: u64,
 }
-
-type Waiter = oneshot::Sender<Result<Arc<Event>, Error>>;
 
 /// Counters for `/metrics`.
 #[derive(Default)]
-pub struct Counters {
-    pub proposals_committed: AtomicU64,
-    pub proposals_applied: AtomicU64,
-    pub proposals_failed: AtomicU64,
-    pub proposals_pending: AtomicU64,
-    pub leader_changes: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) proposals_committed: AtomicU64,
+    pub(crate) proposals_applied: AtomicU64,
+    pub(crate) proposals_failed: AtomicU64,
+    pub(crate) proposals_pending: AtomicU64,
+    pub(crate) leader_changes: AtomicU64,
 }
 
-/// One etcd-node member.
+/// etcd's request limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_txn_ops: usize,
+    pub(crate) max_request_bytes: usize,
+}
+
+/// One etcd member: what [`start`](crate::start) runs.
 pub struct Server {
-    pub id: u64,
-    pub name: String,
-    pub cluster_id: u64,
-    pub token: String,
-    pub client_urls: Vec<String>,
-    pub raft: RaftHandle,
-    pub transport: Arc<HttpTransport>,
-    pub state: Arc<RwLock<State>>,
-    pub waiters: Mutex<HashMap<u64, Waiter>>,
-    pub request_timeout: Duration,
-    pub position: (AtomicU64, AtomicU64),
-    pub status: RwLock<Option<Status>>,
-    pub start_time: SystemTime,
-    pub leader_since: RwLock<Option<SystemTime>>,
-    pub counters: Counters,
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) cluster_id: u64,
+    pub(crate) token: String,
+    pub(crate) client_urls: Vec<String>,
+    pub(crate) raft: RaftHandle,
+    pub(crate) transport: Arc<HttpTransport>,
+    pub(crate) state: Arc<RwLock<State>>,
+    pub(crate) mvcc: Arc<parking_lot::RwLock<Arc<etcd_mvcc::Store>>>,
+    /// `<data-dir>/member/snap/db`.
+    pub(crate) mvcc_path: std::path::PathBuf,
+    pub(crate) waiters: Waiters,
+    pub(crate) request_timeout: Duration,
+    pub(crate) limits: Limits,
+    /// The last applied entry's (index, term).
+    pub(crate) position: (AtomicU64, AtomicU64),
+    pub(crate) status: RwLock<Option<Status>>,
+    pub(crate) start_time: SystemTime,
+    pub(crate) leader_since: RwLock<Option<SystemTime>>,
+    pub(crate) counters: Counters,
     /// `--cors`.
-    pub cors: Vec<String>,
+    pub(crate) cors: Vec<String>,
     /// `--strict-reconfig-check`.
-    pub strict_reconfig: bool,
+    pub(crate) strict_reconfig: bool,
     /// Becomes true once this member has published its attributes: everything committed before it is then
     /// applied, and clients are served (etcd's ReadyNotify).
-    pub ready: tokio::sync::watch::Sender<bool>,
-    /// Told when this member is removed from the cluster: it then shuts down, as etcd does.
-    pub removed: tokio::sync::Notify,
-    next_request: AtomicU64,
+    pub(crate) ready: tokio::sync::watch::Sender<bool>,
+    /// Set when the member must stop: removed from the cluster, or its state can no longer follow the log.
+    pub(crate) stop: tokio::sync::watch::Sender<Option<StopReason>>,
 }
 
+/// Why a member stops by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// It was removed from the cluster.
+    Removed,
+    /// Its state can no longer follow the log (a snapshot or entry it cannot apply); the text says why.
+    Fatal(String),
+}
+
+/// The clock, in Unix nanoseconds (0 before 1970, saturating in 2262).
 pub fn unix_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    to_nanos(SystemTime::now())
 }
 
 impl Server {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        id: u64,
-        name: String,
-        cluster_id: u64,
-        token: String,
-        client_urls: Vec<String>,
-        raft: RaftHandle,
-        transport: Arc<HttpTransport>,
-        state: Arc<RwLock<State>>,
-        request_timeout: Duration,
-    ) -> Server {
-        // Request IDs are unique across members: the member's ID in the high bits, then a counter started
-        // from the clock.
-        let millis = (unix_nanos() as u64 / 1_000_000) & 0xff_ffff_ffff;
-        let start = ((id & 0xffff) << 48) | (millis << 8);
-        Server {
-            id,
-            name,
-            cluster_id,
-            token,
-            client_urls,
-            raft,
-            transport,
-            state,
-            waiters: Mutex::new(HashMap::new()),
-            request_timeout,
-            position: (AtomicU64::new(0), AtomicU64::new(0)),
-            status: RwLock::new(None),
-            start_time: SystemTime::now(),
-            leader_since: RwLock::new(None),
-            counters: Counters::default(),
-            removed: tokio::sync::Notify::new(),
-            cors: vec!["*".to_owned()],
-            strict_reconfig: true,
-            ready: tokio::sync::watch::channel(false).0,
-            next_request: AtomicU64::new(start),
+    /// This member's ID.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The cluster's ID.
+    pub fn cluster_id(&self) -> u64 {
+        self.cluster_id
+    }
+
+    /// The raft node.
+    pub fn raft(&self) -> &RaftHandle {
+        &self.raft
+    }
+
+    /// Told when a peer says this member was removed from the cluster.
+    pub fn removed_by_peers(&self) -> Arc<tokio::sync::Notify> {
+        self.transport.removed()
+    }
+
+    /// Resolves once the member serves clients (its attributes are published).
+    pub async fn ready(&self) {
+        let mut ready = self.ready.subscribe();
+        let _ = ready.wait_for(|r| *r).await;
+    }
+
+    /// Resolves with the reason once the member must stop by itself.
+    pub async fn stopped(&self) -> StopReason {
+        let mut stop = self.stop.subscribe();
+        match stop.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or(StopReason::Removed),
+            Err(_) => StopReason::Fatal("the member's state was dropped".into()),
         }
     }
 
-    pub fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+    pub(crate) fn fail(&self, why: String) {
+        tracing::error!("{why}; stopping this member");
+        self.stop.send_replace(Some(StopReason::Fatal(why)));
+    }
+
+    pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -123,73 +142,29 @@ impl Server {
         f(&state.store)
     }
 
-    pub fn cached_status(&self) -> Option<Status> {
+    pub(crate) fn cached_status(&self) -> Option<Status> {
         self.status
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Resolves the waiter of request `id` with what applying it gave.
-    pub fn resolve(&self, id: u64, result: Result<Arc<Event>, Error>) {
-        let waiter = self
-            .waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(result);
-        }
-    }
-
-    /// Proposes a request through raft and waits for the result of applying it, at most the request timeout.
-    pub async fn propose_request(&self, mut request: Request) -> Result<Arc<Event>, Error> {
+    /// Proposes a v2 request through raft and waits for the result of applying it, at most the request timeout.
+    pub(crate) async fn propose_request(&self, mut request: Request) -> Result<Arc<Event>, Error> {
         if request.method == Method::QGet {
             return self.quorum_read(&request).await;
         }
-        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (id, rx) = self.waiters.register();
         request.id = id;
-        let (tx, rx) = oneshot::channel();
-        self.waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
-        self.counters
-            .proposals_pending
-            .fetch_add(1, Ordering::Relaxed);
         let started = SystemTime::now();
-        let bytes = entry::encode(&request, unix_nanos());
-        let outcome = tokio::time::timeout(self.request_timeout, async {
-            // Without a leader raft drops proposals at once; etcd waits for one until the request timeout.
-            loop {
-                match self.raft.propose(bytes.clone()).await {
-                    Ok(_) => {
-                        break rx
-                            .await
-                            .unwrap_or_else(|_| Err(raft_internal("etcdserver: server stopped")));
-                    }
-                    Err(RaftError::ProposalDropped) => {
-                        tokio::time::sleep(Duration::from_millis(20)).await
-                    }
-                    Err(e) => break Err(raft_error(e)),
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|_| Err(raft_internal(self.timeout_cause(started))));
-        self.counters
-            .proposals_pending
-            .fetch_sub(1, Ordering::Relaxed);
-        if outcome.is_err() {
-            self.waiters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-            self.counters
-                .proposals_failed
-                .fetch_add(1, Ordering::Relaxed);
+        let bytes = crate::entry::encode_v2(&request, unix_nanos());
+        match self.propose_and_wait(id, bytes, rx).await {
+            Ok(Outcome::V2(result)) => result,
+            Ok(Outcome::V3(_)) => Err(raft_internal("etcdserver: request cancelled")),
+            Err(ProposeFailure::Raft(e)) => Err(raft_error(e)),
+            Err(ProposeFailure::Stopped) => Err(raft_internal("etcdserver: server stopped")),
+            Err(ProposeFailure::TimedOut) => Err(raft_internal(self.timeout_cause(started))),
         }
-        outcome
     }
 
     /// A quorum GET: linearizable through raft's read index (a heartbeat round, shared by the reads waiting at
@@ -208,16 +183,20 @@ impl Server {
         }
     }
 
-    /// Why a request that started at `started` timed out, in etcd's words: a leader elected after it started,
-    /// within two election timeouts of its start, means the previous leader failed under it.
-    fn timeout_cause(&self, started: SystemTime) -> &'static str {
+    /// Whether a leader was elected after `started`, within two election timeouts of it: etcd's sign that the
+    /// previous leader failed under a request.
+    pub(crate) fn leader_failed_during(&self, started: SystemTime) -> bool {
         let elected = *self.leader_since.read().unwrap_or_else(|p| p.into_inner());
         let two_elections = self.request_timeout.saturating_sub(Duration::from_secs(5));
-        match elected {
-            Some(elected) if started < elected && started + two_elections > elected => {
-                "etcdserver: request timed out, possibly due to previous leader failure"
-            }
-            _ => "etcdserver: request timed out",
+        matches!(elected, Some(elected) if started < elected && started + two_elections > elected)
+    }
+
+    /// Why a v2 request that started at `started` timed out, in etcd's words.
+    fn timeout_cause(&self, started: SystemTime) -> &'static str {
+        if self.leader_failed_during(started) {
+            "etcdserver: request timed out, possibly due to previous leader failure"
+        } else {
+            "etcdserver: request timed out"
         }
     }
 
@@ -325,7 +304,7 @@ impl Backend for Server {
     }
 
     fn store_stats(&self) -> StoreStats {
-        self.write_state().store.stats()
+        self.with_store(Store::stats)
     }
 
     fn self_stats(&self) -> String {
@@ -416,7 +395,7 @@ impl Backend for Server {
             let change = MemberChange {
                 kind: MemberChangeKind::AddMember,
                 node_id: id,
-                context: members::raft_attributes(&peer_urls, false).into_bytes(),
+                context: members::member_context(&peer_urls),
             };
             self.change(change).await?;
             Ok(Member {
@@ -476,7 +455,7 @@ impl Backend for Server {
             let change = MemberChange {
                 kind: MemberChangeKind::UpdateMember,
                 node_id: id,
-                context: members::raft_attributes(&peer_urls, false).into_bytes(),
+                context: members::member_context(&peer_urls),
             };
             self.change(change).await
         })
@@ -605,16 +584,6 @@ fn go_duration(d: Duration) -> String {
         (0, 0) => secs,
         (0, m) => format!("{m}m{secs}"),
         (h, m) => format!("{h}h{m}m{secs}"),
-    }
-}
-
-/// The store's state for raft snapshots: the bytes and the applied index they contain, read together.
-pub struct StoreSnapshots(pub Arc<RwLock<State>>);
-
-impl SnapshotSource for StoreSnapshots {
-    fn snapshot(&mut self) -> Option<(u64, Vec<u8>)> {
-        let state = self.0.read().unwrap_or_else(|p| p.into_inner());
-        Some((state.applied, state.store.snapshot()))
     }
 }
 

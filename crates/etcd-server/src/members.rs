@@ -2,8 +2,8 @@
 //! `/0/members/<hexid>/raftAttributes` = `{"peerURLs":[...]}` (with `"isLearner":true` for learners),
 //! `/0/members/<hexid>/attributes` = `{"name":..,"clientURLs":[...]}`, `/0/removed_members/<hexid>` = `""`.
 
+use etcd_api::v2::Member;
 use etcd_api::v2::json::write_string;
-use etcd_http::Member;
 use etcd_raft::{MemberChange, MemberChangeKind};
 use etcd_store::Store;
 use serde::Deserialize;
@@ -23,7 +23,7 @@ struct Attributes {
 }
 
 /// The `raftAttributes` value for these peer URLs.
-pub fn raft_attributes(peer_urls: &[String], learner: bool) -> String {
+pub(crate) fn raft_attributes(peer_urls: &[String], learner: bool) -> String {
     let mut out = String::from("{\"peerURLs\":[");
     for (i, url) in peer_urls.iter().enumerate() {
         if i > 0 {
@@ -39,8 +39,13 @@ pub fn raft_attributes(peer_urls: &[String], learner: bool) -> String {
     out
 }
 
+/// The context of a membership change (and of a founding member's bootstrap entry): its `raftAttributes`.
+pub fn member_context(peer_urls: &[String]) -> Vec<u8> {
+    raft_attributes(peer_urls, false).into_bytes()
+}
+
 /// The `attributes` value a member publishes.
-pub fn attributes(name: &str, client_urls: &[String]) -> String {
+pub(crate) fn attributes(name: &str, client_urls: &[String]) -> String {
     let mut out = String::from("{\"name\":");
     write_string(&mut out, name);
     out.push_str(",\"clientURLs\":[");
@@ -58,41 +63,50 @@ fn member_dir(id: u64) -> String {
     format!("/0/members/{id:x}")
 }
 
-/// Applies a committed membership change to the store, as etcd's apply does.
-pub fn apply_change(store: &mut Store, change: &MemberChange) {
+/// The peer URLs in a membership change's context (`{"peerURLs":[...]}`).
+pub(crate) fn peer_urls(context: &[u8]) -> Result<Vec<String>, String> {
+    serde_json::from_slice::<RaftAttributes>(context)
+        .map(|a| a.peer_urls)
+        .map_err(|e| format!("the member's attributes are not valid JSON: {e}"))
+}
+
+/// Applies a committed membership change to the store, as etcd's apply does. A change that cannot be recorded
+/// is an error: the member's view of the cluster would otherwise differ from the others'.
+pub(crate) fn apply_change(store: &mut Store, change: &MemberChange) -> Result<(), String> {
     let dir = member_dir(change.node_id);
-    let context = String::from_utf8_lossy(&change.context).into_owned();
+    let raft_attributes_key = format!("{dir}/raftAttributes");
     let result = match change.kind {
         MemberChangeKind::AddMember | MemberChangeKind::AddLearner => {
-            let value = if change.kind == MemberChangeKind::AddLearner {
-                learner_attributes(&context)
-            } else {
-                context
-            };
+            let learner = change.kind == MemberChangeKind::AddLearner;
+            let value = raft_attributes(&peer_urls(&change.context)?, learner);
             store
-                .create(&format!("{dir}/raftAttributes"), false, &value, false, 0, 0)
+                .create(&raft_attributes_key, false, &value, false, 0, 0)
                 .map(drop)
         }
         MemberChangeKind::PromoteLearner => {
-            let peers = store
-                .peek(&format!("{dir}/raftAttributes"), false, 0)
-                .ok()
-                .and_then(|e| e.node.value)
-                .and_then(|v| serde_json::from_str::<RaftAttributes>(&v).ok())
+            let recorded = store
+                .peek(&raft_attributes_key, false, 0)
+                .map_err(|e| format!("promoting a learner that is not recorded: {e}"))?
+                .node
+                .value
                 .unwrap_or_default();
+            let peers = peer_urls(recorded.as_bytes())?;
             store
                 .update(
-                    &format!("{dir}/raftAttributes"),
-                    &raft_attributes(&peers.peer_urls, false),
+                    &raft_attributes_key,
+                    &raft_attributes(&peers, false),
                     0,
                     false,
                     0,
                 )
                 .map(drop)
         }
-        MemberChangeKind::UpdateMember => store
-            .update(&format!("{dir}/raftAttributes"), &context, 0, false, 0)
-            .map(drop),
+        MemberChangeKind::UpdateMember => {
+            let value = raft_attributes(&peer_urls(&change.context)?, false);
+            store
+                .update(&raft_attributes_key, &value, 0, false, 0)
+                .map(drop)
+        }
         MemberChangeKind::RemoveMember => {
             store.delete(&dir, true, true, 0).map(drop).and_then(|()| {
                 store
@@ -108,18 +122,11 @@ pub fn apply_change(store: &mut Store, change: &MemberChange) {
             })
         }
     };
-    if let Err(e) = result {
-        tracing::warn!(member = %format!("{:x}", change.node_id), "membership change not recorded: {e}");
-    }
-}
-
-fn learner_attributes(context: &str) -> String {
-    let peers = serde_json::from_str::<RaftAttributes>(context).unwrap_or_default();
-    raft_attributes(&peers.peer_urls, true)
+    result.map_err(|e| format!("member {:x}: {}", change.node_id, e))
 }
 
 /// Every member in the store, sorted by ID.
-pub fn list(store: &Store) -> Vec<Member> {
+pub(crate) fn list(store: &Store) -> Vec<Member> {
     let Ok(event) = store.peek("/0/members", true, 0) else {
         return Vec::new();
     };
@@ -156,7 +163,7 @@ pub fn list(store: &Store) -> Vec<Member> {
 }
 
 /// Whether `id` was removed from the cluster.
-pub fn is_removed(store: &Store, id: u64) -> bool {
+pub(crate) fn is_removed(store: &Store, id: u64) -> bool {
     store
         .get(&format!("/0/removed_members/{id:x}"), false, 0)
         .is_ok()
@@ -174,7 +181,7 @@ mod tests {
             node_id: 0x8e9e05c52164694d,
             context: raft_attributes(&["http://localhost:2380".to_owned()], false).into_bytes(),
         };
-        apply_change(&mut store, &add);
+        apply_change(&mut store, &add).expect("add");
         assert_eq!(store.index(), 1);
         store
             .set(
@@ -204,7 +211,7 @@ mod tests {
             node_id: 0x8e9e05c52164694d,
             context: Vec::new(),
         };
-        apply_change(&mut store, &remove);
+        apply_change(&mut store, &remove).expect("remove");
         assert!(list(&store).is_empty());
         assert!(is_removed(&store, 0x8e9e05c52164694d));
         assert_eq!(store.index(), 4, "remove takes two indices, as in etcd");

@@ -1,12 +1,12 @@
-//! What the HTTP layer needs from the server behind it. The server implements [`Backend`]; the HTTP layer
-//! knows nothing of raft or the store.
+//! What the v2 API needs from the server behind it. The server (`etcd-server`) implements [`Backend`]; the
+//! HTTP layer (`etcd-http`) serves it and knows nothing of raft or the store; neither knows the other.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use etcd_api::v2::{Error, Event, Request, StoreStats};
+use super::{Error, Event, Request, StoreStats};
 
 /// A boxed future, as the backend's async methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

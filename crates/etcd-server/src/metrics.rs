@@ -3,12 +3,12 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use etcd_http::Backend;
+use etcd_api::v2::Backend;
 use etcd_raft::Role;
 
 use crate::server::Server;
 
-pub fn render(server: &Server) -> String {
+pub(crate) fn render(server: &Server) -> String {
     let status = server.cached_status();
     let leadership = server.raft.leadership();
     let has_leader = leadership.leader != 0;

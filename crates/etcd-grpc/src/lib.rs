@@ -1,0 +1,23 @@
+//! etcd's `v3rpc`: the v3 gRPC services over [`etcd_server::Server`] — `etcdserverpb.KV` and
+//! `etcdserverpb.Watch` — with etcd's status codes and exact error texts, `hasleader` metadata, and request
+//! limits; and the client listener that serves them beside the v2 HTTP API on one port.
+//!
+//! ```no_run
+//! # async fn run(server: std::sync::Arc<etcd_server::Server>) -> std::io::Result<()> {
+//! let options = etcd_grpc::ClientOptions::default();
+//! let routes = etcd_grpc::services(server.clone(), &options);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
+//! etcd_grpc::serve_clients(listener, None, routes, server, options).await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod kv;
+mod serve;
+mod status;
+mod watch;
+
+pub use crate::{
+    serve::{ClientOptions, serve_clients, services},
+    watch::WatchResponses,
+};

@@ -1,0 +1,139 @@
+//! The client listener: gRPC (HTTP/2, `content-type: application/grpc*`) and the v2 HTTP API (HTTP/1.1, or
+//! HTTP/2 without the gRPC content type) on one port, as etcd's connection multiplexer serves them. In the
+//! clear, HTTP/2 is spoken with prior knowledge (what gRPC clients do); over TLS the protocol is chosen by ALPN
+//! (`h2`, then `http/1.1`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_api::v2::Backend;
+use etcd_proto::etcdserverpb::kv_server::KvServer;
+use etcd_proto::etcdserverpb::watch_server::WatchServer;
+use etcd_server::Server;
+use http_body_util::Either;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tonic::service::Routes;
+
+use crate::kv::KvService;
+use crate::watch::WatchService;
+
+/// What gRPC gets above the request limit before it refuses a message (etcd's `grpcOverheadBytes`).
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// etcd's client-port settings for gRPC.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// `--max-request-bytes`.
+    pub max_request_bytes: usize,
+    /// `--max-concurrent-streams` per connection.
+    pub max_concurrent_streams: u32,
+    /// `--grpc-keepalive-interval`: how often the server pings an idle connection.
+    pub keepalive_interval: Duration,
+    /// `--grpc-keepalive-timeout`: how long it waits for the ping's answer before closing.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            max_request_bytes: 1536 * 1024,
+            max_concurrent_streams: u32::MAX,
+            keepalive_interval: Duration::from_secs(2 * 60 * 60),
+            keepalive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The v3 services of `server`, as one routing service.
+pub fn services(server: Arc<Server>, options: &ClientOptions) -> Routes {
+    let limit = options.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let kv = KvServer::new(KvService(server.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(usize::MAX);
+    let watch = WatchServer::new(WatchService {
+        server,
+        max_request_bytes: options.max_request_bytes,
+    })
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(usize::MAX);
+    Routes::new(kv).add_service(watch)
+}
+
+/// Serves gRPC (`routes`) and the v2 API (`backend`) on `listener` until the task is dropped.
+pub async fn serve_clients(
+    listener: tokio::net::TcpListener,
+    tls: Option<etcd_tls::TlsAcceptor>,
+    routes: Routes,
+    backend: Arc<dyn Backend>,
+    options: ClientOptions,
+) {
+    let tls = tls.map(|t| t.with_alpn(&[b"h2", b"http/1.1"]));
+    let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
+    loop {
+        let accepted = listener.accept().await;
+        let (routes, backend, tls, options) = (
+            routes.clone(),
+            backend.clone(),
+            tls.clone(),
+            options.clone(),
+        );
+        tokio::spawn(async move {
+            let _permit = accepted.permit;
+            let service = hyper::service::service_fn(move |request| {
+                answer(routes.clone(), backend.clone(), request)
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // Header names as Go writes them, for v2 clients that compare them exactly.
+            builder.http1().title_case_headers(true);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(options.max_concurrent_streams)
+                .keep_alive_interval(Some(options.keepalive_interval))
+                .keep_alive_timeout(options.keepalive_timeout);
+            let result = match tls {
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(accepted.stream), service)
+                        .await
+                }
+                Some(tls) => match tls.accept(accepted.stream).await {
+                    Ok(stream) => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!("TLS handshake failed: {e}");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = result {
+                tracing::debug!("client connection ended: {e}");
+            }
+        });
+    }
+}
+
+type Answer = hyper::Response<Either<tonic::body::Body, etcd_http::ResponseBody>>;
+
+async fn answer(
+    mut routes: Routes,
+    backend: Arc<dyn Backend>,
+    request: hyper::Request<Incoming>,
+) -> Result<Answer, Infallible> {
+    let grpc = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        let response = tonic::codegen::Service::call(&mut routes, request).await?;
+        return Ok(response.map(Either::Left));
+    }
+    Ok(etcd_http::route(backend, request).await.map(Either::Right))
+}

@@ -1,0 +1,32 @@
+//! etcd-server's errors as gRPC statuses: etcd's codes and exact texts.
+
+use etcd_server::{ErrorClass, Server, V3Error};
+use tonic::{Code, Status};
+
+/// The status etcd answers `e` with.
+pub(crate) fn status(e: V3Error) -> Status {
+    let code = match e.class() {
+        ErrorClass::InvalidArgument => Code::InvalidArgument,
+        ErrorClass::OutOfRange => Code::OutOfRange,
+        ErrorClass::Unavailable => Code::Unavailable,
+        ErrorClass::ResourceExhausted => Code::ResourceExhausted,
+        ErrorClass::Canceled => Code::Cancelled,
+        ErrorClass::Internal => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// etcd's `hasleader` metadata: a client that sets it wants no answer from a member without a leader.
+pub(crate) fn require_leader(
+    metadata: &tonic::metadata::MetadataMap,
+    server: &Server,
+) -> Result<(), Status> {
+    let wants_leader = metadata
+        .get("hasleader")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "true");
+    if wants_leader && !server.has_leader() {
+        return Err(status(V3Error::NoLeader));
+    }
+    Ok(())
+}

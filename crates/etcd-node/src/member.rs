@@ -1,0 +1,216 @@
+//! Running a member: the flags turned into etcd-server's configuration (who this member is, from its log, the
+//! running cluster or the flags), the listeners bound, and the peer and client ports served.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use etcd_raft::{Bootstrap, HttpTransport, InitialMember};
+use etcd_server::{Running, ServerConfig};
+
+use crate::cluster::{bind_address, parse_initial_cluster, parse_urls};
+use crate::flags::Flags;
+
+/// A running member and the tasks serving its ports.
+pub struct Member {
+    pub running: Running,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Member {
+    /// Stops accepting connections, then stops the member (which lets the requests in flight finish).
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.running.shutdown().await;
+    }
+}
+
+/// Starts the member the flags describe.
+pub async fn start(flags: &Flags) -> Result<Member> {
+    let members = parse_initial_cluster(&flags.initial_cluster, &flags.initial_cluster_token)
+        .map_err(anyhow::Error::msg)?;
+    let advertise_peer = parse_urls(
+        "initial-advertise-peer-urls",
+        &flags.initial_advertise_peer_urls,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let client_urls = parse_urls("advertise-client-urls", &flags.advertise_client_urls)
+        .map_err(anyhow::Error::msg)?;
+    let listen_client =
+        parse_urls("listen-client-urls", &flags.listen_client_urls).map_err(anyhow::Error::msg)?;
+    let listen_peer =
+        parse_urls("listen-peer-urls", &flags.listen_peer_urls).map_err(anyhow::Error::msg)?;
+    let Some(me) = members.iter().find(|m| m.name == flags.name) else {
+        bail!(
+            "couldn't find local name {:?} in the initial cluster configuration",
+            flags.name
+        );
+    };
+    let mut mine = me.peer_urls.clone();
+    mine.sort();
+    let mut advertised = advertise_peer.clone();
+    advertised.sort();
+    if mine != advertised {
+        bail!(
+            "--initial-cluster has {}={} but --initial-advertise-peer-urls is {}",
+            me.name,
+            me.peer_urls.join(","),
+            advertise_peer.join(",")
+        );
+    }
+    // Certificates and keys are read now, so a bad file stops the member before anything is written.
+    let tls = crate::tls::setup(
+        flags,
+        std::path::Path::new(&flags.data_dir()),
+        &listen_client,
+        &listen_peer,
+    )?;
+    // Who this member is: from its log when it has one (a restart), from the running cluster when joining it,
+    // from the flags when founding a new cluster.
+    let member_dir = PathBuf::from(flags.data_dir()).join("member");
+    let wal_dir = (!flags.wal_dir.is_empty()).then(|| PathBuf::from(&flags.wal_dir));
+    let recorded =
+        etcd_raft::recorded_ids(&member_dir, wal_dir.as_deref()).context("reading the raft log")?;
+    let (id, cluster_id, bootstrap, peers) = match recorded {
+        Some((id, cluster_id)) => (id, cluster_id, Bootstrap::Join, Vec::new()),
+        None if flags.initial_cluster_state == "existing" => {
+            let others: Vec<String> = members
+                .iter()
+                .filter(|m| m.name != flags.name)
+                .flat_map(|m| m.peer_urls.clone())
+                .collect();
+            let remote = crate::join::fetch(&others, tls.peer_dial.clone())
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("asking the cluster for its members")?;
+            let Some((id, _)) = remote.members.iter().find(|(_, urls)| {
+                let mut urls = urls.clone();
+                urls.sort();
+                urls == mine
+            }) else {
+                bail!(
+                    "the cluster has no member with peer URLs {}: add it first (etcdctl member add)",
+                    advertise_peer.join(",")
+                );
+            };
+            let peers = remote
+                .members
+                .iter()
+                .filter(|(m, _)| m != id)
+                .cloned()
+                .collect();
+            (*id, remote.cluster_id, Bootstrap::Join, peers)
+        }
+        None => {
+            let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+            let bootstrap = Bootstrap::NewCluster(
+                members
+                    .iter()
+                    .map(|m| InitialMember {
+                        id: m.id,
+                        context: etcd_server::member_context(&m.peer_urls),
+                    })
+                    .collect(),
+            );
+            let peers = members
+                .iter()
+                .filter(|m| m.id != me.id)
+                .map(|m| (m.id, m.peer_urls.clone()))
+                .collect();
+            (me.id, etcd_raft::cluster_id(&ids), bootstrap, peers)
+        }
+    };
+
+    // Bind first, so a port in use is reported before anything is written.
+    let client_listeners = bind_all("clients", &listen_client).await?;
+    let peer_listeners = bind_all("peers", &listen_peer).await?;
+
+    let transport = HttpTransport::with_tls(
+        id,
+        cluster_id,
+        tokio::runtime::Handle::current(),
+        tls.peer_dial.clone(),
+    );
+    let max_request_bytes =
+        usize::try_from(flags.max_request_bytes).context("--max-request-bytes is too large")?;
+    let config = ServerConfig {
+        name: flags.name.clone(),
+        id,
+        cluster_id,
+        initial_cluster_token: flags.initial_cluster_token.clone(),
+        bootstrap,
+        peers,
+        client_urls,
+        data_dir: PathBuf::from(flags.data_dir()),
+        wal_dir,
+        heartbeat_interval: Duration::from_millis(flags.heartbeat_interval),
+        election_timeout: Duration::from_millis(flags.election_timeout),
+        snapshot_count: flags.snapshot_count,
+        force_new_cluster: flags.force_new_cluster,
+        cors: flags
+            .cors
+            .split(',')
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        strict_reconfig_check: flags.strict_reconfig_check,
+        max_txn_ops: flags.max_txn_ops as usize,
+        max_request_bytes,
+    };
+    let running = etcd_server::start(config, transport)?;
+    let server = running.server.clone();
+
+    let mut tasks = Vec::new();
+    for (listener, url) in peer_listeners.into_iter().zip(&listen_peer) {
+        tasks.push(crate::peer::serve(
+            listener,
+            crate::tls::TlsSetup::acceptor_for(&tls.peer, url),
+            server.clone(),
+        ));
+    }
+    let client_acceptors: Vec<_> = listen_client
+        .iter()
+        .map(|url| crate::tls::TlsSetup::acceptor_for(&tls.client, url))
+        .collect();
+    let options = etcd_grpc::ClientOptions {
+        max_request_bytes,
+        max_concurrent_streams: flags.max_concurrent_streams,
+        keepalive_interval: flags.grpc_keepalive_interval,
+        keepalive_timeout: flags.grpc_keepalive_timeout,
+    };
+    // Clients are served once the member is ready, as etcd does: reads then see everything replayed.
+    let routes = etcd_grpc::services(server.clone(), &options);
+    tasks.push(tokio::spawn(async move {
+        server.ready().await;
+        let mut loops = tokio::task::JoinSet::new();
+        for (listener, acceptor) in client_listeners.into_iter().zip(client_acceptors) {
+            loops.spawn(etcd_grpc::serve_clients(
+                listener,
+                acceptor,
+                routes.clone(),
+                server.clone(),
+                options.clone(),
+            ));
+        }
+        while loops.join_next().await.is_some() {}
+    }));
+    for url in &listen_client {
+        tracing::info!("serving client requests on {url}");
+    }
+    Ok(Member { running, tasks })
+}
+
+/// Binds a listener for each URL.
+async fn bind_all(what: &str, urls: &[String]) -> Result<Vec<tokio::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(urls.len());
+    for url in urls {
+        let addr = bind_address(url).map_err(anyhow::Error::msg)?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("listening for {what} on {url}"))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}

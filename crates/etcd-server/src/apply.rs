@@ -1,0 +1,263 @@
+//! The apply loop: committed entries, in log order, to the v2 store and the v3 store; then their waiters.
+//!
+//! v2 requests always go to the v2 store (it is rebuilt from the raft snapshot and the entries after it). v3
+//! requests go to the v3 store only above its consistent index: below it, the store already holds them (it
+//! survived the restart), so nothing is applied twice. One v3 write batch spans all the entries of an apply
+//! event and commits with the consistent index of the last one, before any waiter is answered.
+//!
+//! Anything the member cannot apply faithfully (an undecodable entry, a snapshot it cannot restore, a
+//! membership change it cannot record, a store failure) stops the member: the others applied it, so going on
+//! would serve a state that diverged.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use etcd_proto::etcdrs::internal_raft_request::Request as Kind;
+use etcd_proto::etcdserverpb::CompactionResponse;
+use etcd_raft::{ApplyEvent, CommittedEntry, EntryKind, MemberChangeKind};
+use etcd_store::Applied;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::server::Server;
+use crate::v3::{V3Error, V3Response};
+use crate::waiters::Outcome;
+use crate::{entry, members};
+
+/// What one apply event leaves to do once the stores are committed.
+#[derive(Default)]
+struct Answers {
+    outcomes: Vec<(u64, Outcome)>,
+    /// Physical compactions: answered once the deletions are done.
+    compactions: Vec<(u64, CompactionResponse, etcd_mvcc::CompactionHandle)>,
+}
+
+/// Applies every event raft gives, until raft stops or the member cannot go on.
+pub(crate) async fn run(server: Arc<Server>, mut applies: UnboundedReceiver<ApplyEvent>) {
+    while let Some(event) = applies.recv().await {
+        let done = match event {
+            ApplyEvent::Snapshot { index, term, data } => {
+                restore(&server, index, term, &data).map(|()| (index, Answers::default()))
+            }
+            ApplyEvent::Entries(entries) => apply_entries(&server, entries),
+        };
+        let (applied, answers) = match done {
+            Ok(done) => done,
+            Err(why) => {
+                server.fail(why);
+                return;
+            }
+        };
+        for (id, outcome) in answers.outcomes {
+            server.waiters.resolve(id, outcome);
+        }
+        for (id, response, handle) in answers.compactions {
+            let server = server.clone();
+            tokio::task::spawn_blocking(move || {
+                let outcome = match handle.wait() {
+                    Ok(()) => Ok(V3Response::Compact(response)),
+                    Err(e) => Err(V3Error::Mvcc(e)),
+                };
+                server.waiters.resolve(id, Outcome::V3(outcome));
+            });
+        }
+        server.raft.report_applied(applied);
+    }
+}
+
+/// Replaces both stores with a snapshot's.
+fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), String> {
+    let cannot = |e: String| format!("cannot restore the snapshot at index {index}: {e}");
+    let parts = crate::snapshot::parse(data).map_err(cannot)?;
+    let mut state = server.write_state();
+    state
+        .store
+        .recover(parts.v2)
+        .map_err(|e| cannot(format!("the v2 store: {e}")))?;
+    if let Some((mvcc_index, stream)) = parts.mvcc {
+        let current = server.mvcc();
+        // A store at or past the snapshot's point already holds it (a restart, or a snapshot of an older
+        // point): entries past its consistent index bring it forward, none is applied twice.
+        if current.consistent_index().0 < mvcc_index {
+            let path = server.mvcc_path.clone();
+            etcd_mvcc::Store::restore(&path, stream)
+                .map_err(|e| cannot(format!("the v3 store: {e}")))?;
+            let restored = etcd_mvcc::Store::open(&path)
+                .map_err(|e| cannot(format!("the restored v3 store: {e}")))?;
+            *server.mvcc.write() = Arc::new(restored);
+            tracing::info!(index, mvcc_index, "restored the v3 store from a snapshot");
+        }
+    }
+    state.applied = index;
+    server.position.0.store(index, Ordering::Relaxed);
+    server.position.1.store(term, Ordering::Relaxed);
+    Ok(())
+}
+
+fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, Answers), String> {
+    let mut answers = Answers::default();
+    let mut state = server.write_state();
+    let mvcc = server.mvcc();
+    let applied_v3 = mvcc.consistent_index().0;
+    let mut batch: Option<etcd_mvcc::WriteBatch<'_>> = None;
+    let mut last = None;
+    for e in entries {
+        match e.kind {
+            EntryKind::Normal(data) if !data.is_empty() => {
+                let decoded = entry::decode(e.index, &data).map_err(|e| e.to_string())?;
+                let id = decoded.id;
+                match decoded.request {
+                    Kind::V2(wire) => {
+                        let request = entry::v2_request(&wire)
+                            .ok_or_else(|| format!("raft entry {}: not a v2 request", e.index))?;
+                        let result = state.store.apply(&request, decoded.proposed_at);
+                        server
+                            .counters
+                            .proposals_applied
+                            .fetch_add(1, Ordering::Relaxed);
+                        match result {
+                            Ok(Applied::Write(event) | Applied::Read(event)) => {
+                                answers.outcomes.push((id, Outcome::V2(Ok(event))));
+                            }
+                            // Keys a SYNC expired: nobody waits for it.
+                            Ok(Applied::Expired(_)) => {}
+                            Err(err) => answers.outcomes.push((id, Outcome::V2(Err(err)))),
+                        }
+                    }
+                    request if e.index > applied_v3 => {
+                        if batch.is_none() {
+                            batch = Some(mvcc.write().map_err(|e| e.to_string())?);
+                        }
+                        if let Some(batch) = batch.as_mut() {
+                            apply_v3(server, batch, id, request, e.index, &mut answers)?;
+                        }
+                        server
+                            .counters
+                            .proposals_applied
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Already in the v3 store (applied before a restart).
+                    _ => {}
+                }
+            }
+            EntryKind::Normal(_) => {}
+            EntryKind::MemberChange { change, applied } => {
+                if applied {
+                    members::apply_change(&mut state.store, &change).map_err(|err| {
+                        format!(
+                            "raft entry {}: membership change not recorded: {err}",
+                            e.index
+                        )
+                    })?;
+                    follow_member_change(server, &change);
+                }
+            }
+        }
+        state.applied = e.index;
+        last = Some((e.index, e.term));
+        server
+            .counters
+            .proposals_committed
+            .fetch_add(1, Ordering::Relaxed);
+        server.position.0.store(e.index, Ordering::Relaxed);
+        server.position.1.store(e.term, Ordering::Relaxed);
+    }
+    if let (Some(mut batch), Some((index, term))) = (batch, last) {
+        batch.set_consistent_index(index, term);
+        batch
+            .commit()
+            .map_err(|e| format!("committing the v3 store at raft index {index}: {e}"))?;
+    }
+    Ok((state.applied, answers))
+}
+
+/// Applies one v3 request to the batch; a request error is its answer, a store failure stops the member.
+fn apply_v3(
+    server: &Server,
+    batch: &mut etcd_mvcc::WriteBatch<'_>,
+    id: u64,
+    request: Kind,
+    index: u64,
+    answers: &mut Answers,
+) -> Result<(), String> {
+    let result = match request {
+        Kind::Put(req) => batch.put(&req).map(|mut r| {
+            r.header = Some(server.header(batch.revision()));
+            V3Response::Put(r)
+        }),
+        Kind::DeleteRange(req) => batch.delete_range(&req).map(|mut r| {
+            r.header = Some(server.header(batch.revision()));
+            V3Response::DeleteRange(r)
+        }),
+        Kind::Txn(req) => batch.txn(&req, server.limits.max_txn_ops).map(|mut r| {
+            r.header = Some(server.header(batch.revision()));
+            V3Response::Txn(r)
+        }),
+        Kind::Compaction(req) => match batch.compact(req.revision) {
+            Ok(handle) => {
+                let response = CompactionResponse {
+                    header: Some(server.header(batch.revision())),
+                };
+                if req.physical {
+                    answers.compactions.push((id, response, handle));
+                    return Ok(());
+                }
+                Ok(V3Response::Compact(response))
+            }
+            Err(e) => Err(e),
+        },
+        other => {
+            return Err(format!(
+                "raft entry {index}: this member cannot apply {} requests yet: upgrade it",
+                kind_name(&other)
+            ));
+        }
+    };
+    match result {
+        Ok(response) => answers.outcomes.push((id, Outcome::V3(Ok(response)))),
+        Err(e @ (etcd_mvcc::Error::Backend { .. } | etcd_mvcc::Error::Corrupt { .. })) => {
+            return Err(format!("raft entry {index}: the v3 store failed: {e}"));
+        }
+        Err(e) => answers
+            .outcomes
+            .push((id, Outcome::V3(Err(V3Error::Mvcc(e))))),
+    }
+    Ok(())
+}
+
+fn kind_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::V2(_) => "v2",
+        Kind::Range(_) => "range",
+        Kind::Put(_) => "put",
+        Kind::DeleteRange(_) => "delete-range",
+        Kind::Txn(_) => "txn",
+        Kind::Compaction(_) => "compaction",
+        Kind::LeaseGrant(_) | Kind::LeaseRevoke(_) | Kind::LeaseCheckpoint(_) => "lease",
+        Kind::Alarm(_) => "alarm",
+        _ => "auth or cluster",
+    }
+}
+
+/// Keeps the transport's peer list in step with membership.
+fn follow_member_change(server: &Server, change: &etcd_raft::MemberChange) {
+    if change.node_id == server.id {
+        if change.kind == MemberChangeKind::RemoveMember {
+            tracing::warn!("this member was removed from the cluster; shutting down");
+            server
+                .stop
+                .send_replace(Some(crate::server::StopReason::Removed));
+        }
+        return;
+    }
+    match change.kind {
+        MemberChangeKind::RemoveMember => server.transport.remove_peer(change.node_id),
+        _ => {
+            if let Some(url) = members::peer_urls(&change.context)
+                .ok()
+                .and_then(|urls| urls.into_iter().next())
+            {
+                server.transport.add_peer(change.node_id, &url);
+            }
+        }
+    }
+}

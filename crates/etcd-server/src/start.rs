@@ -1,0 +1,307 @@
+//! Starting a member from its configuration: the stores, raft, the apply loop, and the background duties
+//! (publishing this member's attributes, the cluster version, TTL expiry ticks, the cached raft status).
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use etcd_api::v2::{Backend, Method, Request};
+use etcd_raft::{Bootstrap, HttpTransport, RaftConfig, RaftError, RaftNode, Role};
+use etcd_store::Store;
+
+use crate::members;
+use crate::server::{Counters, Limits, Server, State, unix_nanos};
+use crate::waiters::Waiters;
+
+/// What a member is started with: its identity, its place in the cluster, its directories and limits. The
+/// binary builds it from etcd's flags.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// `--name`.
+    pub name: String,
+    /// This member's ID.
+    pub id: u64,
+    /// The cluster's ID.
+    pub cluster_id: u64,
+    /// `--initial-cluster-token` (new members' IDs are derived from it).
+    pub initial_cluster_token: String,
+    /// How raft starts: a new cluster's members, or joining (a restart, or a member added to a running
+    /// cluster).
+    pub bootstrap: Bootstrap,
+    /// The other members known now and their peer URLs.
+    pub peers: Vec<(u64, Vec<String>)>,
+    /// `--advertise-client-urls`.
+    pub client_urls: Vec<String>,
+    /// `--data-dir`.
+    pub data_dir: PathBuf,
+    /// `--wal-dir`, when the WAL lives elsewhere.
+    pub wal_dir: Option<PathBuf>,
+    /// `--heartbeat-interval`.
+    pub heartbeat_interval: Duration,
+    /// `--election-timeout`.
+    pub election_timeout: Duration,
+    /// `--snapshot-count`.
+    pub snapshot_count: u64,
+    /// `--force-new-cluster`.
+    pub force_new_cluster: bool,
+    /// `--cors` origins.
+    pub cors: Vec<String>,
+    /// `--strict-reconfig-check`.
+    pub strict_reconfig_check: bool,
+    /// `--max-txn-ops`.
+    pub max_txn_ops: usize,
+    /// `--max-request-bytes`.
+    pub max_request_bytes: usize,
+}
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The raft log could not be opened or created.
+    #[error("starting raft in {}: {source}", dir.display())]
+    Raft {
+        /// The member directory.
+        dir: PathBuf,
+        /// What failed.
+        source: RaftError,
+    },
+    /// The v3 store could not be opened.
+    #[error("opening the v3 store: {0}")]
+    Mvcc(#[from] etcd_mvcc::Error),
+    /// The member directory could not be created.
+    #[error("creating {}: {source}", dir.display())]
+    Directory {
+        /// The directory.
+        dir: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// A running member.
+pub struct Running {
+    /// The member.
+    pub server: Arc<Server>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Lets the requests in flight finish (a few seconds at most), then stops raft, which syncs and closes the
+    /// log, and makes the v3 store durable.
+    pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self
+            .server
+            .counters
+            .proposals_pending
+            .load(Ordering::Relaxed)
+            > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.server.raft.shutdown().await;
+        if let Err(e) = self.server.mvcc().sync() {
+            tracing::warn!("could not make the v3 store durable: {e}");
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// Starts the member `config` describes, reaching peers through `transport`.
+pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Running, StartError> {
+    let member_dir = config.data_dir.join("member");
+    let snap_dir = member_dir.join("snap");
+    std::fs::create_dir_all(&snap_dir).map_err(|source| StartError::Directory {
+        dir: snap_dir.clone(),
+        source,
+    })?;
+    let mvcc_path = snap_dir.join("db");
+    let mvcc = Arc::new(parking_lot::RwLock::new(Arc::new(etcd_mvcc::Store::open(
+        &mvcc_path,
+    )?)));
+    let mut raft_config = RaftConfig::new(config.id, config.cluster_id)
+        .with_timing(config.heartbeat_interval, config.election_timeout);
+    raft_config.snapshot_count = config.snapshot_count.max(1);
+    raft_config.wal_dir = config.wal_dir.clone();
+    raft_config.force_new_cluster = config.force_new_cluster;
+    let request_timeout = raft_config.request_timeout;
+    let state = Arc::new(RwLock::new(State {
+        store: Store::new(),
+        applied: 0,
+    }));
+    for (peer, urls) in &config.peers {
+        if let Some(url) = urls.first() {
+            transport.add_peer(*peer, url);
+        }
+    }
+    let (raft, applies) = RaftNode::start(
+        raft_config,
+        &member_dir,
+        config.bootstrap,
+        Box::new(transport.clone()),
+        Box::new(crate::snapshot::Snapshots {
+            state: state.clone(),
+            mvcc: mvcc.clone(),
+        }),
+    )
+    .map_err(|source| StartError::Raft {
+        dir: member_dir.clone(),
+        source,
+    })?;
+    transport.attach(raft.clone());
+    let server = Arc::new(Server {
+        id: config.id,
+        name: config.name.clone(),
+        cluster_id: config.cluster_id,
+        token: config.initial_cluster_token,
+        client_urls: config.client_urls,
+        raft,
+        transport,
+        state,
+        mvcc,
+        mvcc_path,
+        waiters: Waiters::new(config.id, unix_nanos()),
+        request_timeout,
+        limits: Limits {
+            max_txn_ops: config.max_txn_ops,
+            max_request_bytes: config.max_request_bytes,
+        },
+        position: Default::default(),
+        status: RwLock::new(None),
+        start_time: SystemTime::now(),
+        leader_since: RwLock::new(None),
+        counters: Counters::default(),
+        cors: config.cors,
+        strict_reconfig: config.strict_reconfig_check,
+        ready: tokio::sync::watch::channel(false).0,
+        stop: tokio::sync::watch::channel(None).0,
+    });
+    // etcd reads /2/enabled once at start (its v2 auth check), which shows as one getsFail in the store stats.
+    server.check_access();
+    tracing::info!(
+        name = %config.name,
+        member = %format!("{:x}", config.id),
+        cluster = %format!("{:x}", config.cluster_id),
+        data_dir = %config.data_dir.display(),
+        "starting etcd-node"
+    );
+    let tasks = vec![
+        tokio::spawn(crate::apply::run(server.clone(), applies)),
+        tokio::spawn(watch_status(server.clone())),
+        tokio::spawn(publish(server.clone())),
+        tokio::spawn(expire_ttls(server.clone())),
+        tokio::spawn(sync_watchers(server.clone())),
+    ];
+    Ok(Running { server, tasks })
+}
+
+/// Caches the raft status for the HTTP layer and counts leader changes.
+async fn watch_status(server: Arc<Server>) {
+    let mut last_leader = 0;
+    loop {
+        if let Ok(status) = server.raft.status().await {
+            if status.leader != last_leader {
+                if status.leader != 0 {
+                    server
+                        .counters
+                        .leader_changes
+                        .fetch_add(1, Ordering::Relaxed);
+                    *server
+                        .leader_since
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(SystemTime::now());
+                }
+                last_leader = status.leader;
+            }
+            *server.status.write().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Publishes this member's name and client URLs, then (on the leader) the cluster version, as etcd does.
+async fn publish(server: Arc<Server>) {
+    let attributes = Request {
+        method: Method::Put,
+        path: format!("/0/members/{:x}/attributes", server.id),
+        val: members::attributes(&server.name, &server.client_urls),
+        ..Request::default()
+    };
+    while server.propose_request(attributes.clone()).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tracing::info!("published local member to cluster through raft");
+    tracing::info!("ready to serve client requests");
+    server.ready.send_replace(true);
+    loop {
+        let is_leader = server.raft.leadership().role == Role::Leader;
+        let decided = server.versions().1 != "not_decided";
+        if decided {
+            return;
+        }
+        if is_leader {
+            let version = Request {
+                method: Method::Put,
+                path: "/0/version".to_owned(),
+                val: "3.4.0".to_owned(),
+                ..Request::default()
+            };
+            if server.propose_request(version).await.is_ok() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// On the leader, proposes a SYNC with its clock every 500 ms while keys with a TTL exist.
+async fn expire_ttls(server: Arc<Server>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let is_leader = server.raft.leadership().role == Role::Leader;
+        let has_ttls = server
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .store
+            .has_ttl_keys();
+        if is_leader && has_ttls {
+            let sync = Request {
+                method: Method::Sync,
+                time: unix_nanos(),
+                ..Request::default()
+            };
+            // Fire and forget: nobody waits for a SYNC's result.
+            let raft = server.raft.clone();
+            let bytes = crate::entry::encode_v2(&sync, unix_nanos());
+            tokio::spawn(async move {
+                let _ = raft.propose(bytes).await;
+            });
+        }
+    }
+}
+
+/// Lets unsynced v3 watchers (started in the past, or fallen behind) catch up from the backend, a bounded
+/// step at a time: every 100 ms as etcd does, sooner while some are still behind.
+async fn sync_watchers(server: Arc<Server>) {
+    loop {
+        let mvcc = server.mvcc();
+        let behind = tokio::task::spawn_blocking(move || mvcc.sync_watchers())
+            .await
+            .unwrap_or(Ok(false));
+        let pause = match behind {
+            Ok(true) => Duration::from_millis(10),
+            Ok(false) => Duration::from_millis(100),
+            Err(e) => {
+                tracing::warn!("v3 watchers could not catch up: {e}");
+                Duration::from_millis(100)
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
+}

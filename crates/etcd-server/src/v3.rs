@@ -1,0 +1,271 @@
+//! The v3 KV requests: validated, proposed through raft (writes) or served after a read index (linearizable
+//! ranges), answered with etcd's response headers and errors.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use etcd_proto::etcdrs::internal_raft_request::Request as Kind;
+use etcd_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
+};
+use etcd_raft::RaftError;
+
+use crate::server::{Server, unix_nanos};
+use crate::waiters::Outcome;
+
+/// A v3 request's answer from the apply loop.
+#[derive(Debug, Clone)]
+pub enum V3Response {
+    /// To a `PutRequest`.
+    Put(PutResponse),
+    /// To a `DeleteRangeRequest`.
+    DeleteRange(DeleteRangeResponse),
+    /// To a `TxnRequest`.
+    Txn(TxnResponse),
+    /// To a `CompactionRequest`.
+    Compact(CompactionResponse),
+}
+
+/// The gRPC status class of an error (the gRPC layer maps it to its status code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// `InvalidArgument`.
+    InvalidArgument,
+    /// `OutOfRange`.
+    OutOfRange,
+    /// `Unavailable`.
+    Unavailable,
+    /// `ResourceExhausted`.
+    ResourceExhausted,
+    /// `Canceled`.
+    Canceled,
+    /// `Internal`.
+    Internal,
+}
+
+/// Why a v3 request failed; each displays as etcd's exact message (clients match errors by text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum V3Error {
+    /// A store rule refused the request.
+    #[error(transparent)]
+    Mvcc(#[from] etcd_mvcc::Error),
+    /// No leader is known.
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    /// Not applied within the request timeout.
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// Timed out after a leader change during the request.
+    #[error("etcdserver: request timed out, possibly due to previous leader failure")]
+    TimeoutDueToLeaderFail,
+    /// The member is stopping.
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    /// Raft refused the request for a reason other than those above.
+    #[error("etcdserver: request cancelled")]
+    Canceled,
+    /// The request is over `--max-request-bytes`.
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    /// Raft is overloaded.
+    #[error("etcdserver: too many requests")]
+    TooManyRequests,
+}
+
+impl V3Error {
+    /// The gRPC status class etcd answers this error with.
+    pub fn class(&self) -> ErrorClass {
+        use etcd_mvcc::Error as M;
+        match self {
+            V3Error::Mvcc(M::Compacted | M::FutureRevision) => ErrorClass::OutOfRange,
+            V3Error::Mvcc(
+                M::EmptyKey
+                | M::KeyNotFound
+                | M::ValueProvided
+                | M::LeaseProvided
+                | M::TooManyOps
+                | M::DuplicateKey,
+            ) => ErrorClass::InvalidArgument,
+            V3Error::Mvcc(_) => ErrorClass::Internal,
+            V3Error::RequestTooLarge => ErrorClass::InvalidArgument,
+            V3Error::TooManyRequests => ErrorClass::ResourceExhausted,
+            V3Error::Canceled => ErrorClass::Canceled,
+            V3Error::NoLeader
+            | V3Error::Timeout
+            | V3Error::TimeoutDueToLeaderFail
+            | V3Error::Stopped => ErrorClass::Unavailable,
+        }
+    }
+}
+
+impl Server {
+    /// The header every v3 response carries.
+    pub fn header(&self, revision: i64) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.cluster_id,
+            member_id: self.id,
+            revision,
+            raft_term: self.raft.leadership().term,
+        }
+    }
+
+    /// The v3 store as it is now (a snapshot from the leader replaces it).
+    pub fn mvcc(&self) -> Arc<etcd_mvcc::Store> {
+        self.mvcc.read().clone()
+    }
+
+    /// Whether this member knows a leader.
+    pub fn has_leader(&self) -> bool {
+        self.raft.leadership().leader != 0
+    }
+
+    /// A range: linearizable (after a read index) unless `serializable`.
+    pub async fn range(&self, req: RangeRequest) -> Result<RangeResponse, V3Error> {
+        if req.key.is_empty() {
+            return Err(etcd_mvcc::Error::EmptyKey.into());
+        }
+        if !req.serializable {
+            self.linearizable_read().await?;
+        }
+        let (found, revision) = self.mvcc().range(&req)?;
+        Ok(RangeResponse {
+            header: Some(self.header(revision)),
+            kvs: found.kvs,
+            more: found.more,
+            count: found.count,
+        })
+    }
+
+    /// A put, through raft.
+    pub async fn put(&self, req: PutRequest) -> Result<PutResponse, V3Error> {
+        if req.key.is_empty() {
+            return Err(etcd_mvcc::Error::EmptyKey.into());
+        }
+        match self.propose_v3(Kind::Put(req)).await? {
+            V3Response::Put(r) => Ok(r),
+            _ => Err(V3Error::Canceled),
+        }
+    }
+
+    /// A delete, through raft.
+    pub async fn delete_range(
+        &self,
+        req: DeleteRangeRequest,
+    ) -> Result<DeleteRangeResponse, V3Error> {
+        if req.key.is_empty() {
+            return Err(etcd_mvcc::Error::EmptyKey.into());
+        }
+        match self.propose_v3(Kind::DeleteRange(req)).await? {
+            V3Response::DeleteRange(r) => Ok(r),
+            _ => Err(V3Error::Canceled),
+        }
+    }
+
+    /// A txn, through raft (checked against `--max-txn-ops` and for duplicate keys first).
+    pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, V3Error> {
+        etcd_mvcc::check_txn(&req, self.limits.max_txn_ops)?;
+        match self.propose_v3(Kind::Txn(req)).await? {
+            V3Response::Txn(r) => Ok(r),
+            _ => Err(V3Error::Canceled),
+        }
+    }
+
+    /// A compaction, through raft; with `physical`, answered once the old revisions are deleted.
+    pub async fn compact(&self, req: CompactionRequest) -> Result<CompactionResponse, V3Error> {
+        match self.propose_v3(Kind::Compaction(req)).await? {
+            V3Response::Compact(r) => Ok(r),
+            _ => Err(V3Error::Canceled),
+        }
+    }
+
+    /// Waits until this member has applied everything committed before the call.
+    async fn linearizable_read(&self) -> Result<(), V3Error> {
+        let started = SystemTime::now();
+        match tokio::time::timeout(self.request_timeout, self.raft.read_index()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::ProposalDropped)) if !self.has_leader() => Err(V3Error::NoLeader),
+            Ok(Err(e)) => Err(v3_raft_error(e)),
+            Err(_) => Err(self.v3_timeout(started)),
+        }
+    }
+
+    /// Proposes a v3 request and waits for its outcome.
+    async fn propose_v3(&self, request: Kind) -> Result<V3Response, V3Error> {
+        let (id, rx) = self.waiters.register();
+        let bytes = crate::entry::encode(id, unix_nanos(), request);
+        if bytes.len() > self.limits.max_request_bytes {
+            self.waiters.cancel(id);
+            return Err(V3Error::RequestTooLarge);
+        }
+        let started = SystemTime::now();
+        let outcome = self.propose_and_wait(id, bytes, rx).await;
+        match outcome {
+            Ok(Outcome::V3(result)) => result,
+            Ok(Outcome::V2(_)) => Err(V3Error::Canceled),
+            Err(ProposeFailure::Raft(e)) => Err(v3_raft_error(e)),
+            Err(ProposeFailure::TimedOut) => Err(self.v3_timeout(started)),
+            Err(ProposeFailure::Stopped) => Err(V3Error::Stopped),
+        }
+    }
+
+    fn v3_timeout(&self, started: SystemTime) -> V3Error {
+        if self.leader_failed_during(started) {
+            V3Error::TimeoutDueToLeaderFail
+        } else if !self.has_leader() {
+            V3Error::NoLeader
+        } else {
+            V3Error::Timeout
+        }
+    }
+
+    /// Proposes `bytes` (the entry of waiter `id`) and waits for its outcome, at most the request timeout.
+    /// Without a leader raft drops proposals at once; etcd waits for one until the timeout.
+    pub(crate) async fn propose_and_wait(
+        &self,
+        id: u64,
+        bytes: Vec<u8>,
+        rx: tokio::sync::oneshot::Receiver<Outcome>,
+    ) -> Result<Outcome, ProposeFailure> {
+        self.counters.proposals_pending.fetch_add(1, RELAXED);
+        let outcome = tokio::time::timeout(self.request_timeout, async {
+            loop {
+                match self.raft.propose(bytes.clone()).await {
+                    Ok(_) => break rx.await.map_err(|_| ProposeFailure::Stopped),
+                    Err(RaftError::ProposalDropped) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    Err(e) => break Err(ProposeFailure::Raft(e)),
+                }
+            }
+        })
+        .await
+        .unwrap_or(Err(ProposeFailure::TimedOut));
+        self.counters.proposals_pending.fetch_sub(1, RELAXED);
+        if outcome.is_err() {
+            self.waiters.cancel(id);
+            self.counters.proposals_failed.fetch_add(1, RELAXED);
+        }
+        outcome
+    }
+}
+
+const RELAXED: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;
+
+/// Why a proposal got no outcome.
+#[derive(Debug)]
+pub(crate) enum ProposeFailure {
+    Raft(RaftError),
+    TimedOut,
+    Stopped,
+}
+
+fn v3_raft_error(e: RaftError) -> V3Error {
+    match e {
+        RaftError::Timeout => V3Error::Timeout,
+        RaftError::LeaderChanged => V3Error::TimeoutDueToLeaderFail,
+        RaftError::Stopped => V3Error::Stopped,
+        RaftError::Busy => V3Error::TooManyRequests,
+        _ => V3Error::Canceled,
+    }
+}

@@ -1,0 +1,106 @@
+//! Accepting connections on a listener: the one accept loop every server of the workspace uses.
+//!
+//! Accepting fails for reasons that pass (a client that reset before it was accepted) and for reasons that
+//! persist until something else changes (out of file descriptors, `EMFILE`/`ENFILE`, out of buffers). Retrying
+//! at once on those would spin a core; so each failure in a row doubles a pause, from 5 ms to 1 s, as Go's
+//! HTTP server does. Open connections are bounded: past the bound, accepting waits for one to close.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The first pause after a failed accept.
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+/// The longest pause.
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);
+/// Connections open at once per listener, by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
+
+/// A listener whose [`Listener::accept`] backs off on errors and bounds open connections.
+#[derive(Debug)]
+pub struct Listener {
+    inner: TcpListener,
+    open: Arc<Semaphore>,
+}
+
+/// An accepted connection; the slot it holds is given back when the permit is dropped.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The connection (Nagle off: answers are small and latency-bound).
+    pub stream: TcpStream,
+    /// The peer's address.
+    pub remote: std::net::SocketAddr,
+    /// Hold for as long as the connection is served.
+    pub permit: OwnedSemaphorePermit,
+}
+
+impl Listener {
+    /// Wraps `inner`, allowing at most `max_connections` connections open at once.
+    pub fn new(inner: TcpListener, max_connections: usize) -> Listener {
+        Listener {
+            inner,
+            open: Arc::new(Semaphore::new(max_connections.max(1))),
+        }
+    }
+
+    /// The next connection. Never fails: errors are logged and retried after a pause.
+    pub async fn accept(&self) -> Accepted {
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let permit = match self.open.clone().acquire_owned().await {
+                Ok(permit) => permit,
+                // The semaphore is never closed; should it be, wait as for a failed accept.
+                Err(_) => {
+                    tokio::time::sleep(LONGEST_PAUSE).await;
+                    continue;
+                }
+            };
+            match self.inner.accept().await {
+                Ok((stream, remote)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Accepted {
+                        stream,
+                        remote,
+                        permit,
+                    };
+                }
+                Err(e) => {
+                    tracing::warn!("accepting a connection failed: {e}; retrying in {pause:?}");
+                    drop(permit);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(LONGEST_PAUSE);
+                }
+            }
+        }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connections_are_bounded_and_slots_come_back() {
+        let inner = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = inner.local_addr().expect("addr");
+        let listener = Listener::new(inner, 1);
+        let _a = TcpStream::connect(addr).await.expect("connect a");
+        let first = listener.accept().await;
+        let _b = TcpStream::connect(addr).await.expect("connect b");
+        let waiting = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(
+            waiting.is_err(),
+            "a second connection waits while one is open"
+        );
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+        assert!(second.is_ok(), "the slot came back");
+    }
+}
