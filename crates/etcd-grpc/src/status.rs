@@ -11,6 +11,7 @@ pub(crate) fn status(e: V3Error) -> Status {
         ErrorClass::Unavailable => Code::Unavailable,
         ErrorClass::ResourceExhausted => Code::ResourceExhausted,
         ErrorClass::Canceled => Code::Cancelled,
+        ErrorClass::NotFound => Code::NotFound,
         ErrorClass::Internal => Code::Internal,
     };
     Status::new(code, e.to_string())

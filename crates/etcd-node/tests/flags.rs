@@ -1,7 +1,7 @@
 //! Flags and environment as etcd takes them: `ETCD_*` variables, a flag beats its variable, flags not
 //! implemented yet are refused by name, `--cors` lists origins.
 
-mod common;
+use etcd_tests as common;
 
 use std::process::Command;
 

@@ -189,7 +189,9 @@ fn apply_v3(
             V3Response::DeleteRange(r)
         }),
         Kind::Txn(req) => batch.txn(&req, server.limits.max_txn_ops).map(|mut r| {
-            r.header = Some(server.header(batch.revision()));
+            let revision = batch.revision();
+            stamp_inner_headers(&mut r, revision);
+            r.header = Some(server.header(revision));
             V3Response::Txn(r)
         }),
         Kind::Compaction(req) => match batch.compact(req.revision) {
@@ -222,6 +224,28 @@ fn apply_v3(
             .push((id, Outcome::V3(Err(V3Error::Mvcc(e))))),
     }
     Ok(())
+}
+
+/// etcd gives each response inside a txn a header holding only the txn's revision.
+fn stamp_inner_headers(txn: &mut etcd_proto::etcdserverpb::TxnResponse, revision: i64) {
+    use etcd_proto::etcdserverpb::ResponseHeader;
+    use etcd_proto::etcdserverpb::response_op::Response;
+    let header = Some(ResponseHeader {
+        revision,
+        ..ResponseHeader::default()
+    });
+    for op in &mut txn.responses {
+        match &mut op.response {
+            Some(Response::ResponseRange(r)) => r.header = header,
+            Some(Response::ResponsePut(r)) => r.header = header,
+            Some(Response::ResponseDeleteRange(r)) => r.header = header,
+            Some(Response::ResponseTxn(r)) => {
+                stamp_inner_headers(r, revision);
+                r.header = header;
+            }
+            None => {}
+        }
+    }
 }
 
 fn kind_name(kind: &Kind) -> &'static str {

@@ -40,6 +40,8 @@ pub enum ErrorClass {
     ResourceExhausted,
     /// `Canceled`.
     Canceled,
+    /// `NotFound`.
+    NotFound,
     /// `Internal`.
     Internal,
 }
@@ -71,6 +73,9 @@ pub enum V3Error {
     /// Raft is overloaded.
     #[error("etcdserver: too many requests")]
     TooManyRequests,
+    /// A put names a lease that does not exist.
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
 }
 
 impl V3Error {
@@ -90,6 +95,7 @@ impl V3Error {
             V3Error::Mvcc(_) => ErrorClass::Internal,
             V3Error::RequestTooLarge => ErrorClass::InvalidArgument,
             V3Error::TooManyRequests => ErrorClass::ResourceExhausted,
+            V3Error::LeaseNotFound => ErrorClass::NotFound,
             V3Error::Canceled => ErrorClass::Canceled,
             V3Error::NoLeader
             | V3Error::Timeout
@@ -142,6 +148,9 @@ impl Server {
         if req.key.is_empty() {
             return Err(etcd_mvcc::Error::EmptyKey.into());
         }
+        if req.lease != 0 {
+            return Err(V3Error::LeaseNotFound);
+        }
         match self.propose_v3(Kind::Put(req)).await? {
             V3Response::Put(r) => Ok(r),
             _ => Err(V3Error::Canceled),
@@ -165,6 +174,9 @@ impl Server {
     /// A txn, through raft (checked against `--max-txn-ops` and for duplicate keys first).
     pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, V3Error> {
         etcd_mvcc::check_txn(&req, self.limits.max_txn_ops)?;
+        if names_a_lease(&req) {
+            return Err(V3Error::LeaseNotFound);
+        }
         match self.propose_v3(Kind::Txn(req)).await? {
             V3Response::Txn(r) => Ok(r),
             _ => Err(V3Error::Canceled),
@@ -248,6 +260,20 @@ impl Server {
         }
         outcome
     }
+}
+
+/// Whether a put in the txn (or a nested one) names a lease. This member keeps no leases yet, so any lease is
+/// one that does not exist.
+fn names_a_lease(txn: &TxnRequest) -> bool {
+    use etcd_proto::etcdserverpb::request_op::Request;
+    txn.success
+        .iter()
+        .chain(&txn.failure)
+        .any(|op| match &op.request {
+            Some(Request::RequestPut(put)) => put.lease != 0,
+            Some(Request::RequestTxn(inner)) => names_a_lease(inner),
+            _ => false,
+        })
 }
 
 const RELAXED: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;

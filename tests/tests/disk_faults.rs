@@ -2,7 +2,7 @@
 //! error), nothing acknowledged before is lost, and the member recovers when restarted. The failure is injected
 //! with `ETCD_WAL_FAILPOINT` (etcd-wal's `failpoints` feature, compiled into test builds of the binary).
 
-mod common;
+use etcd_tests as common;
 
 use std::time::{Duration, Instant};
 

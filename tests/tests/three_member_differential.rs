@@ -2,7 +2,7 @@
 //! exec-watch, member list, cluster-health) gives the same output once member IDs and URLs are named, and the
 //! stats, members, machines, health and version endpoints answer with the same JSON shapes.
 
-mod common;
+use etcd_tests as common;
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;

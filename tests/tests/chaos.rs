@@ -1,10 +1,10 @@
 //! Linearizability under faults: clients run sets, quorum gets and compare-and-swaps on a few keys against a
 //! 3-member cluster while a nemesis kills the leader (SIGKILL, then restart) and cuts members off behind TCP
 //! fault proxies on the peer URLs; every key's history must be linearizable (see
-//! `common/linearizability.rs`). `ETCD_CHAOS_SECONDS` sets the length (the suite runs a short one;
+//! `tests/src/linearizability.rs`). `ETCD_CHAOS_SECONDS` sets the length (the suite runs a short one;
 //! `cargo xtask chaos --duration 10m` a long one).
 
-mod common;
+use etcd_tests as common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

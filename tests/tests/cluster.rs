@@ -1,7 +1,7 @@
 //! etcd-node processes on loopback: restarts keep the data, SIGTERM shuts down cleanly, a 3-member cluster
 //! survives its leader's SIGKILL and the killed member catches up, and with no quorum a write fails in time.
 
-mod common;
+use etcd_tests as common;
 
 use std::time::{Duration, Instant};
 

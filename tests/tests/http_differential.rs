@@ -1,7 +1,7 @@
 //! Scripted v2 HTTP requests against etcd-node and against real etcd 3.4.23: the same status, the same body
 //! (expiration instants normalised) and the same `X-Etcd-Index` and content type, request for request.
 
-mod common;
+use etcd_tests as common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

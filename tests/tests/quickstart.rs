@@ -3,7 +3,7 @@
 //! server's default ports (2379, 2380) made explicit. Lines ending in `&` are servers; every other line must
 //! succeed (retried while the servers start).
 
-mod common;
+use etcd_tests as common;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -13,7 +13,7 @@ use common::{free_port, text};
 
 /// The quick-start blocks of the README, line by line.
 fn blocks() -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README.md");
     let mut blocks = Vec::new();
     let mut current: Option<Vec<String>> = None;
@@ -71,7 +71,7 @@ fn server_command(line: &str, ports: &mut HashMap<u16, u16>) -> String {
     let rest = line
         .strip_prefix("etcd-node")
         .expect("a server line starts with etcd-node");
-    let mut command = format!("exec {}{rest}", env!("CARGO_BIN_EXE_etcd-node"));
+    let mut command = format!("exec {}{rest}", common::etcd_node_binary().display());
     if !command.contains("--listen-client-urls") {
         command.push_str(" --listen-client-urls http://localhost:2379 --advertise-client-urls http://localhost:2379");
     }

@@ -1,7 +1,7 @@
 //! `ETCDCTL_API=2 etcdctl` 3.4.23 against etcd-node and against real etcd 3.4.23, command for command: the
 //! same stdout, stderr and exit code.
 
-mod common;
+use etcd_tests as common;
 
 use common::{Flavor, Server, text};
 

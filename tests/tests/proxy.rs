@@ -2,7 +2,7 @@
 //! watch through it, failing over when the member it uses is killed, readonly mode, and a restarted proxy that
 //! finds the cluster from its saved file.
 
-mod common;
+use etcd_tests as common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,7 +24,7 @@ impl Proxy {
             .append(true)
             .open(data.with_extension("log"))
             .expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_etcd-node"))
+        let child = Command::new(common::etcd_node_binary())
             .args(["--proxy", mode])
             .arg(format!("--data-dir={}", data.display()))
             .args(["--listen-client-urls", &url])
@@ -175,7 +175,7 @@ fn a_proxy_with_no_reachable_member_answers_as_etcds_does() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("http://127.0.0.1:{}", free_port());
     let nowhere = format!("default=http://127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etcd-node"))
+    let mut child = Command::new(common::etcd_node_binary())
         .args(["--proxy", "on"])
         .arg(format!("--data-dir={}", dir.path().join("p").display()))
         .args(["--listen-client-urls", &url, "--initial-cluster", &nowhere])
@@ -312,7 +312,7 @@ fn a_proxy_serves_https_and_reaches_https_members_with_the_client_certificate() 
 
     // The proxy serves HTTPS with its certificate and presents it to the member.
     let url = format!("https://127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etcd-node"))
+    let mut child = Command::new(common::etcd_node_binary())
         .args(["--proxy", "on"])
         .arg(format!("--data-dir={}", pki.join("proxy").display()))
         .args(["--listen-client-urls", &url])

@@ -1,7 +1,7 @@
 //! Crash durability: concurrent writers keep a ledger of acknowledged writes while members are killed with
 //! SIGKILL and restarted on their data; after every restart each acknowledged write is there with its value.
 
-mod common;
+use etcd_tests as common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

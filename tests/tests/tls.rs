@@ -2,7 +2,7 @@
 //! certificate authentication (same answers as real etcd), CRLs, mutual peer TLS, a refused peer CN, auto TLS,
 //! a plain-HTTP client on an HTTPS port, and startup errors naming bad files.
 
-mod common;
+use etcd_tests as common;
 
 use std::path::Path;
 use std::process::Command;
@@ -164,7 +164,7 @@ fn bad_certificate_files_stop_startup_with_their_names() {
     let data = dir.join("data");
     let run = |flags: &[String]| {
         let client = format!("https://127.0.0.1:{}", free_port());
-        let out = Command::new(env!("CARGO_BIN_EXE_etcd-node"))
+        let out = Command::new(common::etcd_node_binary())
             .arg(format!("--data-dir={}", data.display()))
             .args([
                 format!("--listen-client-urls={client}"),
