@@ -1,7 +1,7 @@
 //! The README's quick-start blocks (fenced as `sh quickstart`) run as written, so the docs cannot rot: each
 //! block runs in a fresh directory, with every loopback port moved to a free one and the flags that pin a
-//! server's default ports (2379, 2380) made explicit. Lines ending in `&` are servers; every other line must
-//! succeed (retried while the servers start).
+//! server's default ports (2379, 2380) made explicit. Lines ending in `&` are servers (or clients left running,
+//! such as a watch); every other line must succeed (retried while the servers start).
 
 use etcd_tests as common;
 
@@ -68,9 +68,10 @@ fn flag_value<'a>(line: &'a str, flag: &str) -> Option<&'a str> {
 /// A server line as it runs here: our binary, explicit client and peer URLs where the defaults would apply.
 fn server_command(line: &str, ports: &mut HashMap<u16, u16>) -> String {
     let line = line.trim_end_matches('&').trim();
-    let rest = line
-        .strip_prefix("etcd-node")
-        .expect("a server line starts with etcd-node");
+    let Some(rest) = line.strip_prefix("etcd-node") else {
+        // A client left running in the background (`etcdctl watch ... &`).
+        return move_ports(&format!("exec {line}"), ports);
+    };
     let mut command = format!("exec {}{rest}", common::etcd_node_binary().display());
     if !command.contains("--listen-client-urls") {
         command.push_str(" --listen-client-urls http://localhost:2379 --advertise-client-urls http://localhost:2379");

@@ -146,6 +146,21 @@ const SCRIPT: &[Step] = &[
     ),
 ];
 
+/// Bad input, refused with etcd's codes and texts, and a member that goes on serving afterwards.
+const BAD_INPUT: &[Step] = &[
+    cmd(&["put", "", "value"]),
+    cmd(&["del", ""]),
+    with_input(&["txn"], "\nput dup a\ndel dup\n\n\n"),
+    with_input(
+        &["txn"],
+        "value(\"k\") = \"v\"\nvalue(\"k\") = \"w\"\n\nput k x\n\n\n",
+    ),
+    cmd(&["compaction", "-1"]),
+    cmd(&["get", "k", "--rev", "-1"]),
+    cmd(&["put", "after", "still-serving"]),
+    cmd(&["get", "after", "-w", "json"]),
+];
+
 /// Masks what differs between any two clusters: IDs and terms.
 fn mask(output: &str) -> String {
     let mut out = String::with_capacity(output.len());
@@ -182,7 +197,11 @@ fn mask_number(line: &str, prefix: &str) -> String {
 
 /// Runs the script with `client` against `ours` and `reference`, asserting each step prints the same.
 fn compare(client: Etcdctl, ours: &Server, reference: &Server) {
-    for step in SCRIPT {
+    compare_steps(SCRIPT, client, ours, reference);
+}
+
+fn compare_steps(script: &[Step], client: Etcdctl, ours: &Server, reference: &Server) {
+    for step in script {
         let run = |server: &Server| match step.run_for {
             None => server.etcdctl3(client, step.args, step.stdin),
             Some(wait) => server.etcdctl3_for(client, step.args, step.stdin, wait),
@@ -278,4 +297,64 @@ fn make_mirror_copies_to_a_second_server_as_etcds_does() {
     }
     assert_eq!(copies[0], copies[1]);
     assert_eq!(copies[0].1, "m/a\n1\nm/b\n2\n");
+}
+
+#[test]
+fn bad_input_is_refused_as_etcd_refuses_it() {
+    let ours = Server::start(Flavor::EtcdNode);
+    let reference = Server::start(Flavor::Etcd35);
+    compare_steps(BAD_INPUT, Etcdctl::V35, &ours, &reference);
+    // More operations than --max-txn-ops (128), and a value over --max-request-bytes (1.5 MiB) but under what
+    // gRPC itself accepts (2 MiB): etcd's own refusals.
+    let too_many: String = (0..129).map(|i| format!("put k{i} v\n")).collect();
+    let txn = format!("\n{too_many}\n\n");
+    let large = "x".repeat(1_700_000);
+    for (args, stdin) in [
+        (&["txn"][..], txn.as_str()),
+        (&["put", "large"][..], large.as_str()),
+    ] {
+        let (a, b) = (
+            ours.etcdctl3(Etcdctl::V35, args, stdin),
+            reference.etcdctl3(Etcdctl::V35, args, stdin),
+        );
+        assert_eq!(
+            mask(&text(&a.stderr)),
+            mask(&text(&b.stderr)),
+            "etcdctl {args:?}"
+        );
+        assert_eq!(a.status.code(), b.status.code(), "etcdctl {args:?}");
+        assert!(!a.status.success(), "etcdctl {args:?} was refused");
+    }
+    // Bytes that are no protobuf message: an error status, and the member serves on.
+    for server in [&ours, &reference] {
+        let port = server.client_url.rsplit(':').next().expect("port");
+        let garbage = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-D",
+                "-",
+                "--http2-prior-knowledge",
+            ])
+            .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+            .args(["--data-binary", "@-"])
+            .arg(format!("http://127.0.0.1:{port}/etcdserverpb.KV/Range"))
+            .stdin(std::process::Stdio::piped())
+            .output()
+            .expect("curl");
+        let headers = text(&garbage.stdout);
+        assert!(
+            headers.contains("grpc-status"),
+            "{:?}: {headers}",
+            server.flavor
+        );
+        assert!(
+            !headers.contains("grpc-status: 0"),
+            "{:?}: {headers}",
+            server.flavor
+        );
+    }
+    let after = ours.etcdctl3(Etcdctl::V35, &["get", "after", "--print-value-only"], "");
+    assert_eq!(text(&after.stdout), "still-serving\n");
 }
