@@ -118,6 +118,17 @@ pub fn etcd35_dir() -> PathBuf {
     )
 }
 
+/// Where `cargo xtask test` installs PyPI's `etcd3` 0.12 client (with pip's `--target`), for `PYTHONPATH`.
+pub fn python_etcd3_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("etcd-rs-reference/python-etcd3");
+    assert!(
+        dir.join("etcd3").exists(),
+        "the Python etcd3 client is missing: `cargo xtask test` installs it (python3 -m pip install --target {} etcd3==0.12.0)",
+        dir.display()
+    );
+    dir
+}
+
 /// The path of an etcd 3.5.1 binary, or a failure that names how to get it.
 pub fn etcd35_binary(name: &str) -> PathBuf {
     let path = etcd35_dir().join(name);

@@ -63,6 +63,7 @@ fn test() -> Result<()> {
     check_wal_stands_alone()?;
     ensure_reference_etcd()?;
     ensure_reference_etcd_35()?;
+    ensure_python_etcd3()?;
     // nextest does not run doc tests.
     cargo(&["test", "--workspace", "--locked", "--doc"])?;
     // Benches compile and run each benchmark once, untimed.
@@ -291,6 +292,31 @@ fn ensure_reference_etcd_35() -> Result<()> {
     if !matches!(status, Ok(s) if s.success()) || !present() {
         bail!(
             "the v3 process tests need etcd and etcdctl 3.5.1; get them with: sudo sh -c '{script}'"
+        );
+    }
+    Ok(())
+}
+
+/// A v3 client from another ecosystem than Go for the process tests: PyPI's `etcd3` 0.12, installed with pip
+/// into `<temp>/etcd-rs-reference/python-etcd3` (the tests put it on `PYTHONPATH`).
+fn ensure_python_etcd3() -> Result<()> {
+    let dir = std::env::temp_dir().join("etcd-rs-reference/python-etcd3");
+    if dir.join("etcd3").exists() {
+        return Ok(());
+    }
+    let script = format!(
+        "set -e; (python3 -m pip --version >/dev/null 2>&1 || (apt-get update && apt-get install -y python3-pip)); \
+         python3 -m pip install --disable-pip-version-check -q --target {} etcd3==0.12.0",
+        dir.display()
+    );
+    eprintln!("xtask: installing the Python etcd3 client: {script}");
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status();
+    if !matches!(status, Ok(s) if s.success()) || !dir.join("etcd3").exists() {
+        bail!(
+            "the client-library test needs Python's etcd3; install it with: sudo sh -c '{script}'"
         );
     }
     Ok(())
