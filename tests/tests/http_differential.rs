@@ -262,21 +262,47 @@ fn live_and_stale_watches_match_etcd() {
 #[test]
 fn every_metric_we_export_exists_in_etcd_under_the_same_name_and_type() {
     let ours = Server::start(Flavor::EtcdNode);
-    let reference = Server::start(Flavor::Etcd);
-    exchange(&ours.client_url, "PUT", "/v2/keys/m", "value=1");
+    let references = [Server::start(Flavor::Etcd), Server::start(Flavor::Etcd35)];
+    for server in std::iter::once(&ours).chain(&references) {
+        exchange(&server.client_url, "PUT", "/v2/keys/m", "value=1");
+        let put = server.etcdctl3(common::Etcdctl::V35, &["put", "m", "1"], "");
+        assert!(
+            put.status.success(),
+            "{:?}: {}",
+            server.flavor,
+            common::text(&put.stderr)
+        );
+    }
     std::thread::sleep(Duration::from_millis(300));
     let our_metrics = exchange(&ours.client_url, "GET", "/metrics", "").body;
-    let etcd_metrics = exchange(&reference.client_url, "GET", "/metrics", "").body;
+    // etcd 3.4.23 or 3.5.1: 3.5 renamed some v3 metrics.
+    let etcd_metrics: Vec<String> = references
+        .iter()
+        .map(|r| exchange(&r.client_url, "GET", "/metrics", "").body)
+        .collect();
     let types: Vec<&str> = our_metrics
         .lines()
         .filter(|l| l.starts_with("# TYPE "))
         .collect();
     assert!(types.len() >= 10, "{our_metrics}");
     for line in types {
-        assert!(etcd_metrics.contains(line), "etcd has no `{line}`");
+        assert!(
+            etcd_metrics.iter().any(|m| m.contains(line)),
+            "neither etcd 3.4.23 nor 3.5.1 has `{line}`"
+        );
     }
     assert!(our_metrics.contains("etcd_server_has_leader 1"));
     assert!(our_metrics.contains("etcd_disk_wal_fsync_duration_seconds_count"));
+    assert!(
+        our_metrics.contains("etcd_mvcc_put_total 1"),
+        "{our_metrics}"
+    );
+    let started_put = "grpc_server_started_total{grpc_method=\"Put\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"} 1";
+    assert!(our_metrics.contains(started_put), "{our_metrics}");
+    assert!(etcd_metrics[1].contains(started_put));
+    let handled_put = "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Put\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"} 1";
+    assert!(our_metrics.contains(handled_put), "{our_metrics}");
+    assert!(etcd_metrics[1].contains(handled_put));
 }
 
 #[test]

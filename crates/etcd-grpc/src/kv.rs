@@ -10,61 +10,74 @@ use etcd_proto::etcdserverpb::{
 use etcd_server::Server;
 use tonic::{Request, Response, Status};
 
+use crate::metrics::{GrpcMetrics, Method};
 use crate::status::{require_leader, status};
 
 /// The KV service of one member.
-pub(crate) struct KvService(pub(crate) Arc<Server>);
+pub(crate) struct KvService {
+    pub(crate) server: Arc<Server>,
+    pub(crate) metrics: Arc<GrpcMetrics>,
+}
+
+impl KvService {
+    /// Runs one call, counting it.
+    async fn call<Req, Resp, F>(
+        &self,
+        method: Method,
+        request: Request<Req>,
+        run: impl FnOnce(Arc<Server>, Req) -> F,
+    ) -> Result<Response<Resp>, Status>
+    where
+        F: std::future::Future<Output = Result<Resp, etcd_server::V3Error>>,
+    {
+        self.metrics.started(method);
+        let result = match require_leader(request.metadata(), &self.server) {
+            Ok(()) => run(self.server.clone(), request.into_inner())
+                .await
+                .map(Response::new)
+                .map_err(status),
+            Err(e) => Err(e),
+        };
+        let code = result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics.handled(method, code);
+        result
+    }
+}
 
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, r: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
-        require_leader(r.metadata(), &self.0)?;
-        self.0
-            .range(r.into_inner())
+        self.call(Method::Range, r, |s, r| async move { s.range(r).await })
             .await
-            .map(Response::new)
-            .map_err(status)
     }
 
     async fn put(&self, r: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        require_leader(r.metadata(), &self.0)?;
-        self.0
-            .put(r.into_inner())
+        self.call(Method::Put, r, |s, r| async move { s.put(r).await })
             .await
-            .map(Response::new)
-            .map_err(status)
     }
 
     async fn delete_range(
         &self,
         r: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        require_leader(r.metadata(), &self.0)?;
-        self.0
-            .delete_range(r.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(status)
+        self.call(Method::DeleteRange, r, |s, r| async move {
+            s.delete_range(r).await
+        })
+        .await
     }
 
     async fn txn(&self, r: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        require_leader(r.metadata(), &self.0)?;
-        self.0
-            .txn(r.into_inner())
+        self.call(Method::Txn, r, |s, r| async move { s.txn(r).await })
             .await
-            .map(Response::new)
-            .map_err(status)
     }
 
     async fn compact(
         &self,
         r: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
-        require_leader(r.metadata(), &self.0)?;
-        self.0
-            .compact(r.into_inner())
+        self.call(Method::Compact, r, |s, r| async move { s.compact(r).await })
             .await
-            .map(Response::new)
-            .map_err(status)
     }
 }

@@ -13,6 +13,7 @@
 //! ```
 
 mod kv;
+mod metrics;
 mod serve;
 mod status;
 mod watch;

@@ -18,6 +18,7 @@ use hyper_util::server::conn::auto;
 use tonic::service::Routes;
 
 use crate::kv::KvService;
+use crate::metrics::GrpcMetrics;
 use crate::watch::WatchService;
 
 /// What gRPC gets above the request limit before it refuses a message (etcd's `grpcOverheadBytes`).
@@ -50,12 +51,19 @@ impl Default for ClientOptions {
 /// The v3 services of `server`, as one routing service.
 pub fn services(server: Arc<Server>, options: &ClientOptions) -> Routes {
     let limit = options.max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let kv = KvServer::new(KvService(server.clone()))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(usize::MAX);
+    let metrics = Arc::new(GrpcMetrics::default());
+    let rendered = metrics.clone();
+    server.add_metric_source(Box::new(move |out| rendered.render(out)));
+    let kv = KvServer::new(KvService {
+        server: server.clone(),
+        metrics: metrics.clone(),
+    })
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(usize::MAX);
     let watch = WatchServer::new(WatchService {
         server,
         max_request_bytes: options.max_request_bytes,
+        metrics,
     })
     .max_decoding_message_size(limit)
     .max_encoding_message_size(usize::MAX);

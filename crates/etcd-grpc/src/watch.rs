@@ -21,6 +21,7 @@ use etcd_server::Server;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::metrics::Method;
 use crate::status::require_leader;
 
 /// Responses queued per stream for gRPC to send.
@@ -39,6 +40,7 @@ pub(crate) struct WatchService {
     pub(crate) server: Arc<Server>,
     /// `--max-request-bytes`: fragmented responses stay under it.
     pub(crate) max_request_bytes: usize,
+    pub(crate) metrics: Arc<crate::metrics::GrpcMetrics>,
 }
 
 /// The responses of one stream.
@@ -60,7 +62,11 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<WatchResponses>, Status> {
-        require_leader(request.metadata(), &self.server)?;
+        self.metrics.started(Method::Watch);
+        if let Err(e) = require_leader(request.metadata(), &self.server) {
+            self.metrics.handled(Method::Watch, e.code());
+            return Err(e);
+        }
         let (out, responses) = mpsc::channel(OUT_QUEUE);
         let (events_tx, events) = mpsc::channel(EVENTS_QUEUE);
         let session = Session {
@@ -73,7 +79,13 @@ impl Watch for WatchService {
             by_store_id: HashMap::new(),
             next_id: 0,
         };
-        tokio::spawn(session.run(request.into_inner(), events));
+        let (server, metrics) = (self.server.clone(), self.metrics.clone());
+        tokio::spawn(async move {
+            server.count_watch_stream(true);
+            session.run(request.into_inner(), events).await;
+            server.count_watch_stream(false);
+            metrics.handled(Method::Watch, tonic::Code::Ok);
+        });
         Ok(Response::new(WatchResponses(responses)))
     }
 }
@@ -137,6 +149,9 @@ impl Session {
     }
 
     async fn send(&self, response: WatchResponse) -> Result<(), Closed> {
+        if !response.events.is_empty() {
+            self.server.count_events_sent(response.events.len());
+        }
         self.out.send(Ok(response)).await.map_err(|_| Closed)
     }
 

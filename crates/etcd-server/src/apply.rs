@@ -179,6 +179,16 @@ fn apply_v3(
     index: u64,
     answers: &mut Answers,
 ) -> Result<(), String> {
+    let counters = &server.v3_counters;
+    let count = |c: &std::sync::atomic::AtomicU64| {
+        c.fetch_add(1, Ordering::Relaxed);
+    };
+    match &request {
+        Kind::Put(_) => count(&counters.puts),
+        Kind::DeleteRange(_) => count(&counters.deletes),
+        Kind::Txn(_) => count(&counters.txns),
+        _ => {}
+    }
     let result = match request {
         Kind::Put(req) => batch.put(&req).map(|mut r| {
             r.header = Some(server.header(batch.revision()));

@@ -33,7 +33,7 @@ mod waiters;
 pub use crate::{
     entry::UndecodableEntry,
     members::member_context,
-    server::{Server, StopReason, unix_nanos},
+    server::{MetricSource, Server, StopReason, unix_nanos},
     start::{Running, ServerConfig, StartError, start},
     v3::{ErrorClass, V3Error, V3Response},
 };

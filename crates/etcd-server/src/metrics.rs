@@ -76,6 +76,73 @@ pub(crate) fn render(server: &Server) -> String {
         "counter",
         stats.expire_count,
     );
+    let mvcc = server.mvcc();
+    let v3 = &server.v3_counters;
+    gauge(
+        "etcd_debugging_mvcc_current_revision",
+        "The current revision of store.",
+        "gauge",
+        mvcc.current_revision().max(0) as u64,
+    );
+    gauge(
+        "etcd_debugging_mvcc_compact_revision",
+        "The revision of the last compaction in store.",
+        "gauge",
+        mvcc.compact_revision().max(0) as u64,
+    );
+    gauge(
+        "etcd_debugging_mvcc_keys_total",
+        "Total number of keys.",
+        "gauge",
+        mvcc.indexed_keys() as u64,
+    );
+    gauge(
+        "etcd_debugging_mvcc_watcher_total",
+        "Total number of watchers.",
+        "gauge",
+        mvcc.watcher_count() as u64,
+    );
+    gauge(
+        "etcd_debugging_mvcc_watch_stream_total",
+        "Total number of watch streams.",
+        "gauge",
+        v3.watch_streams.load(Ordering::Relaxed),
+    );
+    gauge(
+        "etcd_debugging_mvcc_events_total",
+        "Total number of events sent by this member.",
+        "counter",
+        v3.events_sent.load(Ordering::Relaxed),
+    );
+    // redb does not report its free pages: the file's size stands for both.
+    gauge(
+        "etcd_mvcc_db_total_size_in_bytes",
+        "Total size of the underlying database physically allocated in bytes.",
+        "gauge",
+        mvcc.db_size(),
+    );
+    gauge(
+        "etcd_mvcc_db_total_size_in_use_in_bytes",
+        "Total size of the underlying database logically in use in bytes.",
+        "gauge",
+        mvcc.db_size(),
+    );
+    for (name, what, counter) in [
+        ("etcd_mvcc_put_total", "puts", &v3.puts),
+        ("etcd_mvcc_delete_total", "deletes", &v3.deletes),
+        ("etcd_mvcc_range_total", "ranges", &v3.ranges),
+        ("etcd_mvcc_txn_total", "txns", &v3.txns),
+    ] {
+        gauge(
+            name,
+            &format!("Total number of {what} seen by this member."),
+            "counter",
+            counter.load(Ordering::Relaxed),
+        );
+    }
+    for render in server.metric_sources.read().iter() {
+        render(&mut out);
+    }
     if let Some(status) = &status {
         histogram(
             &mut out,

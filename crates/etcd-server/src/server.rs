@@ -38,6 +38,20 @@ pub(crate) struct Counters {
     pub(crate) leader_changes: AtomicU64,
 }
 
+/// Counters of the v3 paths for `/metrics`.
+#[derive(Default)]
+pub(crate) struct V3Counters {
+    pub(crate) puts: AtomicU64,
+    pub(crate) deletes: AtomicU64,
+    pub(crate) ranges: AtomicU64,
+    pub(crate) txns: AtomicU64,
+    pub(crate) watch_streams: AtomicU64,
+    pub(crate) events_sent: AtomicU64,
+}
+
+/// Writes more Prometheus text into `/metrics` (the gRPC layer's counters).
+pub type MetricSource = Box<dyn Fn(&mut String) + Send + Sync>;
+
 /// etcd's request limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -67,6 +81,8 @@ pub struct Server {
     pub(crate) start_time: SystemTime,
     pub(crate) leader_since: RwLock<Option<SystemTime>>,
     pub(crate) counters: Counters,
+    pub(crate) v3_counters: V3Counters,
+    pub(crate) metric_sources: parking_lot::RwLock<Vec<MetricSource>>,
     /// `--cors`.
     pub(crate) cors: Vec<String>,
     /// `--strict-reconfig-check`.
@@ -106,6 +122,28 @@ impl Server {
     /// The raft node.
     pub fn raft(&self) -> &RaftHandle {
         &self.raft
+    }
+
+    /// Adds Prometheus text to what `/metrics` shows.
+    pub fn add_metric_source(&self, source: MetricSource) {
+        self.metric_sources.write().push(source);
+    }
+
+    /// Counts a watch stream opening (`+1`) or closing (`-1`), for `etcd_debugging_mvcc_watch_stream_total`.
+    pub fn count_watch_stream(&self, opened: bool) {
+        let streams = &self.v3_counters.watch_streams;
+        if opened {
+            streams.fetch_add(1, Ordering::Relaxed);
+        } else {
+            streams.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts watch events sent to clients, for `etcd_debugging_mvcc_events_total`.
+    pub fn count_events_sent(&self, events: usize) {
+        self.v3_counters
+            .events_sent
+            .fetch_add(events as u64, Ordering::Relaxed);
     }
 
     /// Told when a peer says this member was removed from the cluster.

@@ -176,6 +176,8 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         start_time: SystemTime::now(),
         leader_since: RwLock::new(None),
         counters: Counters::default(),
+        v3_counters: Default::default(),
+        metric_sources: Default::default(),
         cors: config.cors,
         strict_reconfig: config.strict_reconfig_check,
         ready: tokio::sync::watch::channel(false).0,
@@ -240,8 +242,15 @@ async fn publish(server: Arc<Server>) {
     server.ready.send_replace(true);
     loop {
         let is_leader = server.raft.leadership().role == Role::Leader;
-        let decided = server.versions().1 != "not_decided";
-        if decided {
+        let cluster_version = server.versions().1;
+        if cluster_version != "not_decided" {
+            // etcd's words, which tools wait for; the capabilities are those of the major.minor version.
+            let major_minor: String = cluster_version
+                .split('.')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(".");
+            tracing::info!(cluster_version = %major_minor, "enabled capabilities for version {major_minor}");
             return;
         }
         if is_leader {

@@ -134,6 +134,7 @@ impl Server {
         if !req.serializable {
             self.linearizable_read().await?;
         }
+        self.v3_counters.ranges.fetch_add(1, RELAXED);
         let (found, revision) = self.mvcc().range(&req)?;
         Ok(RangeResponse {
             header: Some(self.header(revision)),
