@@ -125,13 +125,20 @@ impl Session {
         let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
         progress.tick().await;
         let mut store_check = tokio::time::interval(STORE_CHECK);
+        // A client may close its sending side and keep reading, as etcd allows: the watchers go on.
+        let mut requests_open = true;
         loop {
             let step = tokio::select! {
-                request = requests.message() => match request {
+                request = requests.message(), if requests_open => match request {
                     Ok(Some(request)) => self.handle(request, &mut events).await,
-                    // The client closed its side, or the stream broke.
-                    Ok(None) | Err(_) => Err(Closed),
+                    Ok(None) => {
+                        requests_open = false;
+                        Ok(())
+                    }
+                    Err(_) => Err(Closed),
                 },
+                // The client went away.
+                () = self.out.closed() => Err(Closed),
                 Some(message) = events.recv() => self.deliver(message).await,
                 _ = progress.tick() => self.notify_progress().await,
                 _ = store_check.tick() => {

@@ -145,6 +145,17 @@ impl Store {
         self.watchers.lock().watchers.len()
     }
 
+    /// Number of watchers behind the current revision (fallen behind, or catching up from the past): their
+    /// events are read from the backend when they have room, never queued for them.
+    pub fn unsynced_watcher_count(&self) -> usize {
+        self.watchers
+            .lock()
+            .watchers
+            .values()
+            .filter(|w| !w.synced)
+            .count()
+    }
+
     /// One catch-up step for every unsynced watcher; answers whether some are still behind (call again later).
     pub fn sync_watchers(&self) -> Result<bool> {
         let mut hub = self.watchers.lock();

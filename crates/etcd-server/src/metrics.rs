@@ -103,6 +103,12 @@ pub(crate) fn render(server: &Server) -> String {
         mvcc.watcher_count() as u64,
     );
     gauge(
+        "etcd_debugging_mvcc_slow_watcher_total",
+        "Total number of unsynced slow watchers.",
+        "gauge",
+        mvcc.unsynced_watcher_count() as u64,
+    );
+    gauge(
         "etcd_debugging_mvcc_watch_stream_total",
         "Total number of watch streams.",
         "gauge",
