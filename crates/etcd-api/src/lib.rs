@@ -18,3 +18,14 @@
 //! ```
 
 pub mod v2;
+
+/// `t` in Unix nanoseconds, as etcd's times are kept (0 before 1970, saturating in 2262).
+pub fn to_unix_nanos(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The clock now, in Unix nanoseconds (see [`to_unix_nanos`]).
+pub fn unix_nanos() -> i64 {
+    to_unix_nanos(std::time::SystemTime::now())
+}

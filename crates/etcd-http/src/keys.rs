@@ -193,7 +193,7 @@ pub(crate) async fn handle(
             return respond::v2_error(&request_error(ErrorCode::InvalidForm, &cause), cluster_id);
         }
     };
-    let now = unix_nanos();
+    let now = etcd_api::unix_nanos();
     let params = match parse(method, key, &form, now) {
         Ok(p) => p,
         Err(e) => return respond::v2_error(&e, cluster_id),
@@ -265,12 +265,6 @@ pub(crate) async fn handle(
             r
         }
     }
-}
-
-fn unix_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

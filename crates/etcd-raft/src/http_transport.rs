@@ -566,13 +566,12 @@ pub fn spawn_peer_server(
     cluster_id: u64,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
+            let etcd_tls::Accepted { stream, permit, .. } = listener.accept().await;
             let raft = raft.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 let service = hyper::service::service_fn(move |request| {
                     let raft = raft.clone();
                     async move {

@@ -9,6 +9,7 @@
 //! membership change it cannot record, a store failure) stops the member: the others applied it, so going on
 //! would serve a state that diverged.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -18,7 +19,7 @@ use etcd_raft::{ApplyEvent, CommittedEntry, EntryKind, MemberChangeKind};
 use etcd_store::Applied;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::server::Server;
+use crate::server::{Server, State};
 use crate::v3::{V3Error, V3Response};
 use crate::waiters::Outcome;
 use crate::{entry, members};
@@ -64,32 +65,47 @@ pub(crate) async fn run(server: Arc<Server>, mut applies: UnboundedReceiver<Appl
     }
 }
 
-/// Replaces both stores with a snapshot's.
+/// Replaces both stores with a snapshot's, then records its position.
 fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), String> {
+    let mut state = server.write_state();
+    restore_stores(&mut state, &server.mvcc, &server.mvcc_path, index, data)?;
+    server.position.0.store(index, Ordering::Relaxed);
+    server.position.1.store(term, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Replaces the v2 store and (when the snapshot is ahead of it) the v3 store with the snapshot's; `applied`
+/// becomes `index` only if both succeeded.
+fn restore_stores(
+    state: &mut State,
+    mvcc: &parking_lot::RwLock<Arc<etcd_mvcc::Store>>,
+    mvcc_path: &Path,
+    index: u64,
+    data: &[u8],
+) -> Result<(), String> {
     let cannot = |e: String| format!("cannot restore the snapshot at index {index}: {e}");
     let parts = crate::snapshot::parse(data).map_err(cannot)?;
-    let mut state = server.write_state();
+    // The v2 part is checked before anything changes, so a failure leaves both stores as they were.
+    etcd_store::Store::restore(parts.v2).map_err(|e| cannot(format!("the v2 store: {e}")))?;
+    if let Some((mvcc_index, stream)) = parts.mvcc {
+        let current = mvcc.read().clone();
+        // A store at or past the snapshot's point already holds it (a restart, or a snapshot of an older
+        // point): entries past its consistent index bring it forward, none is applied twice.
+        if current.consistent_index().0 < mvcc_index {
+            etcd_mvcc::Store::restore(mvcc_path, stream)
+                .map_err(|e| cannot(format!("the v3 store: {e}")))?;
+            let restored = etcd_mvcc::Store::open(mvcc_path)
+                .map_err(|e| cannot(format!("the restored v3 store: {e}")))?;
+            *mvcc.write() = Arc::new(restored);
+            tracing::info!(index, mvcc_index, "restored the v3 store from a snapshot");
+        }
+    }
+    // Checked above; the store keeps its watchers, as etcd's does.
     state
         .store
         .recover(parts.v2)
         .map_err(|e| cannot(format!("the v2 store: {e}")))?;
-    if let Some((mvcc_index, stream)) = parts.mvcc {
-        let current = server.mvcc();
-        // A store at or past the snapshot's point already holds it (a restart, or a snapshot of an older
-        // point): entries past its consistent index bring it forward, none is applied twice.
-        if current.consistent_index().0 < mvcc_index {
-            let path = server.mvcc_path.clone();
-            etcd_mvcc::Store::restore(&path, stream)
-                .map_err(|e| cannot(format!("the v3 store: {e}")))?;
-            let restored = etcd_mvcc::Store::open(&path)
-                .map_err(|e| cannot(format!("the restored v3 store: {e}")))?;
-            *server.mvcc.write() = Arc::new(restored);
-            tracing::info!(index, mvcc_index, "restored the v3 store from a snapshot");
-        }
-    }
     state.applied = index;
-    server.position.0.store(index, Ordering::Relaxed);
-    server.position.1.store(term, Ordering::Relaxed);
     Ok(())
 }
 
@@ -292,6 +308,46 @@ fn follow_member_change(server: &Server, change: &etcd_raft::MemberChange) {
             {
                 server.transport.add_peer(change.node_id, &url);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stores(
+        dir: &Path,
+    ) -> (
+        State,
+        parking_lot::RwLock<Arc<etcd_mvcc::Store>>,
+        std::path::PathBuf,
+    ) {
+        let path = dir.join("db");
+        let mvcc = etcd_mvcc::Store::open(&path).expect("open");
+        let state = State {
+            store: etcd_store::Store::new(),
+            applied: 7,
+        };
+        (state, parking_lot::RwLock::new(Arc::new(mvcc)), path)
+    }
+
+    #[test]
+    fn a_snapshot_that_fails_to_restore_is_an_error_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut state, mvcc, path) = stores(dir.path());
+        state
+            .store
+            .set("/1/kept", false, "v", 0, false, 0)
+            .expect("set");
+        for bad in [&b"not a v2 store"[..], b"ETCDRSSN\0\0\0\x09 newer format"] {
+            let e = restore_stores(&mut state, &mvcc, &path, 50, bad).expect_err("refused");
+            assert!(e.contains("cannot restore the snapshot at index 50"), "{e}");
+            assert_eq!(state.applied, 7, "applied stays where the state is");
+            assert!(
+                state.store.get("/1/kept", false, 0).is_ok(),
+                "the v2 store is untouched"
+            );
         }
     }
 }

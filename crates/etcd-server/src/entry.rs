@@ -195,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn undecodable_entries_are_errors_naming_the_index() {
+    fn an_entry_that_does_not_decode_is_an_error_not_a_skip() {
         let e = decode(9, b"\xff\xff").expect_err("garbage");
         assert!(
             e.to_string().starts_with("raft entry 9 cannot be applied"),

@@ -174,6 +174,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_membership_change_that_cannot_be_recorded_is_an_error() {
+        let mut store = Store::new();
+        let bad_json = MemberChange {
+            kind: MemberChangeKind::AddMember,
+            node_id: 1,
+            context: b"{not json".to_vec(),
+        };
+        let e = apply_change(&mut store, &bad_json).expect_err("bad JSON");
+        assert!(e.contains("not valid JSON"), "{e}");
+        let add = MemberChange {
+            kind: MemberChangeKind::AddMember,
+            node_id: 1,
+            context: member_context(&["http://a:2380".to_owned()]),
+        };
+        apply_change(&mut store, &add).expect("add");
+        let e = apply_change(&mut store, &add).expect_err("the member is recorded already");
+        assert!(e.starts_with("member 1:"), "{e}");
+        let promote_unknown = MemberChange {
+            kind: MemberChangeKind::PromoteLearner,
+            node_id: 2,
+            context: Vec::new(),
+        };
+        assert!(apply_change(&mut store, &promote_unknown).is_err());
+    }
+
+    #[test]
     fn membership_lives_in_the_store_as_etcd_keeps_it() {
         let mut store = Store::new();
         let add = MemberChange {

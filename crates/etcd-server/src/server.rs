@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use etcd_api::v2::{
     Backend, BoxFuture, Error, ErrorCode, Event, EventStream, Member, MemberError, Method,
@@ -103,10 +103,7 @@ pub enum StopReason {
     Fatal(String),
 }
 
-/// The clock, in Unix nanoseconds (0 before 1970, saturating in 2262).
-pub fn unix_nanos() -> i64 {
-    to_nanos(SystemTime::now())
-}
+pub use etcd_api::unix_nanos;
 
 impl Server {
     /// This member's ID.
@@ -558,10 +555,7 @@ fn ready_to_remove(members: &[Member], id: u64) -> bool {
     started > left.len() / 2
 }
 
-fn to_nanos(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
+use etcd_api::to_unix_nanos as to_nanos;
 
 /// etcd's `{recv,send}PkgRate` and `{recv,send}BandwidthRate`, left out when zero.
 fn write_rate(out: &mut String, direction: &str, rate: Option<Rate>) {

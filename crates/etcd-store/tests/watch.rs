@@ -281,3 +281,16 @@ fn a_watch_can_be_awaited() {
         other => panic!("expected the event, got {other:?}"),
     }
 }
+
+#[test]
+fn stats_count_live_watchers_through_a_shared_borrow() {
+    let mut store = etcd_store::Store::new();
+    let kept = store.watch("/1/a", false, true, 0).expect("watch");
+    let dropped = store.watch("/1/b", false, true, 0).expect("watch");
+    drop(dropped);
+    // `stats` takes `&self`: readers get it under the server's read lock, without sweeping the hub.
+    let shared: &etcd_store::Store = &store;
+    assert_eq!(shared.stats().watchers, 1);
+    drop(kept);
+    assert_eq!(shared.stats().watchers, 0);
+}
