@@ -358,3 +358,28 @@ fn bad_input_is_refused_as_etcd_refuses_it() {
     let after = ours.etcdctl3(Etcdctl::V35, &["get", "after", "--print-value-only"], "");
     assert_eq!(text(&after.stdout), "still-serving\n");
 }
+
+/// `-w protobuf` prints the response's bytes: decoded, with the header's IDs and term cleared, they are equal.
+#[test]
+fn protobuf_output_is_the_same_message() {
+    use etcd_proto::Message as _;
+    use etcd_proto::etcdserverpb::{PutResponse, RangeResponse, ResponseHeader};
+    let clear = |h: &mut Option<ResponseHeader>| {
+        if let Some(h) = h {
+            (h.cluster_id, h.member_id, h.raft_term) = (0, 0, 0);
+        }
+    };
+    let mut seen = Vec::new();
+    for flavor in [Flavor::EtcdNode, Flavor::Etcd35] {
+        let server = Server::start(flavor);
+        let put = server.etcdctl3(Etcdctl::V35, &["put", "p", "v", "-w", "protobuf"], "");
+        let mut put = PutResponse::decode(put.stdout.as_slice()).expect("a PutResponse");
+        clear(&mut put.header);
+        let get = server.etcdctl3(Etcdctl::V35, &["get", "p", "-w", "protobuf"], "");
+        let mut get = RangeResponse::decode(get.stdout.as_slice()).expect("a RangeResponse");
+        clear(&mut get.header);
+        seen.push((put, get));
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[0].1.kvs.len(), 1);
+}

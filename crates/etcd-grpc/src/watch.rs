@@ -210,17 +210,6 @@ impl Session {
 
     async fn create(&mut self, create: WatchCreateRequest) -> Result<(), Closed> {
         let revision = self.store.current_revision();
-        let id = if create.watch_id == 0 {
-            while self.watchers.contains_key(&self.next_id) {
-                self.next_id += 1;
-            }
-            self.next_id += 1;
-            Ok(self.next_id - 1)
-        } else if self.watchers.contains_key(&create.watch_id) {
-            Err("mvcc: duplicate watch ID provided on the WatchStream")
-        } else {
-            Ok(create.watch_id)
-        };
         let spec = WatchSpec {
             // etcd: an empty key is the smallest key; a range end of "\0" means every key from `key` on.
             key: if create.key.is_empty() {
@@ -242,9 +231,19 @@ impl Session {
         let empty_range = !spec.range_end.is_empty()
             && spec.range_end != [0]
             && spec.key.as_slice() >= spec.range_end.as_slice();
-        let id = match id {
-            Ok(_) if empty_range => Err("mvcc: watcher range is empty"),
-            other => other,
+        // As etcd: an empty range is refused before an ID is taken.
+        let id = if empty_range {
+            Err("mvcc: watcher range is empty")
+        } else if create.watch_id == 0 {
+            while self.watchers.contains_key(&self.next_id) {
+                self.next_id += 1;
+            }
+            self.next_id += 1;
+            Ok(self.next_id - 1)
+        } else if self.watchers.contains_key(&create.watch_id) {
+            Err("mvcc: duplicate watch ID provided on the WatchStream")
+        } else {
+            Ok(create.watch_id)
         };
         let header = Some(self.server.header(revision));
         let id = match id {
@@ -302,8 +301,9 @@ impl Session {
             // Cancelled meanwhile.
             return Ok(());
         };
-        let header = Some(self.server.header(message.revision));
         if message.compact_revision != 0 {
+            // etcd's compaction response carries no revision in its header.
+            let header = Some(self.server.header(0));
             if let Some(w) = self.watchers.remove(&id) {
                 self.by_store_id.remove(&w.store_id);
             }
@@ -317,6 +317,7 @@ impl Session {
                 })
                 .await;
         }
+        let header = Some(self.server.header(message.revision));
         let Some(w) = self.watchers.get_mut(&id) else {
             return Ok(());
         };
