@@ -75,7 +75,10 @@ async fn session(server: &Server) -> Vec<(String, Vec<WatchResponse>)> {
             log.push(($name.to_owned(), drain(&mut stream).await));
         }};
     }
-    step!("history with prev_kv and a chosen ID", ());
+    log.push((
+        "history with prev_kv and a chosen ID".to_owned(),
+        drain(&mut stream).await,
+    ));
     step!("the same ID again", {
         tx.send(create(WatchCreateRequest {
             key: b"a".to_vec(),
