@@ -61,6 +61,7 @@ fn test() -> Result<()> {
         "warnings",
     ])?;
     check_wal_stands_alone()?;
+    check_never_knows()?;
     ensure_reference_etcd()?;
     ensure_reference_etcd_35()?;
     ensure_python_etcd3()?;
@@ -238,6 +239,113 @@ fn check_wal_stands_alone() -> Result<()> {
     if !forbidden.is_empty() {
         bail!("etcd-wal must stand alone, but depends on: {forbidden:?}");
     }
+    Ok(())
+}
+
+/// ARCHITECTURE.md's "never knows" rules that dependencies can show, checked with `cargo tree`: for each crate,
+/// what it must not depend on, directly (`depth 1`) or anywhere below it (`None`).
+const NEVER_KNOWS: &[(&str, Option<u32>, &[&str])] = &[
+    ("etcd-api", None, &["*"]),
+    (
+        "etcd-store",
+        None,
+        &[
+            "raft",
+            "hyper",
+            "tonic",
+            "rustls",
+            "tokio",
+            "etcd-raft",
+            "etcd-mvcc",
+        ],
+    ),
+    (
+        "etcd-mvcc",
+        None,
+        &[
+            "raft",
+            "hyper",
+            "tonic",
+            "rustls",
+            "etcd-raft",
+            "etcd-store",
+            "etcd-api",
+        ],
+    ),
+    (
+        "etcd-server",
+        Some(1),
+        &[
+            "tonic",
+            "hyper",
+            "hyper-util",
+            "rustls",
+            "http-body-util",
+            "etcd-http",
+            "etcd-grpc",
+            "etcd-tls",
+        ],
+    ),
+    (
+        "etcd-http",
+        Some(1),
+        &[
+            "raft",
+            "etcd-raft",
+            "etcd-store",
+            "etcd-mvcc",
+            "etcd-server",
+            "tonic",
+        ],
+    ),
+    ("etcd-grpc", Some(1), &["raft", "etcd-raft", "etcd-store"]),
+    (
+        "etcd-raft",
+        None,
+        &[
+            "etcd-api",
+            "etcd-store",
+            "etcd-mvcc",
+            "etcd-proto",
+            "etcd-http",
+            "etcd-server",
+        ],
+    ),
+];
+
+fn check_never_knows() -> Result<()> {
+    for (krate, depth, forbidden) in NEVER_KNOWS {
+        let mut args = vec![
+            "tree", "-p", krate, "-e", "normal", "--prefix", "none", "--locked",
+        ];
+        let depth_text = depth.map(|d| d.to_string());
+        if let Some(d) = &depth_text {
+            args.extend(["--depth", d]);
+        }
+        let output = Command::new(cargo_bin())
+            .args(&args)
+            .output()
+            .context("running cargo tree")?;
+        if !output.status.success() {
+            bail!(
+                "cargo tree failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let tree = String::from_utf8_lossy(&output.stdout);
+        let found: Vec<&str> = tree
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|name| forbidden.iter().any(|f| *f == "*" || f == name))
+            .collect();
+        if !found.is_empty() {
+            bail!(
+                "{krate} must never know {forbidden:?} (ARCHITECTURE.md), but depends on {found:?}"
+            );
+        }
+    }
+    eprintln!("xtask: the crates' never-knows rules hold (cargo tree)");
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! etcd's v3 wire contract for Rust: the prost messages and tonic service traits of packages `etcdserverpb`,
+//! etcd's v3 wire contract for Rust: the prost messages (and, with feature `grpc`, the tonic service traits, clients
+//! and servers) of packages `etcdserverpb`,
 //! `mvccpb`, `authpb`, `v3lockpb` and `v3electionpb`, plus this project's raft entry envelope (`etcdrs`).
 //!
 //! Everything here is generated at build time from the repository's `proto/` folder (see `build.rs`); the field
