@@ -162,6 +162,15 @@ pub struct Flags {
     /// Proxy mode: `off`, `readonly` or `on`.
     #[arg(long, env = "ETCD_PROXY", default_value = "off")]
     pub proxy: String,
+    /// `--proxy`, parsed by [`Flags::validate`].
+    #[arg(skip)]
+    pub proxy_mode: ProxyMode,
+    /// `--initial-cluster-state`, parsed by [`Flags::validate`].
+    #[arg(skip)]
+    pub cluster_state: ClusterState,
+    /// `--log-level` (and `--debug`), parsed by [`Flags::validate`].
+    #[arg(skip)]
+    pub level: LogLevel,
     /// Time (in milliseconds) an endpoint will be held in a failed state.
     #[arg(long, env = "ETCD_PROXY_FAILURE_WAIT", default_value_t = 5000)]
     pub proxy_failure_wait: u64,
@@ -179,16 +188,77 @@ pub struct Flags {
     pub proxy_read_timeout: u64,
 }
 
-impl Flags {
-    /// Checks the values clap cannot: the enumerated ones. (etcd flags this build does not implement are
-    /// refused by name before parsing, in `etcd_args`.)
-    pub fn validate(&self) -> Result<(), String> {
-        if !matches!(self.proxy.as_str(), "off" | "readonly" | "on") {
-            return Err(format!(
-                "invalid value {:?} for flag -proxy: valid values are [\"off\",\"readonly\",\"on\"]",
-                self.proxy
-            ));
+/// `--proxy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyMode {
+    /// A member, not a proxy.
+    #[default]
+    Off,
+    /// A proxy that forwards only GETs.
+    Readonly,
+    /// A proxy.
+    On,
+}
+
+/// `--initial-cluster-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClusterState {
+    /// Founding a new cluster.
+    #[default]
+    New,
+    /// Joining a running one.
+    Existing,
+}
+
+/// `--log-level`, as the levels the logger has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    /// `debug` (or `--debug`).
+    Debug,
+    /// `info`.
+    #[default]
+    Info,
+    /// `warn`.
+    Warn,
+    /// `error`, `panic`, `fatal`.
+    Error,
+}
+
+impl LogLevel {
+    /// The level's name for the log filter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
         }
+    }
+}
+
+impl Flags {
+    /// Checks the values clap cannot, the enumerated ones, and parses them once into `proxy_mode`,
+    /// `cluster_state` and `level`. (etcd flags this build does not implement are refused by name before
+    /// parsing, in `etcd_args`.)
+    pub fn validate(&mut self) -> Result<(), String> {
+        self.proxy_mode = match self.proxy.as_str() {
+            "off" => ProxyMode::Off,
+            "readonly" => ProxyMode::Readonly,
+            "on" => ProxyMode::On,
+            _ => {
+                return Err(format!(
+                    "invalid value {:?} for flag -proxy: valid values are [\"off\",\"readonly\",\"on\"]",
+                    self.proxy
+                ));
+            }
+        };
+        self.level = match self.log_level.as_str() {
+            _ if self.debug => LogLevel::Debug,
+            "debug" => LogLevel::Debug,
+            "warn" => LogLevel::Warn,
+            "error" | "panic" | "fatal" => LogLevel::Error,
+            _ => LogLevel::Info,
+        };
         if !matches!(self.logger.as_str(), "capnslog" | "zap") {
             return Err(format!(
                 "invalid value {:?} for --logger (want \"capnslog\" or \"zap\")",
@@ -201,12 +271,16 @@ impl Flags {
                 self.log_outputs
             ));
         }
-        if self.initial_cluster_state != "new" && self.initial_cluster_state != "existing" {
-            return Err(format!(
-                "invalid value {:?} for --initial-cluster-state (want \"new\" or \"existing\")",
-                self.initial_cluster_state
-            ));
-        }
+        self.cluster_state = match self.initial_cluster_state.as_str() {
+            "new" => ClusterState::New,
+            "existing" => ClusterState::Existing,
+            _ => {
+                return Err(format!(
+                    "invalid value {:?} for --initial-cluster-state (want \"new\" or \"existing\")",
+                    self.initial_cluster_state
+                ));
+            }
+        };
         Ok(())
     }
 

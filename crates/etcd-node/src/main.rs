@@ -60,13 +60,7 @@ fn main() -> std::process::ExitCode {
         eprintln!("etcd-node: {e}");
         return std::process::ExitCode::from(2);
     }
-    let level = match flags.log_level.as_str() {
-        _ if flags.debug => "debug",
-        "debug" => "debug",
-        "warn" => "warn",
-        "error" | "panic" | "fatal" => "error",
-        _ => "info",
-    };
+    let level = flags.level.as_str();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},raft=warn")));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
@@ -96,7 +90,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn serve(flags: flags::Flags) -> Result<()> {
-    if flags.proxy != "off" {
+    if flags.proxy_mode != flags::ProxyMode::Off {
         let proxy = proxy_mode::start(&flags).await?;
         wait_for_signal().await;
         tracing::info!("received a shutdown signal, stopping the proxy");

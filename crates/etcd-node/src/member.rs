@@ -75,7 +75,7 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         etcd_raft::recorded_ids(&member_dir, wal_dir.as_deref()).context("reading the raft log")?;
     let (id, cluster_id, bootstrap, peers) = match recorded {
         Some((id, cluster_id)) => (id, cluster_id, Bootstrap::Join, Vec::new()),
-        None if flags.initial_cluster_state == "existing" => {
+        None if flags.cluster_state == crate::flags::ClusterState::Existing => {
             let others: Vec<String> = members
                 .iter()
                 .filter(|m| m.name != flags.name)

@@ -29,7 +29,7 @@ pub async fn start(flags: &Flags) -> Result<RunningProxy> {
     let mut config = ProxyConfig::new(peer_urls, peer_dial.clone());
     // As etcd: members are dialed with the client TLS flags, or the peer ones when there are none.
     config.member_tls = tls.client_dial.clone().unwrap_or(peer_dial);
-    config.readonly = flags.proxy == "readonly";
+    config.readonly = flags.proxy_mode == crate::flags::ProxyMode::Readonly;
     config.failure_wait = Duration::from_millis(flags.proxy_failure_wait);
     config.refresh_interval = Duration::from_millis(flags.proxy_refresh_interval.max(1));
     config.dial_timeout = Duration::from_millis(flags.proxy_dial_timeout);
