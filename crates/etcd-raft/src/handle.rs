@@ -54,6 +54,11 @@ impl RaftHandle {
         *self.leadership.borrow()
     }
 
+    /// Leadership as it changes: the receiver wakes on each change (`changed()`), with no polling.
+    pub fn leadership_changes(&self) -> tokio::sync::watch::Receiver<Leadership> {
+        self.leadership.clone()
+    }
+
     /// Append counts and, on the leader, per-follower replication figures; without a round trip to the raft
     /// thread.
     pub fn append_stats(&self) -> AppendStats {

@@ -69,8 +69,7 @@ pub(crate) async fn run(server: Arc<Server>, mut applies: UnboundedReceiver<Appl
 fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), String> {
     let mut state = server.write_state();
     restore_stores(&mut state, &server.mvcc, &server.mvcc_path, index, data)?;
-    server.position.0.store(index, Ordering::Relaxed);
-    server.position.1.store(term, Ordering::Relaxed);
+    server.position.set(index, term);
     Ok(())
 }
 
@@ -174,8 +173,7 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
             .counters
             .proposals_committed
             .fetch_add(1, Ordering::Relaxed);
-        server.position.0.store(e.index, Ordering::Relaxed);
-        server.position.1.store(e.term, Ordering::Relaxed);
+        server.position.set(e.index, e.term);
     }
     if let (Some(mut batch), Some((index, term))) = (batch, last) {
         batch.set_consistent_index(index, term);

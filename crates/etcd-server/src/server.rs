@@ -52,6 +52,20 @@ pub(crate) struct V3Counters {
 /// Writes more Prometheus text into `/metrics` (the gRPC layer's counters).
 pub type MetricSource = Box<dyn Fn(&mut String) + Send + Sync>;
 
+/// The last applied entry's index and term (`X-Raft-Index`, `X-Raft-Term`).
+#[derive(Default)]
+pub(crate) struct AppliedPosition {
+    index: AtomicU64,
+    term: AtomicU64,
+}
+
+impl AppliedPosition {
+    pub(crate) fn set(&self, index: u64, term: u64) {
+        self.index.store(index, Ordering::Relaxed);
+        self.term.store(term, Ordering::Relaxed);
+    }
+}
+
 /// etcd's request limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -76,7 +90,7 @@ pub struct Server {
     pub(crate) request_timeout: Duration,
     pub(crate) limits: Limits,
     /// The last applied entry's (index, term).
-    pub(crate) position: (AtomicU64, AtomicU64),
+    pub(crate) position: AppliedPosition,
     pub(crate) status: RwLock<Option<Status>>,
     pub(crate) start_time: SystemTime,
     pub(crate) leader_since: RwLock<Option<SystemTime>>,
@@ -301,8 +315,8 @@ impl Backend for Server {
 
     fn raft_position(&self) -> RaftPosition {
         RaftPosition {
-            index: self.position.0.load(Ordering::Relaxed),
-            term: self.position.1.load(Ordering::Relaxed),
+            index: self.position.index.load(Ordering::Relaxed),
+            term: self.position.term.load(Ordering::Relaxed),
         }
     }
 
@@ -528,11 +542,17 @@ impl Backend for Server {
 }
 
 impl Server {
+    /// A membership change, answered once this member's store records it (as etcd answers): raft reports the
+    /// change when its configuration takes it, and a read index after that resolves only once the apply loop
+    /// has applied the entry, so a member list right after shows it.
     async fn change(&self, change: MemberChange) -> Result<(), MemberError> {
         match tokio::time::timeout(self.request_timeout, self.raft.change_member(change)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(MemberError::Internal),
+            Ok(Ok(())) => {}
+            _ => return Err(MemberError::Internal),
         }
+        // A member that removed itself may get no read index: the change is made all the same.
+        let _ = tokio::time::timeout(self.request_timeout, self.raft.read_index()).await;
+        Ok(())
     }
 }
 

@@ -202,27 +202,33 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
     Ok(Running { server, tasks })
 }
 
-/// Caches the raft status for the HTTP layer and counts leader changes.
+/// Counts leader changes and notes when the current leader was elected, the moment raft's view changes (the
+/// leadership watch channel); and keeps the raft status (WAL figures, progress) cached for `/metrics` and the
+/// stats, refreshed every 100 ms.
 async fn watch_status(server: Arc<Server>) {
+    let mut leadership = server.raft.leadership_changes();
     let mut last_leader = 0;
+    let mut refresh = tokio::time::interval(Duration::from_millis(100));
     loop {
-        if let Ok(status) = server.raft.status().await {
-            if status.leader != last_leader {
-                if status.leader != 0 {
-                    server
-                        .counters
-                        .leader_changes
-                        .fetch_add(1, Ordering::Relaxed);
-                    *server
-                        .leader_since
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(SystemTime::now());
+        tokio::select! {
+            changed = leadership.changed() => {
+                if changed.is_err() {
+                    return;
                 }
-                last_leader = status.leader;
+                let leader = leadership.borrow_and_update().leader;
+                if leader != last_leader && leader != 0 {
+                    server.counters.leader_changes.fetch_add(1, Ordering::Relaxed);
+                    *server.leader_since.write().unwrap_or_else(|p| p.into_inner()) =
+                        Some(SystemTime::now());
+                }
+                last_leader = leader;
             }
-            *server.status.write().unwrap_or_else(|p| p.into_inner()) = Some(status);
+            _ = refresh.tick() => {
+                if let Ok(status) = server.raft.status().await {
+                    *server.status.write().unwrap_or_else(|p| p.into_inner()) = Some(status);
+                }
+            }
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
