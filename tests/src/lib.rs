@@ -359,8 +359,13 @@ impl Server {
         command
     }
 
-    /// Runs a v3 `etcdctl` command with `stdin` as its input.
-    pub fn etcdctl3(&self, client: Etcdctl, args: &[&str], stdin: &str) -> Output {
+    /// Starts a v3 `etcdctl` command with piped output, `stdin` written to its input (left open).
+    fn spawn_etcdctl3(
+        &self,
+        client: Etcdctl,
+        args: &[&str],
+        stdin: &str,
+    ) -> (Child, Option<std::process::ChildStdin>) {
         use std::io::Write;
         let mut child = self
             .etcdctl3_command(client, args)
@@ -369,9 +374,17 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run etcdctl");
-        if let Some(mut input) = child.stdin.take() {
+        let mut input = child.stdin.take();
+        if let Some(input) = input.as_mut() {
             let _ = input.write_all(stdin.as_bytes());
         }
+        (child, input)
+    }
+
+    /// Runs a v3 `etcdctl` command with `stdin` as its input.
+    pub fn etcdctl3(&self, client: Etcdctl, args: &[&str], stdin: &str) -> Output {
+        let (child, input) = self.spawn_etcdctl3(client, args, stdin);
+        drop(input);
         child.wait_with_output().expect("etcdctl output")
     }
 
@@ -384,18 +397,7 @@ impl Server {
         stdin: &str,
         run: Duration,
     ) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .etcdctl3_command(client, args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run etcdctl");
-        let input = child.stdin.take();
-        if let Some(mut input) = input.as_ref() {
-            let _ = input.write_all(stdin.as_bytes());
-        }
+        let (mut child, input) = self.spawn_etcdctl3(client, args, stdin);
         std::thread::sleep(run);
         let _ = child.kill();
         drop(input);

