@@ -212,19 +212,9 @@ fn cluster() -> Result<()> {
 /// `etcd-wal` is a library others depend on alone: it must not pull in a workspace crate, raft or prost.
 fn check_wal_stands_alone() -> Result<()> {
     eprintln!("xtask: cargo tree -p etcd-wal -e normal (no workspace crate, raft or prost)");
-    let output = Command::new(cargo_bin())
-        .args([
-            "tree", "-p", "etcd-wal", "-e", "normal", "--prefix", "none", "--locked",
-        ])
-        .output()
-        .context("running cargo tree")?;
-    if !output.status.success() {
-        bail!(
-            "cargo tree failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let tree = String::from_utf8_lossy(&output.stdout);
+    let tree = cargo_tree(&[
+        "tree", "-p", "etcd-wal", "-e", "normal", "--prefix", "none", "--locked",
+    ])?;
     let forbidden: Vec<&str> = tree
         .lines()
         .skip(1)
@@ -312,6 +302,21 @@ const NEVER_KNOWS: &[(&str, Option<u32>, &[&str])] = &[
         ],
     ),
 ];
+
+/// What `cargo <args>` (a `cargo tree`) prints.
+fn cargo_tree(args: &[&str]) -> Result<String> {
+    let output = Command::new(cargo_bin())
+        .args(args)
+        .output()
+        .context("running cargo tree")?;
+    if !output.status.success() {
+        bail!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
 
 fn check_never_knows() -> Result<()> {
     for (krate, depth, forbidden) in NEVER_KNOWS {
