@@ -622,9 +622,15 @@ impl Loop {
     }
 
     fn send_messages(&mut self, messages: Vec<Message>) {
-        for m in messages {
+        for mut m in messages {
             let to = m.to;
             let is_snapshot = m.msg_type == MessageType::MsgSnapshot;
+            if is_snapshot {
+                let index = m.get_snapshot().get_metadata().index;
+                if let Some(data) = self.snapshots.for_follower(index, &m.get_snapshot().data) {
+                    m.mut_snapshot().data = data.into();
+                }
+            }
             let bytes = wire::encode_message(&m);
             let size = bytes.len();
             let sent = self.transport.send(OutMessage {

@@ -24,4 +24,12 @@ pub trait Transport: Send + 'static {
 pub trait SnapshotSource: Send + 'static {
     /// The application's state as bytes and the last applied index it contains, or `None` to skip this time.
     fn snapshot(&mut self) -> Option<(u64, Vec<u8>)>;
+
+    /// The data to send a follower that needs the snapshot at `index` whose stored data is `stored`; `None`
+    /// sends `stored`. An application whose state lives in its own durable store (and so is not in every
+    /// snapshot file) adds it here. Called on the raft loop.
+    fn for_follower(&mut self, index: u64, stored: &[u8]) -> Option<Vec<u8>> {
+        let _ = (index, stored);
+        None
+    }
 }

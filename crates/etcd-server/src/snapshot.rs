@@ -3,14 +3,17 @@
 //! Format 1 (all integers big-endian):
 //! ```text
 //! "ETCDRSSN"  u32 format (1)  u64 mvcc_index  u64 v2_len  v2_len bytes: the v2 store's snapshot
-//! the rest: the v3 store's snapshot stream (etcd-mvcc's format), at consistent index mvcc_index
+//! the rest: the v3 store's snapshot stream (etcd-mvcc's format), at consistent index >= mvcc_index; or nothing
 //! ```
-//! `mvcc_index` is the v3 store's consistent index (the last entry it applied, which may be below the snapshot's
-//! index when the entries after it were v2 only). Data without the magic is a v2 store snapshot alone, as
-//! members wrote before format 1; a snapshot of a newer format is refused.
+//! `mvcc_index` is the v3 store's consistent index (the last entry it applied). Data without the magic is a v2
+//! store snapshot alone, as members wrote before format 1; a snapshot of a newer format is refused.
 //!
-//! Taking one makes the v3 store durable first, so that releasing the WAL entries the snapshot covers never loses
-//! an entry the store has not made durable (etcd-mvcc's commits do not fsync).
+//! The snapshot files a member writes for itself hold no v3 stream: its v3 store is its own durable database
+//! (`member/snap/db`), as in etcd. Taking one makes that store durable first, so that releasing the WAL entries
+//! the snapshot covers never loses an entry it has not made durable (etcd-mvcc's commits do not fsync). A
+//! follower that needs a snapshot gets the stream added, from the store as it is when the message is sent (as
+//! etcd's merged snapshot message carries the live backend): the follower's v3 store may then be ahead of the
+//! snapshot's index, and its consistent index keeps it from applying the entries between twice.
 
 use std::sync::{Arc, RwLock};
 
@@ -59,7 +62,7 @@ pub(crate) fn parse(data: &[u8]) -> Result<Parts<'_>, String> {
     let (v2, mvcc) = rest.split_at(v2_len);
     Ok(Parts {
         v2,
-        mvcc: Some((mvcc_index, mvcc)),
+        mvcc: (!mvcc.is_empty()).then_some((mvcc_index, mvcc)),
     })
 }
 
@@ -81,19 +84,49 @@ impl etcd_raft::SnapshotSource for Snapshots {
                 return None;
             }
         };
-        let v2 = state.store.snapshot();
-        let mut out = Vec::with_capacity(HEADER + v2.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT.to_be_bytes());
-        out.extend_from_slice(&mvcc_index.to_be_bytes());
-        out.extend_from_slice(&(v2.len() as u64).to_be_bytes());
-        out.extend_from_slice(&v2);
+        Some((
+            state.applied,
+            header_and_v2(mvcc_index, &state.store.snapshot()),
+        ))
+    }
+
+    fn for_follower(&mut self, index: u64, stored: &[u8]) -> Option<Vec<u8>> {
+        let v2 = match parse(stored) {
+            Ok(parts) => parts.v2.to_vec(),
+            Err(e) => {
+                tracing::warn!(index, "cannot send the snapshot: {e}");
+                return None;
+            }
+        };
+        let mvcc = self.mvcc.read().clone();
+        // Read before the stream: the stream's own consistent index is this one or later.
+        let mvcc_index = mvcc.consistent_index().0;
+        let mut out = header_and_v2(mvcc_index, &v2);
         if let Err(e) = mvcc.snapshot(&mut out) {
-            tracing::warn!("snapshot skipped: the v3 store cannot be read: {e}");
+            tracing::warn!(
+                index,
+                "sending the snapshot without the v3 store, which cannot be read: {e}"
+            );
             return None;
         }
-        Some((state.applied, out))
+        tracing::info!(
+            index,
+            mvcc_index,
+            bytes = out.len(),
+            "sending a snapshot with the v3 store"
+        );
+        Some(out)
     }
+}
+
+fn header_and_v2(mvcc_index: u64, v2: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + v2.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_be_bytes());
+    out.extend_from_slice(&mvcc_index.to_be_bytes());
+    out.extend_from_slice(&(v2.len() as u64).to_be_bytes());
+    out.extend_from_slice(v2);
+    out
 }
 
 #[cfg(test)]
