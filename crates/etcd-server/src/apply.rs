@@ -19,10 +19,11 @@ use etcd_raft::{ApplyEvent, CommittedEntry, EntryKind, MemberChangeKind};
 use etcd_store::Applied;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::entry::{self, Applies};
+use crate::members;
 use crate::server::{Server, State};
 use crate::v3::{V3Error, V3Response};
 use crate::waiters::Outcome;
-use crate::{entry, members};
 
 /// What one apply event leaves to do once the stores are committed.
 #[derive(Default)]
@@ -121,9 +122,7 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
                 let decoded = entry::decode(e.index, &data).map_err(|e| e.to_string())?;
                 let id = decoded.id;
                 match decoded.request {
-                    Kind::V2(wire) => {
-                        let request = entry::v2_request(&wire)
-                            .ok_or_else(|| format!("raft entry {}: not a v2 request", e.index))?;
+                    Applies::V2(request) => {
                         let result = state.store.apply(&request, decoded.proposed_at);
                         server
                             .counters
@@ -138,7 +137,7 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
                             Err(err) => answers.outcomes.push((id, Outcome::V2(Err(err)))),
                         }
                     }
-                    request if e.index > applied_v3 => {
+                    Applies::V3(request) if e.index > applied_v3 => {
                         if batch.is_none() {
                             batch = Some(mvcc.write().map_err(|e| e.to_string())?);
                         }

@@ -18,7 +18,16 @@ pub(crate) struct Decoded {
     pub id: u64,
     /// The proposer's clock (Unix ns).
     pub proposed_at: i64,
-    pub request: Kind,
+    pub request: Applies,
+}
+
+/// Which state machine an entry's request is for.
+#[derive(Debug)]
+pub(crate) enum Applies {
+    /// The v2 store.
+    V2(Request),
+    /// The v3 side (never `Kind::V2`).
+    V3(Kind),
 }
 
 /// Why an entry cannot be applied.
@@ -58,12 +67,16 @@ pub(crate) fn decode(index: u64, bytes: &[u8]) -> Result<Decoded, UndecodableEnt
                 index,
                 reason: "no request".into(),
             })?;
-            if let Kind::V2(v2) = &request {
-                from_wire(v2.clone()).ok_or_else(|| UndecodableEntry {
-                    index,
-                    reason: format!("unknown v2 method {:?}", v2.method),
-                })?;
-            }
+            let request = match request {
+                Kind::V2(v2) => {
+                    let method = v2.method.clone();
+                    Applies::V2(from_wire(v2).ok_or_else(|| UndecodableEntry {
+                        index,
+                        reason: format!("unknown v2 method {method:?}"),
+                    })?)
+                }
+                v3 => Applies::V3(v3),
+            };
             Ok(Decoded {
                 id,
                 proposed_at: entry.proposed_at_unix_nanos,
@@ -74,7 +87,7 @@ pub(crate) fn decode(index: u64, bytes: &[u8]) -> Result<Decoded, UndecodableEnt
             Some((request, proposed_at)) => Ok(Decoded {
                 id: request.id,
                 proposed_at,
-                request: Kind::V2(to_wire(&request)),
+                request: Applies::V2(request),
             }),
             None => Err(UndecodableEntry {
                 index,
@@ -82,11 +95,6 @@ pub(crate) fn decode(index: u64, bytes: &[u8]) -> Result<Decoded, UndecodableEnt
             }),
         },
     }
-}
-
-/// The v2 request a decoded entry's `V2Request` is (checked by [`decode`]).
-pub(crate) fn v2_request(wire: &V2Request) -> Option<Request> {
-    from_wire(wire.clone())
 }
 
 fn to_wire(r: &Request) -> V2Request {
@@ -177,10 +185,10 @@ mod tests {
     fn v2_requests_round_trip_in_the_envelope() {
         let d = decode(5, &encode_v2(&put(), 99)).expect("decode");
         assert_eq!((d.id, d.proposed_at), (7, 99));
-        let Kind::V2(wire) = d.request else {
+        let Applies::V2(request) = d.request else {
             panic!("not v2")
         };
-        assert_eq!(v2_request(&wire), Some(put()));
+        assert_eq!(request, put());
     }
 
     #[test]
