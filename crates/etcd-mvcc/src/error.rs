@@ -30,6 +30,9 @@ pub enum Error {
     /// A txn that writes one key twice (gRPC `InvalidArgument`).
     #[error("etcdserver: duplicate key given in txn request")]
     DuplicateKey,
+    /// A put names a lease that does not exist (gRPC `NotFound`).
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
     /// The embedded database failed.
     #[error("mvcc backend {}: {detail}", path.display())]
     Backend {

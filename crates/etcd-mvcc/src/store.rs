@@ -155,6 +155,45 @@ impl Store {
         Ok((range::range(&view, req, current, compacted)?, current))
     }
 
+    /// Every entry of another state machine's table (leases, auth), key order; empty when the table is missing.
+    pub fn aux_entries(&self, table: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let tx = self
+            .backend
+            .db
+            .begin_read()
+            .map_err(|e| self.backend.err(e))?;
+        let def = redb::TableDefinition::<&[u8], &[u8]>::new(table);
+        let t = match tx.open_table(def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.backend.err(e)),
+        };
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.backend.err(e))? {
+            let (k, v) = item.map_err(|e| self.backend.err(e))?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Every live key that names a lease, with its lease: what a lessor attaches when it is rebuilt.
+    pub fn leased_keys(&self) -> Result<Vec<(Vec<u8>, i64)>> {
+        let view = self.read_view()?;
+        let mut live = Vec::new();
+        view.walk(&[0], RangeEnd::from_request(&[0]), view.state.current, false, &mut |k, m| {
+            live.push((k.to_vec(), m.modified));
+            true
+        })?;
+        let mut out = Vec::new();
+        for (key, rev) in live {
+            let kv = view.load(rev)?;
+            if kv.lease != 0 {
+                out.push((key, kv.lease));
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn read_view(&self) -> Result<ReadView<'_>> {
         let state = self.state.read();
         // Taken with the index it matches: every revision the index names is in this snapshot, and a compaction

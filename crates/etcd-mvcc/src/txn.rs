@@ -212,6 +212,7 @@ fn check_path(
     path: &[bool],
     pos: &mut usize,
     at: i64,
+    lease_exists: &dyn Fn(i64) -> bool,
 ) -> Result<()> {
     let ok = path[*pos];
     *pos += 1;
@@ -222,21 +223,28 @@ fn check_path(
             {
                 return Err(Error::KeyNotFound);
             }
+            Some(Request::RequestPut(p)) if p.lease != 0 && !lease_exists(p.lease) => {
+                return Err(Error::LeaseNotFound);
+            }
             Some(Request::RequestRange(r)) if r.revision != 0 => {
                 crate::range::read_revision(r.revision, at, batch.compacted())?;
             }
-            Some(Request::RequestTxn(t)) => check_path(batch, t, path, pos, at)?,
+            Some(Request::RequestTxn(t)) => check_path(batch, t, path, pos, at, lease_exists)?,
             _ => {}
         }
     }
     Ok(())
 }
 
-pub(crate) fn apply(batch: &mut WriteBatch<'_>, req: &TxnRequest) -> Result<TxnResponse> {
+pub(crate) fn apply(
+    batch: &mut WriteBatch<'_>,
+    req: &TxnRequest,
+    lease_exists: &dyn Fn(i64) -> bool,
+) -> Result<TxnResponse> {
     let at = batch.main - 1;
     let mut taken = Vec::new();
     path(batch, req, at, &mut taken)?;
-    check_path(batch, req, &taken, &mut 0, at)?;
+    check_path(batch, req, &taken, &mut 0, at, lease_exists)?;
     execute(batch, req, &taken, &mut 0)
 }
 

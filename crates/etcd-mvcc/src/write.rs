@@ -144,9 +144,21 @@ impl<'s> WriteBatch<'s> {
         rev
     }
 
-    /// Applies a put as one request.
+    /// Applies a put as one request, any lease taken as existing (see [`WriteBatch::put_leased`]).
     pub fn put(&mut self, req: &PutRequest) -> Result<PutResponse> {
+        self.put_leased(req, &|_| true)
+    }
+
+    /// Applies a put as one request; a lease for which `lease_exists` is false refuses it.
+    pub fn put_leased(
+        &mut self,
+        req: &PutRequest,
+        lease_exists: &dyn Fn(i64) -> bool,
+    ) -> Result<PutResponse> {
         check_put(req)?;
+        if req.lease != 0 && !lease_exists(req.lease) {
+            return Err(Error::LeaseNotFound);
+        }
         if (req.ignore_value || req.ignore_lease) && self.key_at(&req.key, self.main).is_none() {
             return Err(Error::KeyNotFound);
         }
@@ -166,12 +178,75 @@ impl<'s> WriteBatch<'s> {
         Ok(resp)
     }
 
-    /// Applies a txn as one request (one revision for all its writes); `max_ops` is `--max-txn-ops`.
+    /// Applies a txn as one request (one revision for all its writes); `max_ops` is `--max-txn-ops`. Any lease
+    /// is taken as existing (see [`WriteBatch::txn_leased`]).
     pub fn txn(&mut self, req: &TxnRequest, max_ops: usize) -> Result<TxnResponse> {
+        self.txn_leased(req, max_ops, &|_| true)
+    }
+
+    /// Applies a txn as one request; a put on the taken path naming a lease for which `lease_exists` is false
+    /// refuses the whole txn before anything is written.
+    pub fn txn_leased(
+        &mut self,
+        req: &TxnRequest,
+        max_ops: usize,
+        lease_exists: &dyn Fn(i64) -> bool,
+    ) -> Result<TxnResponse> {
         crate::txn::check(req, max_ops)?;
-        let resp = crate::txn::apply(self, req)?;
+        let resp = crate::txn::apply(self, req, lease_exists)?;
         self.end_request();
         Ok(resp)
+    }
+
+    /// Deletes `keys` (those that exist) as one request: one revision, as a lease's revoke does. Answers how many
+    /// were deleted.
+    pub fn delete_keys(&mut self, keys: &[Vec<u8>]) -> Result<i64> {
+        let mut deleted = 0;
+        for key in keys {
+            deleted += self
+                .delete_change(&DeleteRangeRequest {
+                    key: key.clone(),
+                    ..DeleteRangeRequest::default()
+                })?
+                .deleted;
+        }
+        self.end_request();
+        Ok(deleted)
+    }
+
+    /// How many changes the batch holds so far; with [`WriteBatch::events_since`], what one request changed.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The changes made since the batch held `count` (each with its `prev_kv` when the key existed).
+    pub fn events_since(&self, count: usize) -> &[Event] {
+        self.events.get(count..).unwrap_or(&[])
+    }
+
+    /// Writes `value` under `key` in another state machine's table (leases, auth), in this batch's transaction:
+    /// it commits atomically with the key-value changes and the consistent index.
+    pub fn put_aux(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let backend = &self.store.backend;
+        check_aux_table(backend, table)?;
+        let mut t = self
+            .tx
+            .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(table))
+            .map_err(|e| backend.err(e))?;
+        t.insert(key, value).map_err(|e| backend.err(e))?;
+        Ok(())
+    }
+
+    /// Removes `key` from another state machine's table, in this batch's transaction.
+    pub fn delete_aux(&mut self, table: &str, key: &[u8]) -> Result<()> {
+        let backend = &self.store.backend;
+        check_aux_table(backend, table)?;
+        let mut t = self
+            .tx
+            .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(table))
+            .map_err(|e| backend.err(e))?;
+        t.remove(key).map_err(|e| backend.err(e))?;
+        Ok(())
     }
 
     /// A put inside the current request; answers the previous key-value.
@@ -379,6 +454,17 @@ impl View for WriteBatch<'_> {
         let table = self.tx.open_table(KV).map_err(|e| backend.err(e))?;
         Ok(backend::load(backend, &table, rev)?.kv)
     }
+}
+
+/// The store's own tables are not another state machine's to write.
+fn check_aux_table(backend: &backend::Backend, table: &str) -> Result<()> {
+    if table == "kv" || table == "meta" {
+        return Err(Error::Backend {
+            path: backend.path.clone(),
+            detail: format!("table {table:?} belongs to the key-value store"),
+        });
+    }
+    Ok(())
 }
 
 /// etcd's checks of a put before it is applied.
