@@ -11,7 +11,7 @@ use etcd_server::Server;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{require_leader, status};
+use crate::unary::call;
 
 /// The KV service of one member.
 pub(crate) struct KvService {
@@ -20,7 +20,6 @@ pub(crate) struct KvService {
 }
 
 impl KvService {
-    /// Runs one call, counting it.
     async fn call<Req, Resp, F>(
         &self,
         method: Method,
@@ -30,19 +29,7 @@ impl KvService {
     where
         F: std::future::Future<Output = Result<Resp, etcd_server::V3Error>>,
     {
-        self.metrics.started(method);
-        let result = match require_leader(request.metadata(), &self.server) {
-            Ok(()) => run(self.server.clone(), request.into_inner())
-                .await
-                .map(Response::new)
-                .map_err(status),
-            Err(e) => Err(e),
-        };
-        let code = result
-            .as_ref()
-            .map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.metrics.handled(method, code);
-        result
+        call(&self.server, &self.metrics, method, request, run).await
     }
 }
 

@@ -1,5 +1,5 @@
-//! etcd's `v3rpc`: the v3 gRPC services over [`etcd_server::Server`] — `etcdserverpb.KV` and
-//! `etcdserverpb.Watch` — with etcd's status codes and exact error texts, `hasleader` metadata, and request
+//! etcd's `v3rpc`: the v3 gRPC services over [`etcd_server::Server`] — `etcdserverpb.KV`,
+//! `etcdserverpb.Watch`, `etcdserverpb.Lease`, `v3lockpb.Lock` and `v3electionpb.Election` — with etcd's status codes and exact error texts, `hasleader` metadata, and request
 //! limits; and the client listener that serves them beside the v2 HTTP API on one port.
 //!
 //! ```no_run
@@ -12,13 +12,18 @@
 //! # }
 //! ```
 
+mod concurrency;
 mod kv;
+mod lease;
 mod metrics;
 mod serve;
 mod status;
+mod unary;
 mod watch;
 
 pub use crate::{
+    concurrency::ObserveResponses,
+    lease::KeepAliveResponses,
     serve::{ClientOptions, serve_clients, services},
     watch::WatchResponses,
 };

@@ -7,24 +7,48 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 
 /// The methods served, as (service, method, gRPC type), in the order Prometheus sorts them.
-pub(crate) const METHODS: [(&str, &str, &str); 6] = [
+pub(crate) const METHODS: [(&str, &str, &str); 18] = [
+    ("v3electionpb.Election", "Campaign", "unary"),
     ("etcdserverpb.KV", "Compact", "unary"),
     ("etcdserverpb.KV", "DeleteRange", "unary"),
+    ("v3electionpb.Election", "Leader", "unary"),
+    ("etcdserverpb.Lease", "LeaseGrant", "unary"),
+    ("etcdserverpb.Lease", "LeaseKeepAlive", "bidi_stream"),
+    ("etcdserverpb.Lease", "LeaseLeases", "unary"),
+    ("etcdserverpb.Lease", "LeaseRevoke", "unary"),
+    ("etcdserverpb.Lease", "LeaseTimeToLive", "unary"),
+    ("v3lockpb.Lock", "Lock", "unary"),
+    ("v3electionpb.Election", "Observe", "server_stream"),
+    ("v3electionpb.Election", "Proclaim", "unary"),
     ("etcdserverpb.KV", "Put", "unary"),
     ("etcdserverpb.KV", "Range", "unary"),
+    ("v3electionpb.Election", "Resign", "unary"),
     ("etcdserverpb.KV", "Txn", "unary"),
+    ("v3lockpb.Lock", "Unlock", "unary"),
     ("etcdserverpb.Watch", "Watch", "bidi_stream"),
 ];
 
 /// Index of a method in [`METHODS`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Method {
-    Compact = 0,
-    DeleteRange = 1,
-    Put = 2,
-    Range = 3,
-    Txn = 4,
-    Watch = 5,
+    Campaign = 0,
+    Compact = 1,
+    DeleteRange = 2,
+    Leader = 3,
+    LeaseGrant = 4,
+    LeaseKeepAlive = 5,
+    LeaseLeases = 6,
+    LeaseRevoke = 7,
+    LeaseTimeToLive = 8,
+    Lock = 9,
+    Observe = 10,
+    Proclaim = 11,
+    Put = 12,
+    Range = 13,
+    Resign = 14,
+    Txn = 15,
+    Unlock = 16,
+    Watch = 17,
 }
 
 /// gRPC codes by number, with the names Go prints.

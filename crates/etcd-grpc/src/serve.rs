@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use etcd_api::v2::Backend;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
+use etcd_proto::etcdserverpb::lease_server::LeaseServer;
 use etcd_proto::etcdserverpb::watch_server::WatchServer;
+use etcd_proto::v3electionpb::election_server::ElectionServer;
+use etcd_proto::v3lockpb::lock_server::LockServer;
 use etcd_server::Server;
 use http_body_util::Either;
 use hyper::body::Incoming;
@@ -17,7 +20,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tonic::service::Routes;
 
+use crate::concurrency::ConcurrencyService;
 use crate::kv::KvService;
+use crate::lease::LeaseService;
 use crate::metrics::GrpcMetrics;
 use crate::watch::WatchService;
 
@@ -61,13 +66,29 @@ pub fn services(server: Arc<Server>, options: &ClientOptions) -> Routes {
     .max_decoding_message_size(limit)
     .max_encoding_message_size(usize::MAX);
     let watch = WatchServer::new(WatchService {
-        server,
+        server: server.clone(),
         max_request_bytes: options.max_request_bytes,
-        metrics,
+        metrics: metrics.clone(),
     })
     .max_decoding_message_size(limit)
     .max_encoding_message_size(usize::MAX);
-    Routes::new(kv).add_service(watch)
+    let lease = LeaseServer::new(LeaseService {
+        server: server.clone(),
+        metrics: metrics.clone(),
+    })
+    .max_decoding_message_size(limit);
+    let lock = LockServer::new(ConcurrencyService {
+        server: server.clone(),
+        metrics: metrics.clone(),
+    })
+    .max_decoding_message_size(limit);
+    let election = ElectionServer::new(ConcurrencyService { server, metrics })
+        .max_decoding_message_size(limit);
+    Routes::new(kv)
+        .add_service(watch)
+        .add_service(lease)
+        .add_service(lock)
+        .add_service(election)
 }
 
 /// Serves gRPC (`routes`) and the v2 API (`backend`) on `listener` until the task is dropped.

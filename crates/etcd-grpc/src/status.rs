@@ -12,6 +12,8 @@ pub(crate) fn status(e: V3Error) -> Status {
         ErrorClass::ResourceExhausted => Code::ResourceExhausted,
         ErrorClass::Canceled => Code::Cancelled,
         ErrorClass::NotFound => Code::NotFound,
+        ErrorClass::FailedPrecondition => Code::FailedPrecondition,
+        ErrorClass::Unknown => Code::Unknown,
         ErrorClass::Internal => Code::Internal,
     };
     Status::new(code, e.to_string())

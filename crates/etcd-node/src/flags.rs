@@ -89,6 +89,14 @@ pub struct Flags {
     /// Additional duration of wait before closing a non-responsive connection (0 to disable).
     #[arg(long, env = "ETCD_GRPC_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = crate::go_duration::parse)]
     pub grpc_keepalive_timeout: std::time::Duration,
+    /// Duration of periodic checkpoints of remaining lease TTLs through raft (what a restarted cluster resumes
+    /// from; etcd-node always checkpoints, where etcd needs --experimental-enable-lease-checkpoint).
+    #[arg(long, env = "ETCD_EXPERIMENTAL_LEASE_CHECKPOINT_INTERVAL", default_value = "5s", value_parser = crate::go_duration::parse)]
+    pub experimental_lease_checkpoint_interval: std::time::Duration,
+    /// Enable leader to send regular checkpoints to other members to prevent reset of remaining TTL on leader
+    /// change (always on in etcd-node; accepted for etcd's command lines).
+    #[arg(long, env = "ETCD_EXPERIMENTAL_ENABLE_LEASE_CHECKPOINT", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub experimental_enable_lease_checkpoint: bool,
     /// Accept etcd V2 client requests (always on in etcd-node).
     #[arg(long, env = "ETCD_ENABLE_V2", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub enable_v2: bool,

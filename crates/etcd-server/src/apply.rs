@@ -70,6 +70,10 @@ pub(crate) async fn run(server: Arc<Server>, mut applies: UnboundedReceiver<Appl
 fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), String> {
     let mut state = server.write_state();
     restore_stores(&mut state, &server.mvcc, &server.mvcc_path, index, data)?;
+    let mut lessor = server.leases.lessor.lock();
+    let min_ttl = lessor.min_ttl();
+    *lessor = crate::lease::load(&server.mvcc(), min_ttl)
+        .map_err(|e| format!("cannot restore the leases of the snapshot at index {index}: {e}"))?;
     server.position.set(index, term);
     Ok(())
 }
@@ -114,6 +118,8 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
     let mut state = server.write_state();
     let mvcc = server.mvcc();
     let applied_v3 = mvcc.consistent_index().0;
+    let mut lessor = server.leases.lessor.lock();
+    let now = std::time::Instant::now();
     let mut batch: Option<etcd_mvcc::WriteBatch<'_>> = None;
     let mut last = None;
     for e in entries {
@@ -142,7 +148,13 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
                             batch = Some(mvcc.write().map_err(|e| e.to_string())?);
                         }
                         if let Some(batch) = batch.as_mut() {
-                            apply_v3(server, batch, id, request, e.index, &mut answers)?;
+                            let mut v3 = V3Apply {
+                                server,
+                                batch,
+                                lessor: &mut lessor,
+                                now,
+                            };
+                            v3.apply(id, request, e.index, &mut answers)?;
                         }
                         server
                             .counters
@@ -183,70 +195,104 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
     Ok((state.applied, answers))
 }
 
-/// Applies one v3 request to the batch; a request error is its answer, a store failure stops the member.
-fn apply_v3(
-    server: &Server,
-    batch: &mut etcd_mvcc::WriteBatch<'_>,
-    id: u64,
-    request: Kind,
-    index: u64,
-    answers: &mut Answers,
-) -> Result<(), String> {
-    let counters = &server.v3_counters;
-    let count = |c: &std::sync::atomic::AtomicU64| {
-        c.fetch_add(1, Ordering::Relaxed);
-    };
-    match &request {
-        Kind::Put(_) => count(&counters.puts),
-        Kind::DeleteRange(_) => count(&counters.deletes),
-        Kind::Txn(_) => count(&counters.txns),
-        _ => {}
-    }
-    let result = match request {
-        Kind::Put(req) => batch.put(&req).map(|mut r| {
-            r.header = Some(server.header(batch.revision()));
-            V3Response::Put(r)
-        }),
-        Kind::DeleteRange(req) => batch.delete_range(&req).map(|mut r| {
-            r.header = Some(server.header(batch.revision()));
-            V3Response::DeleteRange(r)
-        }),
-        Kind::Txn(req) => batch.txn(&req, server.limits.max_txn_ops).map(|mut r| {
-            let revision = batch.revision();
-            stamp_inner_headers(&mut r, revision);
-            r.header = Some(server.header(revision));
-            V3Response::Txn(r)
-        }),
-        Kind::Compaction(req) => match batch.compact(req.revision) {
-            Ok(handle) => {
-                let response = CompactionResponse {
-                    header: Some(server.header(batch.revision())),
-                };
-                if req.physical {
-                    answers.compactions.push((id, response, handle));
-                    return Ok(());
-                }
-                Ok(V3Response::Compact(response))
+/// Where one v3 request is applied: the batch, and the lessor (locked for the whole apply event).
+struct V3Apply<'a, 'b> {
+    server: &'a Server,
+    batch: &'a mut etcd_mvcc::WriteBatch<'b>,
+    lessor: &'a mut etcd_lease::Lessor,
+    now: std::time::Instant,
+}
+
+impl V3Apply<'_, '_> {
+    /// Applies one v3 request; a request error is its answer, a store failure stops the member.
+    fn apply(
+        &mut self,
+        id: u64,
+        request: Kind,
+        index: u64,
+        answers: &mut Answers,
+    ) -> Result<(), String> {
+        let server = self.server;
+        let counters = &server.v3_counters;
+        let count = |c: &std::sync::atomic::AtomicU64| {
+            c.fetch_add(1, Ordering::Relaxed);
+        };
+        match &request {
+            Kind::Put(_) => count(&counters.puts),
+            Kind::DeleteRange(_) => count(&counters.deletes),
+            Kind::Txn(_) => count(&counters.txns),
+            _ => {}
+        }
+        let events_before = self.batch.event_count();
+        let result = match request {
+            Kind::Put(req) => {
+                let lessor = &*self.lessor;
+                self.batch
+                    .put_leased(&req, &|id| lessor.contains(id))
+                    .map(|mut r| {
+                        r.header = Some(server.header(self.batch.revision()));
+                        V3Response::Put(r)
+                    })
             }
-            Err(e) => Err(e),
-        },
-        other => {
-            return Err(format!(
-                "raft entry {index}: this member cannot apply {} requests yet: upgrade it",
-                kind_name(&other)
-            ));
+            Kind::DeleteRange(req) => self.batch.delete_range(&req).map(|mut r| {
+                r.header = Some(server.header(self.batch.revision()));
+                V3Response::DeleteRange(r)
+            }),
+            Kind::Txn(req) => {
+                let lessor = &*self.lessor;
+                self.batch
+                    .txn_leased(&req, server.limits.max_txn_ops, &|id| lessor.contains(id))
+                    .map(|mut r| {
+                        let revision = self.batch.revision();
+                        stamp_inner_headers(&mut r, revision);
+                        r.header = Some(server.header(revision));
+                        V3Response::Txn(r)
+                    })
+            }
+            Kind::Compaction(req) => match self.batch.compact(req.revision) {
+                Ok(handle) => {
+                    let response = CompactionResponse {
+                        header: Some(server.header(self.batch.revision())),
+                    };
+                    if req.physical {
+                        answers.compactions.push((id, response, handle));
+                        return Ok(());
+                    }
+                    Ok(V3Response::Compact(response))
+                }
+                Err(e) => Err(e),
+            },
+            lease @ (Kind::LeaseGrant(_)
+            | Kind::LeaseRevoke(_)
+            | Kind::LeaseRenew(_)
+            | Kind::LeaseTimeCheckpoint(_)
+            | Kind::LeaseExpire(_)) => {
+                let outcome = crate::lease::apply(server, self.lessor, self.batch, lease, self.now)
+                    .map_err(|e| format!("raft entry {index}: the v3 store failed: {e}"))?;
+                if let Some(outcome) = outcome {
+                    answers.outcomes.push((id, Outcome::V3(outcome)));
+                }
+                return Ok(());
+            }
+            other => {
+                return Err(format!(
+                    "raft entry {index}: this member cannot apply {} requests yet: upgrade it",
+                    kind_name(&other)
+                ));
+            }
+        };
+        crate::lease::follow_keys(self.lessor, self.batch.events_since(events_before));
+        match result {
+            Ok(response) => answers.outcomes.push((id, Outcome::V3(Ok(response)))),
+            Err(e @ (etcd_mvcc::Error::Backend { .. } | etcd_mvcc::Error::Corrupt { .. })) => {
+                return Err(format!("raft entry {index}: the v3 store failed: {e}"));
+            }
+            Err(e) => answers
+                .outcomes
+                .push((id, Outcome::V3(Err(V3Error::Mvcc(e))))),
         }
-    };
-    match result {
-        Ok(response) => answers.outcomes.push((id, Outcome::V3(Ok(response)))),
-        Err(e @ (etcd_mvcc::Error::Backend { .. } | etcd_mvcc::Error::Corrupt { .. })) => {
-            return Err(format!("raft entry {index}: the v3 store failed: {e}"));
-        }
-        Err(e) => answers
-            .outcomes
-            .push((id, Outcome::V3(Err(V3Error::Mvcc(e))))),
+        Ok(())
     }
-    Ok(())
 }
 
 /// etcd gives each response inside a txn a header holding only the txn's revision.
@@ -279,7 +325,12 @@ fn kind_name(kind: &Kind) -> &'static str {
         Kind::DeleteRange(_) => "delete-range",
         Kind::Txn(_) => "txn",
         Kind::Compaction(_) => "compaction",
-        Kind::LeaseGrant(_) | Kind::LeaseRevoke(_) | Kind::LeaseCheckpoint(_) => "lease",
+        Kind::LeaseGrant(_)
+        | Kind::LeaseRevoke(_)
+        | Kind::LeaseCheckpoint(_)
+        | Kind::LeaseRenew(_)
+        | Kind::LeaseTimeCheckpoint(_)
+        | Kind::LeaseExpire(_) => "lease",
         Kind::Alarm(_) => "alarm",
         _ => "auth or cluster",
     }

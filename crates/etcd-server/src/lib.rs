@@ -21,13 +21,17 @@
 //! ```
 
 mod apply;
+mod election;
 mod entry;
+mod lease;
+mod lock;
 mod members;
 mod metrics;
 mod server;
 mod snapshot;
 mod start;
 mod v3;
+mod waiting;
 mod waiters;
 
 pub use crate::{

@@ -106,6 +106,8 @@ pub struct Server {
     pub(crate) ready: tokio::sync::watch::Sender<bool>,
     /// Set when the member must stop: removed from the cluster, or its state can no longer follow the log.
     pub(crate) stop: tokio::sync::watch::Sender<Option<StopReason>>,
+    /// The leases (`etcd-lease`) and their counters.
+    pub(crate) leases: crate::lease::Leases,
 }
 
 /// Why a member stops by itself.

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub max_txn_ops: usize,
     /// `--max-request-bytes`.
     pub max_request_bytes: usize,
+    /// `--experimental-lease-checkpoint-interval`: how often the leader checkpoints remaining lease TTLs.
+    pub lease_checkpoint_interval: Duration,
 }
 
 /// Why a member could not start.
@@ -69,6 +71,9 @@ pub enum StartError {
     /// The v3 store could not be opened.
     #[error("opening the v3 store: {0}")]
     Mvcc(#[from] etcd_mvcc::Error),
+    /// The leases in the v3 store could not be read.
+    #[error("reading the leases of the v3 store: {0}")]
+    Leases(String),
     /// The member directory could not be created.
     #[error("creating {}: {source}", dir.display())]
     Directory {
@@ -121,9 +126,10 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         source,
     })?;
     let mvcc_path = snap_dir.join("db");
-    let mvcc = Arc::new(parking_lot::RwLock::new(Arc::new(etcd_mvcc::Store::open(
-        &mvcc_path,
-    )?)));
+    let store = etcd_mvcc::Store::open(&mvcc_path)?;
+    let min_ttl = crate::lease::min_ttl(config.heartbeat_interval, config.election_timeout);
+    let lessor = crate::lease::load(&store, min_ttl).map_err(StartError::Leases)?;
+    let mvcc = Arc::new(parking_lot::RwLock::new(Arc::new(store)));
     let mut raft_config = RaftConfig::new(config.id, config.cluster_id)
         .with_timing(config.heartbeat_interval, config.election_timeout);
     raft_config.snapshot_count = config.snapshot_count.max(1);
@@ -182,6 +188,11 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         strict_reconfig: config.strict_reconfig_check,
         ready: tokio::sync::watch::channel(false).0,
         stop: tokio::sync::watch::channel(None).0,
+        leases: crate::lease::Leases::new(
+            lessor,
+            config.election_timeout,
+            config.lease_checkpoint_interval.max(Duration::from_millis(100)),
+        ),
     });
     // etcd reads /2/enabled once at start (its v2 auth check), which shows as one getsFail in the store stats.
     server.check_access();
@@ -198,6 +209,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         tokio::spawn(publish(server.clone())),
         tokio::spawn(expire_ttls(server.clone())),
         tokio::spawn(sync_watchers(server.clone())),
+        tokio::spawn(crate::lease::duties(server.clone())),
     ];
     Ok(Running { server, tasks })
 }

@@ -25,6 +25,12 @@ pub enum V3Response {
     Txn(TxnResponse),
     /// To a `CompactionRequest`.
     Compact(CompactionResponse),
+    /// To a `LeaseGrantRequest`.
+    LeaseGrant(etcd_proto::etcdserverpb::LeaseGrantResponse),
+    /// To a `LeaseRevokeRequest`.
+    LeaseRevoke(etcd_proto::etcdserverpb::LeaseRevokeResponse),
+    /// To a renewal (a keepalive): the lease's granted TTL.
+    LeaseRenewed(i64),
 }
 
 /// The gRPC status class of an error (the gRPC layer maps it to its status code).
@@ -42,6 +48,10 @@ pub enum ErrorClass {
     Canceled,
     /// `NotFound`.
     NotFound,
+    /// `FailedPrecondition`.
+    FailedPrecondition,
+    /// `Unknown` (errors etcd returns without a gRPC code).
+    Unknown,
     /// `Internal`.
     Internal,
 }
@@ -73,9 +83,21 @@ pub enum V3Error {
     /// Raft is overloaded.
     #[error("etcdserver: too many requests")]
     TooManyRequests,
-    /// A put names a lease that does not exist.
-    #[error("etcdserver: requested lease not found")]
-    LeaseNotFound,
+    /// A lock's or campaign's lease ended while it waited (etcd's concurrency error).
+    #[error("mutex: session is expired")]
+    SessionExpired,
+    /// `Proclaim` from a candidate that does not lead.
+    #[error("election: not leader")]
+    ElectionNotLeader,
+    /// `Leader` of an election nobody campaigns in.
+    #[error("election: no leader")]
+    ElectionNoLeader,
+    /// `Proclaim` or `Resign` without its leader key.
+    #[error("\"leader\" field must be provided")]
+    MissingLeaderKey,
+    /// A lease request was refused.
+    #[error(transparent)]
+    Lease(#[from] etcd_lease::LeaseError),
 }
 
 impl V3Error {
@@ -92,10 +114,17 @@ impl V3Error {
                 | M::TooManyOps
                 | M::DuplicateKey,
             ) => ErrorClass::InvalidArgument,
+            V3Error::Mvcc(M::LeaseNotFound) => ErrorClass::NotFound,
             V3Error::Mvcc(_) => ErrorClass::Internal,
+            V3Error::Lease(etcd_lease::LeaseError::NotFound) => ErrorClass::NotFound,
+            V3Error::Lease(etcd_lease::LeaseError::Exists) => ErrorClass::FailedPrecondition,
+            V3Error::Lease(etcd_lease::LeaseError::TtlTooLarge) => ErrorClass::OutOfRange,
             V3Error::RequestTooLarge => ErrorClass::InvalidArgument,
+            V3Error::SessionExpired
+            | V3Error::ElectionNotLeader
+            | V3Error::ElectionNoLeader
+            | V3Error::MissingLeaderKey => ErrorClass::Unknown,
             V3Error::TooManyRequests => ErrorClass::ResourceExhausted,
-            V3Error::LeaseNotFound => ErrorClass::NotFound,
             V3Error::Canceled => ErrorClass::Canceled,
             V3Error::NoLeader
             | V3Error::Timeout
@@ -149,9 +178,6 @@ impl Server {
         if req.key.is_empty() {
             return Err(etcd_mvcc::Error::EmptyKey.into());
         }
-        if req.lease != 0 {
-            return Err(V3Error::LeaseNotFound);
-        }
         match self.propose_v3(Kind::Put(req)).await? {
             V3Response::Put(r) => Ok(r),
             _ => Err(V3Error::Canceled),
@@ -175,9 +201,6 @@ impl Server {
     /// A txn, through raft (checked against `--max-txn-ops` and for duplicate keys first).
     pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, V3Error> {
         etcd_mvcc::check_txn(&req, self.limits.max_txn_ops)?;
-        if names_a_lease(&req) {
-            return Err(V3Error::LeaseNotFound);
-        }
         match self.propose_v3(Kind::Txn(req)).await? {
             V3Response::Txn(r) => Ok(r),
             _ => Err(V3Error::Canceled),
@@ -193,7 +216,7 @@ impl Server {
     }
 
     /// Waits until this member has applied everything committed before the call.
-    async fn linearizable_read(&self) -> Result<(), V3Error> {
+    pub(crate) async fn linearizable_read(&self) -> Result<(), V3Error> {
         let started = SystemTime::now();
         match tokio::time::timeout(self.request_timeout, self.raft.read_index()).await {
             Ok(Ok(_)) => Ok(()),
@@ -204,7 +227,7 @@ impl Server {
     }
 
     /// Proposes a v3 request and waits for its outcome.
-    async fn propose_v3(&self, request: Kind) -> Result<V3Response, V3Error> {
+    pub(crate) async fn propose_v3(&self, request: Kind) -> Result<V3Response, V3Error> {
         let (id, rx) = self.waiters.register();
         let bytes = crate::entry::encode(id, unix_nanos(), request);
         if bytes.len() > self.limits.max_request_bytes {
@@ -261,20 +284,6 @@ impl Server {
         }
         outcome
     }
-}
-
-/// Whether a put in the txn (or a nested one) names a lease. This member keeps no leases yet, so any lease is
-/// one that does not exist.
-fn names_a_lease(txn: &TxnRequest) -> bool {
-    use etcd_proto::etcdserverpb::request_op::Request;
-    txn.success
-        .iter()
-        .chain(&txn.failure)
-        .any(|op| match &op.request {
-            Some(Request::RequestPut(put)) => put.lease != 0,
-            Some(Request::RequestTxn(inner)) => names_a_lease(inner),
-            _ => false,
-        })
 }
 
 const RELAXED: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;

@@ -34,6 +34,11 @@ impl Waiters {
         }
     }
 
+    /// A fresh ID from the request ID sequence, with nobody waiting on it (a lease ID, as etcd takes them).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// A new request ID and the receiver of its outcome.
     pub(crate) fn register(&self) -> (u64, oneshot::Receiver<Outcome>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);

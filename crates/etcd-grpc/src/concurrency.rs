@@ -1,0 +1,108 @@
+//! `v3lockpb.Lock` and `v3electionpb.Election`: etcd's lock and election services, over etcd-server's.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use etcd_proto::v3electionpb::election_server::Election;
+use etcd_proto::v3electionpb::{
+    CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse, ProclaimRequest,
+    ProclaimResponse, ResignRequest, ResignResponse,
+};
+use etcd_proto::v3lockpb::lock_server::Lock;
+use etcd_proto::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
+use etcd_server::{Server, V3Error};
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+use crate::metrics::{GrpcMetrics, Method};
+use crate::status::{require_leader, status};
+use crate::unary::call;
+
+/// The Lock and Election services of one member.
+pub(crate) struct ConcurrencyService {
+    pub(crate) server: Arc<Server>,
+    pub(crate) metrics: Arc<GrpcMetrics>,
+}
+
+#[tonic::async_trait]
+impl Lock for ConcurrencyService {
+    async fn lock(&self, r: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
+        call(&self.server, &self.metrics, Method::Lock, r, |s, r| async move {
+            s.lock(r).await
+        })
+        .await
+    }
+
+    async fn unlock(&self, r: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
+        call(&self.server, &self.metrics, Method::Unlock, r, |s, r| async move {
+            s.unlock(r).await
+        })
+        .await
+    }
+}
+
+/// The responses of one `Observe` call.
+pub struct ObserveResponses(mpsc::Receiver<Result<LeaderResponse, V3Error>>);
+
+impl tonic::codegen::tokio_stream::Stream for ObserveResponses {
+    type Item = Result<LeaderResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|next| next.map(|r| r.map_err(status)))
+    }
+}
+
+#[tonic::async_trait]
+impl Election for ConcurrencyService {
+    async fn campaign(
+        &self,
+        r: Request<CampaignRequest>,
+    ) -> Result<Response<CampaignResponse>, Status> {
+        call(&self.server, &self.metrics, Method::Campaign, r, |s, r| async move {
+            s.campaign(r).await
+        })
+        .await
+    }
+
+    async fn proclaim(
+        &self,
+        r: Request<ProclaimRequest>,
+    ) -> Result<Response<ProclaimResponse>, Status> {
+        call(&self.server, &self.metrics, Method::Proclaim, r, |s, r| async move {
+            s.proclaim(r).await
+        })
+        .await
+    }
+
+    async fn leader(&self, r: Request<LeaderRequest>) -> Result<Response<LeaderResponse>, Status> {
+        call(&self.server, &self.metrics, Method::Leader, r, |s, r| async move {
+            s.election_leader(r).await
+        })
+        .await
+    }
+
+    type ObserveStream = ObserveResponses;
+
+    async fn observe(
+        &self,
+        r: Request<LeaderRequest>,
+    ) -> Result<Response<ObserveResponses>, Status> {
+        self.metrics.started(Method::Observe);
+        if let Err(e) = require_leader(r.metadata(), &self.server) {
+            self.metrics.handled(Method::Observe, e.code());
+            return Err(e);
+        }
+        self.metrics.handled(Method::Observe, tonic::Code::Ok);
+        Ok(Response::new(ObserveResponses(
+            self.server.observe(r.into_inner()),
+        )))
+    }
+
+    async fn resign(&self, r: Request<ResignRequest>) -> Result<Response<ResignResponse>, Status> {
+        call(&self.server, &self.metrics, Method::Resign, r, |s, r| async move {
+            s.resign(r).await
+        })
+        .await
+    }
+}

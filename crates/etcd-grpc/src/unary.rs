@@ -1,0 +1,35 @@
+//! One unary call: `hasleader` checked, the server's answer mapped to etcd's status, the call counted.
+
+use std::sync::Arc;
+
+use etcd_server::{Server, V3Error};
+use tonic::{Request, Response, Status};
+
+use crate::metrics::{GrpcMetrics, Method};
+use crate::status::{require_leader, status};
+
+/// Runs `run` for one unary call of `method`.
+pub(crate) async fn call<Req, Resp, F>(
+    server: &Arc<Server>,
+    metrics: &GrpcMetrics,
+    method: Method,
+    request: Request<Req>,
+    run: impl FnOnce(Arc<Server>, Req) -> F,
+) -> Result<Response<Resp>, Status>
+where
+    F: std::future::Future<Output = Result<Resp, V3Error>>,
+{
+    metrics.started(method);
+    let result = match require_leader(request.metadata(), server) {
+        Ok(()) => run(server.clone(), request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status),
+        Err(e) => Err(e),
+    };
+    let code = result
+        .as_ref()
+        .map_or_else(Status::code, |_| tonic::Code::Ok);
+    metrics.handled(method, code);
+    result
+}
