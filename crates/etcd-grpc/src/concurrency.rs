@@ -28,16 +28,24 @@ pub(crate) struct ConcurrencyService {
 #[tonic::async_trait]
 impl Lock for ConcurrencyService {
     async fn lock(&self, r: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
-        call(&self.server, &self.metrics, Method::Lock, r, |s, r| async move {
-            s.lock(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Lock,
+            r,
+            |s, r| async move { s.lock(r).await },
+        )
         .await
     }
 
     async fn unlock(&self, r: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
-        call(&self.server, &self.metrics, Method::Unlock, r, |s, r| async move {
-            s.unlock(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Unlock,
+            r,
+            |s, r| async move { s.unlock(r).await },
+        )
         .await
     }
 }
@@ -49,7 +57,9 @@ impl tonic::codegen::tokio_stream::Stream for ObserveResponses {
     type Item = Result<LeaderResponse, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|next| next.map(|r| r.map_err(status)))
+        self.0
+            .poll_recv(cx)
+            .map(|next| next.map(|r| r.map_err(status)))
     }
 }
 
@@ -59,9 +69,13 @@ impl Election for ConcurrencyService {
         &self,
         r: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
-        call(&self.server, &self.metrics, Method::Campaign, r, |s, r| async move {
-            s.campaign(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Campaign,
+            r,
+            |s, r| async move { s.campaign(r).await },
+        )
         .await
     }
 
@@ -69,16 +83,24 @@ impl Election for ConcurrencyService {
         &self,
         r: Request<ProclaimRequest>,
     ) -> Result<Response<ProclaimResponse>, Status> {
-        call(&self.server, &self.metrics, Method::Proclaim, r, |s, r| async move {
-            s.proclaim(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Proclaim,
+            r,
+            |s, r| async move { s.proclaim(r).await },
+        )
         .await
     }
 
     async fn leader(&self, r: Request<LeaderRequest>) -> Result<Response<LeaderResponse>, Status> {
-        call(&self.server, &self.metrics, Method::Leader, r, |s, r| async move {
-            s.election_leader(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Leader,
+            r,
+            |s, r| async move { s.election_leader(r).await },
+        )
         .await
     }
 
@@ -100,9 +122,13 @@ impl Election for ConcurrencyService {
     }
 
     async fn resign(&self, r: Request<ResignRequest>) -> Result<Response<ResignResponse>, Status> {
-        call(&self.server, &self.metrics, Method::Resign, r, |s, r| async move {
-            s.resign(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Resign,
+            r,
+            |s, r| async move { s.resign(r).await },
+        )
         .await
     }
 }

@@ -49,9 +49,13 @@ impl Lease for LeaseService {
         &self,
         r: Request<LeaseGrantRequest>,
     ) -> Result<Response<LeaseGrantResponse>, Status> {
-        call(&self.server, &self.metrics, Method::LeaseGrant, r, |s, r| async move {
-            s.lease_grant(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::LeaseGrant,
+            r,
+            |s, r| async move { s.lease_grant(r).await },
+        )
         .await
     }
 
@@ -59,9 +63,13 @@ impl Lease for LeaseService {
         &self,
         r: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
-        call(&self.server, &self.metrics, Method::LeaseRevoke, r, |s, r| async move {
-            s.lease_revoke(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::LeaseRevoke,
+            r,
+            |s, r| async move { s.lease_revoke(r).await },
+        )
         .await
     }
 
@@ -110,9 +118,13 @@ impl Lease for LeaseService {
         &self,
         r: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        call(&self.server, &self.metrics, Method::LeaseTimeToLive, r, |s, r| async move {
-            s.lease_time_to_live(r).await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::LeaseTimeToLive,
+            r,
+            |s, r| async move { s.lease_time_to_live(r).await },
+        )
         .await
     }
 
@@ -120,9 +132,13 @@ impl Lease for LeaseService {
         &self,
         r: Request<LeaseLeasesRequest>,
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
-        call(&self.server, &self.metrics, Method::LeaseLeases, r, |s, _| async move {
-            s.lease_leases().await
-        })
+        call(
+            &self.server,
+            &self.metrics,
+            Method::LeaseLeases,
+            r,
+            |s, _| async move { s.lease_leases().await },
+        )
         .await
     }
 }

@@ -316,7 +316,11 @@ mod tests {
     fn grants_follow_etcds_rules() {
         let t = Instant::now();
         let mut l = Lessor::new(2);
-        assert_eq!(l.grant(1, 1, t).map(|r| r.ttl), Ok(2), "raised to the minimum");
+        assert_eq!(
+            l.grant(1, 1, t).map(|r| r.ttl),
+            Ok(2),
+            "raised to the minimum"
+        );
         assert_eq!(l.grant(2, -5, t).map(|r| r.ttl), Ok(2));
         assert_eq!(l.grant(1, 10, t), Err(LeaseError::Exists));
         assert_eq!(
@@ -341,7 +345,10 @@ mod tests {
         l.attach(b"c", 1);
         l.attach(b"c", 2);
         l.attach(b"a", 0);
-        assert_eq!(l.time_to_live(1, t).map(|x| x.keys), Some(vec![b"b".to_vec()]));
+        assert_eq!(
+            l.time_to_live(1, t).map(|x| x.keys),
+            Some(vec![b"b".to_vec()])
+        );
         assert_eq!(l.revoke(2), Ok(vec![b"c".to_vec()]));
         assert_eq!(l.revoke(2), Err(LeaseError::NotFound));
         l.attach(b"z", 99);
@@ -388,7 +395,10 @@ mod tests {
         let stale = l.checkpoints(t + secs(90))[0];
         l.renew(1, t + secs(91)).expect("renew");
         assert!(!l.checkpoint(stale, t + secs(91)));
-        assert_eq!(l.time_to_live(1, t + secs(91)).map(|x| x.remaining), Some(100));
+        assert_eq!(
+            l.time_to_live(1, t + secs(91)).map(|x| x.remaining),
+            Some(100)
+        );
     }
 
     #[test]
@@ -400,8 +410,14 @@ mod tests {
         l.renew(2, t + secs(27)).expect("renew");
         l.promote(t + secs(28), secs(1));
         // Lease 1 had 2 s left and keeps them; lease 2 keeps its 29 s.
-        assert_eq!(l.time_to_live(1, t + secs(28)).map(|x| x.remaining), Some(2));
-        assert_eq!(l.time_to_live(2, t + secs(28)).map(|x| x.remaining), Some(29));
+        assert_eq!(
+            l.time_to_live(1, t + secs(28)).map(|x| x.remaining),
+            Some(2)
+        );
+        assert_eq!(
+            l.time_to_live(2, t + secs(28)).map(|x| x.remaining),
+            Some(29)
+        );
         // A lease already run out gets the grace.
         l.promote(t + secs(40), secs(1));
         assert!(l.expired(t + secs(40), 10).is_empty());

@@ -180,10 +180,16 @@ impl Store {
     pub fn leased_keys(&self) -> Result<Vec<(Vec<u8>, i64)>> {
         let view = self.read_view()?;
         let mut live = Vec::new();
-        view.walk(&[0], RangeEnd::from_request(&[0]), view.state.current, false, &mut |k, m| {
-            live.push((k.to_vec(), m.modified));
-            true
-        })?;
+        view.walk(
+            &[0],
+            RangeEnd::from_request(&[0]),
+            view.state.current,
+            false,
+            &mut |k, m| {
+                live.push((k.to_vec(), m.modified));
+                true
+            },
+        )?;
         let mut out = Vec::new();
         for (key, rev) in live {
             let kv = view.load(rev)?;

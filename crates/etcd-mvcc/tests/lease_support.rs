@@ -26,7 +26,10 @@ fn a_put_or_a_taken_txn_branch_naming_a_missing_lease_is_refused() {
     let s = open();
     let only_7 = |id: i64| id == 7;
     let mut b = s.write().unwrap();
-    assert_eq!(b.put_leased(&leased("a", 8), &only_7).err(), Some(Error::LeaseNotFound));
+    assert_eq!(
+        b.put_leased(&leased("a", 8), &only_7).err(),
+        Some(Error::LeaseNotFound)
+    );
     b.put_leased(&leased("a", 7), &only_7).unwrap();
     // The failure branch names lease 8, but the success branch is taken.
     let txn = TxnRequest {
@@ -48,7 +51,10 @@ fn a_put_or_a_taken_txn_branch_naming_a_missing_lease_is_refused() {
     let mut refused = txn.clone();
     refused.success = refused.failure.clone();
     let before = b.revision();
-    assert_eq!(b.txn_leased(&refused, 128, &only_7).err(), Some(Error::LeaseNotFound));
+    assert_eq!(
+        b.txn_leased(&refused, 128, &only_7).err(),
+        Some(Error::LeaseNotFound)
+    );
     assert_eq!(b.revision(), before, "nothing written");
     b.commit().unwrap();
 }
@@ -66,15 +72,25 @@ fn deleting_a_leases_keys_takes_one_revision_and_the_lease_table_commits_with_it
     let mut b = s.write().unwrap();
     b.put_aux("lease", b"id-9", b"nine").unwrap();
     let n = b.event_count();
-    assert_eq!(b.delete_keys(&[b"k1".to_vec(), b"k2".to_vec(), b"gone".to_vec()]).unwrap(), 2);
+    assert_eq!(
+        b.delete_keys(&[b"k1".to_vec(), b"k2".to_vec(), b"gone".to_vec()])
+            .unwrap(),
+        2
+    );
     let events = b.events_since(n);
     assert_eq!(events.len(), 2);
     assert!(events.iter().all(|e| e.r#type == EventType::Delete as i32
         && e.prev_kv.as_ref().is_some_and(|p| p.lease == 5)));
-    assert!(b.put_aux("kv", b"x", b"y").is_err(), "the store's own tables are refused");
+    assert!(
+        b.put_aux("kv", b"x", b"y").is_err(),
+        "the store's own tables are refused"
+    );
     let committed = b.commit().unwrap();
     assert_eq!(committed.revision, 5, "both deletes at one revision");
-    assert_eq!(s.aux_entries("lease").unwrap(), vec![(b"id-9".to_vec(), b"nine".to_vec())]);
+    assert_eq!(
+        s.aux_entries("lease").unwrap(),
+        vec![(b"id-9".to_vec(), b"nine".to_vec())]
+    );
     let s = s.reopen();
     assert_eq!(s.aux_entries("lease").unwrap().len(), 1);
     assert!(s.leased_keys().unwrap().is_empty());

@@ -133,7 +133,10 @@ impl Server {
     }
 
     /// `Observe`: the leader now, then every change of leader or of its value, until the receiver is dropped.
-    pub fn observe(self: &Arc<Self>, req: LeaderRequest) -> mpsc::Receiver<Result<LeaderResponse, V3Error>> {
+    pub fn observe(
+        self: &Arc<Self>,
+        req: LeaderRequest,
+    ) -> mpsc::Receiver<Result<LeaderResponse, V3Error>> {
         let (tx, rx) = mpsc::channel(16);
         let server = self.clone();
         tokio::spawn(async move {

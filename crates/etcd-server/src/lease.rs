@@ -8,8 +8,8 @@
 //! for a lease a keepalive saved in the meantime (see `etcd-lease`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use etcd_lease::{Checkpoint, Due, LEASE_TABLE, LeaseError, Lessor, MAX_LEASE_TTL, Record};
@@ -74,7 +74,9 @@ pub(crate) fn min_ttl(heartbeat: Duration, election: Duration) -> i64 {
     let heartbeat_ms = heartbeat.as_millis().max(1);
     let ticks = election.as_millis() / heartbeat_ms;
     let min_ms = (3 * ticks / 2) * heartbeat_ms;
-    i64::try_from(min_ms.div_ceil(1000)).unwrap_or(i64::MAX).max(1)
+    i64::try_from(min_ms.div_ceil(1000))
+        .unwrap_or(i64::MAX)
+        .max(1)
 }
 
 impl Leases {
@@ -172,7 +174,9 @@ pub(crate) fn apply(
                     counters.renewed.fetch_add(1, Ordering::Relaxed);
                 }
                 if i == 0 {
-                    answer = renewed.map(V3Response::LeaseRenewed).map_err(V3Error::Lease);
+                    answer = renewed
+                        .map(V3Response::LeaseRenewed)
+                        .map_err(V3Error::Lease);
                 }
             }
             answer
@@ -275,7 +279,11 @@ impl Server {
     ) -> Result<LeaseTimeToLiveResponse, V3Error> {
         self.linearizable_read().await?;
         let header = Some(self.header(self.mvcc().current_revision()));
-        let found = self.leases.lessor.lock().time_to_live(req.id, Instant::now());
+        let found = self
+            .leases
+            .lessor
+            .lock()
+            .time_to_live(req.id, Instant::now());
         Ok(match found {
             Some(t) => LeaseTimeToLiveResponse {
                 header,
@@ -330,7 +338,11 @@ pub(crate) async fn duties(server: Arc<Server>) {
         let leads = server.raft.leadership().role == Role::Leader;
         let now = Instant::now();
         if leads && !was_leader {
-            server.leases.lessor.lock().promote(now, server.leases.grace);
+            server
+                .leases
+                .lessor
+                .lock()
+                .promote(now, server.leases.grace);
             server.leases.revoking.lock().clear();
             last_checkpoint = now;
         }

@@ -31,8 +31,8 @@ mod server;
 mod snapshot;
 mod start;
 mod v3;
-mod waiting;
 mod waiters;
+mod waiting;
 
 pub use crate::{
     entry::UndecodableEntry,

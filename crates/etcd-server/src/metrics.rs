@@ -146,6 +146,32 @@ pub(crate) fn render(server: &Server) -> String {
             counter.load(Ordering::Relaxed),
         );
     }
+    let leases = &server.leases.counters;
+    for (name, help, counter) in [
+        (
+            "etcd_debugging_lease_granted_total",
+            "The total number of granted leases.",
+            &leases.granted,
+        ),
+        (
+            "etcd_debugging_lease_revoked_total",
+            "The total number of revoked leases.",
+            &leases.revoked,
+        ),
+        (
+            "etcd_debugging_lease_renewed_total",
+            "The number of renewed leases seen by the leader.",
+            &leases.renewed,
+        ),
+        (
+            "etcd_server_lease_expired_total",
+            "The total number of expired leases.",
+            &leases.expired,
+        ),
+    ] {
+        gauge(name, help, "counter", counter.load(Ordering::Relaxed));
+    }
+    lease_ttls(&mut out, leases);
     for render in server.metric_sources.read().iter() {
         render(&mut out);
     }
@@ -158,6 +184,24 @@ pub(crate) fn render(server: &Server) -> String {
         );
     }
     out
+}
+
+/// `etcd_debugging_lease_ttl_total`: granted TTLs in etcd's buckets (1 s doubling to 8192 s).
+fn lease_ttls(out: &mut String, c: &crate::lease::LeaseCounters) {
+    let name = "etcd_debugging_lease_ttl_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Bucketed histogram of lease TTLs.\n# TYPE {name} histogram"
+    );
+    let mut cumulative = 0;
+    for (b, count) in c.ttl_buckets.iter().take(14).enumerate() {
+        cumulative += count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", 1u64 << b);
+    }
+    let total = c.granted.load(Ordering::Relaxed);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum {}", c.ttl_sum.load(Ordering::Relaxed));
+    let _ = writeln!(out, "{name}_count {total}");
 }
 
 fn histogram(out: &mut String, name: &str, help: &str, h: &etcd_raft::Histogram) {

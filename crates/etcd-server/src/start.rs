@@ -191,7 +191,9 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         leases: crate::lease::Leases::new(
             lessor,
             config.election_timeout,
-            config.lease_checkpoint_interval.max(Duration::from_millis(100)),
+            config
+                .lease_checkpoint_interval
+                .max(Duration::from_millis(100)),
         ),
     });
     // etcd reads /2/enabled once at start (its v2 auth check), which shows as one getsFail in the store stats.
