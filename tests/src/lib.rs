@@ -569,3 +569,39 @@ pub fn leader_of(members: &[Server]) -> usize {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Masks what differs between any two clusters in etcdctl v3 output: member and cluster IDs, raft terms (and
+/// etcdctl 3.4's JSON retry log lines).
+pub fn mask_cluster_ids(output: &str) -> String {
+    let mut out = String::with_capacity(output.len());
+    for line in output.lines() {
+        // etcdctl 3.4 logs its retries as JSON with a timestamp; what it then prints as `Error:` is compared.
+        if line.starts_with("{\"level\":") {
+            continue;
+        }
+        let mut line = line.to_owned();
+        for key in ["cluster_id", "member_id", "raft_term"] {
+            line = mask_number(&line, &format!("\"{key}\":"));
+        }
+        for key in ["ClusterID", "MemberID", "RaftTerm"] {
+            line = mask_number(&line, &format!("\"{key}\" : "));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `line` with the digits after each `prefix` replaced by `N`.
+pub fn mask_number(line: &str, prefix: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(prefix) {
+        let after = at + prefix.len();
+        out.push_str(&rest[..after]);
+        out.push('N');
+        rest = rest[after..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use etcd_tests as common;
 
-use common::{ClientTls, Etcdctl, Flavor, Server, cluster, text};
+use common::{ClientTls, Etcdctl, Flavor, Server, cluster, mask_cluster_ids as mask, text};
 use etcd_tls::testing::TestCa;
 
 /// One step: etcdctl's arguments, its standard input, and for commands that never end, how long to let them run.
@@ -160,40 +160,6 @@ const BAD_INPUT: &[Step] = &[
     cmd(&["put", "after", "still-serving"]),
     cmd(&["get", "after", "-w", "json"]),
 ];
-
-/// Masks what differs between any two clusters: IDs and terms.
-fn mask(output: &str) -> String {
-    let mut out = String::with_capacity(output.len());
-    for line in output.lines() {
-        // etcdctl 3.4 logs its retries as JSON with a timestamp; what it then prints as `Error:` is compared.
-        if line.starts_with("{\"level\":") {
-            continue;
-        }
-        let mut line = line.to_owned();
-        for key in ["cluster_id", "member_id", "raft_term"] {
-            line = mask_number(&line, &format!("\"{key}\":"));
-        }
-        for key in ["ClusterID", "MemberID", "RaftTerm"] {
-            line = mask_number(&line, &format!("\"{key}\" : "));
-        }
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
-}
-
-fn mask_number(line: &str, prefix: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = rest.find(prefix) {
-        let after = at + prefix.len();
-        out.push_str(&rest[..after]);
-        out.push('N');
-        rest = rest[after..].trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    out.push_str(rest);
-    out
-}
 
 /// Runs the script with `client` against `ours` and `reference`, asserting each step prints the same.
 fn compare(client: Etcdctl, ours: &Server, reference: &Server) {

@@ -239,11 +239,15 @@ impl Lessor {
         })
     }
 
-    /// Every lease ID, ascending.
+    /// Every lease ID, the soonest to run out first (ties by ID): the order etcd 3.5 lists leases in.
     pub fn ids(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.leases.keys().copied().collect();
+        let mut ids: Vec<(Instant, i64)> = self
+            .leases
+            .iter()
+            .map(|(&id, l)| (l.deadline, id))
+            .collect();
         ids.sort_unstable();
-        ids
+        ids.into_iter().map(|(_, id)| id).collect()
     }
 
     /// How many leases exist.
@@ -331,7 +335,9 @@ mod tests {
             l.grant(4, MAX_LEASE_TTL, t).map(|r| r.ttl),
             Ok(MAX_LEASE_TTL)
         );
-        assert_eq!(l.ids(), vec![1, 2, 4]);
+        assert_eq!(l.ids(), vec![1, 2, 4], "soonest to run out first");
+        l.renew(1, t + secs(1)).expect("renew");
+        assert_eq!(l.ids(), vec![2, 1, 4]);
     }
 
     #[test]
