@@ -1,4 +1,7 @@
 //! `v3lockpb.Lock` and `v3electionpb.Election`: etcd's lock and election services, over etcd-server's.
+//!
+//! etcd serves these through its own client library and hands its errors on as plain errors, so every failure
+//! (a lease not found included) reaches the caller with code `Unknown` and etcd's text: answered the same here.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
 use crate::status::{require_leader, status};
-use crate::unary::call;
+use crate::unary::call_with;
 
 /// The Lock and Election services of one member.
 pub(crate) struct ConcurrencyService {
@@ -28,23 +31,25 @@ pub(crate) struct ConcurrencyService {
 #[tonic::async_trait]
 impl Lock for ConcurrencyService {
     async fn lock(&self, r: Request<LockRequest>) -> Result<Response<LockResponse>, Status> {
-        call(
+        call_with(
             &self.server,
             &self.metrics,
             Method::Lock,
             r,
             |s, r| async move { s.lock(r).await },
+            as_unknown,
         )
         .await
     }
 
     async fn unlock(&self, r: Request<UnlockRequest>) -> Result<Response<UnlockResponse>, Status> {
-        call(
+        call_with(
             &self.server,
             &self.metrics,
             Method::Unlock,
             r,
             |s, r| async move { s.unlock(r).await },
+            as_unknown,
         )
         .await
     }
@@ -59,7 +64,7 @@ impl tonic::codegen::tokio_stream::Stream for ObserveResponses {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.0
             .poll_recv(cx)
-            .map(|next| next.map(|r| r.map_err(status)))
+            .map(|next| next.map(|r| r.map_err(as_unknown)))
     }
 }
 
@@ -69,12 +74,13 @@ impl Election for ConcurrencyService {
         &self,
         r: Request<CampaignRequest>,
     ) -> Result<Response<CampaignResponse>, Status> {
-        call(
+        call_with(
             &self.server,
             &self.metrics,
             Method::Campaign,
             r,
             |s, r| async move { s.campaign(r).await },
+            as_unknown,
         )
         .await
     }
@@ -83,23 +89,25 @@ impl Election for ConcurrencyService {
         &self,
         r: Request<ProclaimRequest>,
     ) -> Result<Response<ProclaimResponse>, Status> {
-        call(
+        call_with(
             &self.server,
             &self.metrics,
             Method::Proclaim,
             r,
             |s, r| async move { s.proclaim(r).await },
+            as_unknown,
         )
         .await
     }
 
     async fn leader(&self, r: Request<LeaderRequest>) -> Result<Response<LeaderResponse>, Status> {
-        call(
+        call_with(
             &self.server,
             &self.metrics,
             Method::Leader,
             r,
             |s, r| async move { s.election_leader(r).await },
+            as_unknown,
         )
         .await
     }
@@ -122,13 +130,19 @@ impl Election for ConcurrencyService {
     }
 
     async fn resign(&self, r: Request<ResignRequest>) -> Result<Response<ResignResponse>, Status> {
-        call(
+        call_with(
             &self.server,
             &self.metrics,
             Method::Resign,
             r,
             |s, r| async move { s.resign(r).await },
+            as_unknown,
         )
         .await
     }
+}
+
+/// etcd's answer for any failure of these services: its text, code `Unknown`.
+fn as_unknown(e: V3Error) -> Status {
+    Status::unknown(status(e).message().to_owned())
 }

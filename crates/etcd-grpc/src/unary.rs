@@ -19,12 +19,27 @@ pub(crate) async fn call<Req, Resp, F>(
 where
     F: std::future::Future<Output = Result<Resp, V3Error>>,
 {
+    call_with(server, metrics, method, request, run, status).await
+}
+
+/// [`call`], with the server's errors turned into statuses by `to_status`.
+pub(crate) async fn call_with<Req, Resp, F>(
+    server: &Arc<Server>,
+    metrics: &GrpcMetrics,
+    method: Method,
+    request: Request<Req>,
+    run: impl FnOnce(Arc<Server>, Req) -> F,
+    to_status: fn(V3Error) -> Status,
+) -> Result<Response<Resp>, Status>
+where
+    F: std::future::Future<Output = Result<Resp, V3Error>>,
+{
     metrics.started(method);
     let result = match require_leader(request.metadata(), server) {
         Ok(()) => run(server.clone(), request.into_inner())
             .await
             .map(Response::new)
-            .map_err(status),
+            .map_err(to_status),
         Err(e) => Err(e),
     };
     let code = result
