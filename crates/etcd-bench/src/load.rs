@@ -21,6 +21,8 @@ pub enum Op {
     Qget,
     /// Watchers on one key, one writer: delivered events and write-to-delivery latency.
     Watch,
+    /// v3 `LeaseKeepAlive`: one lease and one stream per connection, keepalives one after another.
+    LeaseKeepalive,
 }
 
 /// The shape of a round.
@@ -83,8 +85,10 @@ pub async fn populate(endpoints: &[String], w: &Workload) -> Result<()> {
 
 /// Runs one round of `w` against `endpoints`: every connection is a task on the caller's runtime.
 pub async fn round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
-    if w.op == Op::Watch {
-        return watch_round(endpoints, w).await;
+    match w.op {
+        Op::Watch => return watch_round(endpoints, w).await,
+        Op::LeaseKeepalive => return crate::lease::keepalive_round(endpoints, w).await,
+        _ => {}
     }
     let issued = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));

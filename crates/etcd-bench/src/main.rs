@@ -1,8 +1,9 @@
-//! `etcd-bench`: load for etcd's v2 API against any endpoints — etcd-node or etcd itself.
+//! `etcd-bench`: load for etcd's v2 API (and v3 lease keepalives) against any endpoints — etcd-node or etcd itself.
 //!
 //! ```text
 //! etcd-bench --endpoints http://127.0.0.1:2379 --op put --connections 64 --duration 10
 //! etcd-bench --endpoints http://127.0.0.1:2379 --compare http://127.0.0.1:12379 --op qget --rounds 3
+//! etcd-bench --endpoints http://127.0.0.1:2379 --compare http://127.0.0.1:12379 --op lease-keepalive
 //! ```
 //!
 //! Each round reports throughput, latency p50/p90/p99/max and errors. With `--compare`, rounds alternate
@@ -10,6 +11,7 @@
 //! the summed throughputs is printed. `--markdown` prints one table row per target instead.
 
 mod http;
+mod lease;
 mod load;
 mod stats;
 
@@ -22,7 +24,10 @@ use crate::load::{Op, Workload};
 use crate::stats::RoundStats;
 
 #[derive(Debug, Parser)]
-#[command(name = "etcd-bench", about = "Load generator for etcd's v2 API")]
+#[command(
+    name = "etcd-bench",
+    about = "Load generator for etcd's v2 API and v3 lease keepalives"
+)]
 struct Args {
     /// Target A: comma-separated client URLs (connections are spread over them).
     #[arg(long)]
