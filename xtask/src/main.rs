@@ -263,6 +263,19 @@ const NEVER_KNOWS: &[(&str, Option<u32>, &[&str])] = &[
         ],
     ),
     (
+        "etcd-lease",
+        None,
+        &[
+            "raft",
+            "hyper",
+            "tonic",
+            "tokio",
+            "etcd-raft",
+            "etcd-mvcc",
+            "etcd-proto",
+        ],
+    ),
+    (
         "etcd-server",
         Some(1),
         &[
