@@ -3,7 +3,8 @@
 //! Every change to a lease is a raft entry applied on every member in log order, so every member's lessor holds
 //! the same leases, keys and renewal counts. A keepalive is a renewal entry: on a follower it is proposed like
 //! any write, which raft carries to the leader over the peer port, and it is answered once applied here (so an
-//! acknowledged keepalive is on a quorum). Only the leader decides expiry, and only after confirming with a
+//! acknowledged keepalive is on a quorum). Keepalives that arrive while [`RENEWALS_IN_FLIGHT`] renewal entries
+//! are already on their way share the next entry (up to [`PER_ENTRY`] leases), as a WAL batch shares an fsync. Only the leader decides expiry, and only after confirming with a
 //! quorum (a read index) that it still leads; the expiry entry names each lease's renewal count, so it is void
 //! for a lease a keepalive saved in the meantime (see `etcd-lease`).
 
@@ -26,6 +27,7 @@ use etcd_proto::etcdserverpb::{
 use etcd_proto::mvccpb::{Event, event::EventType};
 use etcd_raft::Role;
 use parking_lot::Mutex;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::server::{Server, unix_nanos};
 use crate::v3::{V3Error, V3Response};
@@ -36,6 +38,13 @@ const PER_ENTRY: usize = 1000;
 const EXPIRY_CHECK: Duration = Duration::from_millis(500);
 /// How long an expiry proposed without effect waits before it is proposed again (etcd: 3 s).
 const EXPIRY_RETRY: Duration = Duration::from_secs(3);
+/// Renewal entries proposed and not yet applied, at most.
+const RENEWALS_IN_FLIGHT: usize = 4;
+/// Keepalives waiting for a renewal entry, at most (then keepalive streams wait).
+const RENEWALS_QUEUED: usize = 16 * PER_ENTRY;
+
+/// A keepalive waiting for its renewal: the lease, and where its granted TTL goes (0: no such lease).
+type Renewal = (i64, oneshot::Sender<Result<i64, V3Error>>);
 
 /// The member's leases and their counters.
 pub(crate) struct Leases {
@@ -45,6 +54,9 @@ pub(crate) struct Leases {
     pub(crate) counters: LeaseCounters,
     grace: Duration,
     checkpoint_interval: Duration,
+    /// Keepalives on their way to a renewal entry, and the queue's far end until [`renewer`] takes it.
+    renewals: mpsc::Sender<Renewal>,
+    renewals_queued: Mutex<Option<mpsc::Receiver<Renewal>>>,
 }
 
 /// Counters for `/metrics` (etcd's lease metrics).
@@ -81,12 +93,15 @@ pub(crate) fn min_ttl(heartbeat: Duration, election: Duration) -> i64 {
 
 impl Leases {
     pub(crate) fn new(lessor: Lessor, grace: Duration, checkpoint_interval: Duration) -> Self {
+        let (renewals, queued) = mpsc::channel(RENEWALS_QUEUED);
         Self {
             lessor: Mutex::new(lessor),
             revoking: Mutex::new(HashMap::new()),
             counters: LeaseCounters::default(),
             grace,
             checkpoint_interval,
+            renewals,
+            renewals_queued: Mutex::new(Some(queued)),
         }
     }
 }
@@ -166,20 +181,18 @@ pub(crate) fn apply(
             Err(e) => Err(V3Error::Lease(e)),
         },
         Kind::LeaseRenew(req) => {
-            let mut answer = Err(V3Error::Lease(LeaseError::NotFound));
-            for (i, id) in req.ids.iter().enumerate() {
-                let renewed = lessor.renew(*id, now);
-                if renewed.is_ok() {
-                    persist(batch, lessor.record(*id))?;
-                    counters.renewed.fetch_add(1, Ordering::Relaxed);
-                }
-                if i == 0 {
-                    answer = renewed
-                        .map(V3Response::LeaseRenewed)
-                        .map_err(V3Error::Lease);
+            let mut ttls = Vec::with_capacity(req.ids.len());
+            for id in &req.ids {
+                match lessor.renew(*id, now) {
+                    Ok(ttl) => {
+                        persist(batch, lessor.record(*id))?;
+                        counters.renewed.fetch_add(1, Ordering::Relaxed);
+                        ttls.push(ttl);
+                    }
+                    Err(_) => ttls.push(0),
                 }
             }
-            answer
+            Ok(V3Response::LeaseRenewed(ttls))
         }
         Kind::LeaseTimeCheckpoint(req) => {
             for cp in req.checkpoints {
@@ -259,16 +272,19 @@ impl Server {
                 return Ok(gone());
             }
         }
-        let renew = Kind::LeaseRenew(LeaseRenewRequest { ids: vec![id] });
-        match self.propose_v3(renew).await {
-            Ok(V3Response::LeaseRenewed(ttl)) => Ok(LeaseKeepAliveResponse {
+        let (tx, rx) = oneshot::channel();
+        if self.leases.renewals.send((id, tx)).await.is_err() {
+            return Err(V3Error::Stopped);
+        }
+        match rx.await {
+            Ok(Ok(ttl)) if ttl > 0 => Ok(LeaseKeepAliveResponse {
                 header: Some(self.header(self.mvcc().current_revision())),
                 id,
                 ttl,
             }),
-            Ok(_) => Err(V3Error::Canceled),
-            Err(V3Error::Lease(LeaseError::NotFound)) => Ok(gone()),
-            Err(e) => Err(e),
+            Ok(Ok(_)) => Ok(gone()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(V3Error::Stopped),
         }
     }
 
@@ -320,6 +336,55 @@ impl Server {
     /// Whether lease `id` exists on this member.
     pub fn lease_exists(&self, id: i64) -> bool {
         self.leases.lessor.lock().contains(id)
+    }
+}
+
+/// Turns queued keepalives into renewal entries: whatever has gathered while [`RENEWALS_IN_FLIGHT`] entries were
+/// on their way goes in the next one, and each keepalive gets its lease's answer.
+pub(crate) async fn renewer(server: Arc<Server>) {
+    let Some(mut queued) = server.leases.renewals_queued.lock().take() else {
+        return;
+    };
+    let in_flight = Arc::new(Semaphore::new(RENEWALS_IN_FLIGHT));
+    loop {
+        let Ok(slot) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queued.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < PER_ENTRY {
+            match queued.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let server = server.clone();
+        tokio::spawn(async move {
+            let ids = batch.iter().map(|(id, _)| *id).collect();
+            let outcome = server
+                .propose_v3(Kind::LeaseRenew(LeaseRenewRequest { ids }))
+                .await;
+            match outcome {
+                Ok(V3Response::LeaseRenewed(ttls)) if ttls.len() == batch.len() => {
+                    for ((_, answer), ttl) in batch.into_iter().zip(ttls) {
+                        let _ = answer.send(Ok(ttl));
+                    }
+                }
+                Ok(_) => {
+                    for (_, answer) in batch {
+                        let _ = answer.send(Err(V3Error::Canceled));
+                    }
+                }
+                Err(e) => {
+                    for (_, answer) in batch {
+                        let _ = answer.send(Err(e.clone()));
+                    }
+                }
+            }
+            drop(slot);
+        });
     }
 }
 

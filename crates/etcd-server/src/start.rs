@@ -212,6 +212,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         tokio::spawn(expire_ttls(server.clone())),
         tokio::spawn(sync_watchers(server.clone())),
         tokio::spawn(crate::lease::duties(server.clone())),
+        tokio::spawn(crate::lease::renewer(server.clone())),
     ];
     Ok(Running { server, tasks })
 }

@@ -29,8 +29,8 @@ pub enum V3Response {
     LeaseGrant(etcd_proto::etcdserverpb::LeaseGrantResponse),
     /// To a `LeaseRevokeRequest`.
     LeaseRevoke(etcd_proto::etcdserverpb::LeaseRevokeResponse),
-    /// To a renewal (a keepalive): the lease's granted TTL.
-    LeaseRenewed(i64),
+    /// To a renewal entry: each lease's granted TTL, in the entry's order (0: no such lease).
+    LeaseRenewed(Vec<i64>),
 }
 
 /// The gRPC status class of an error (the gRPC layer maps it to its status code).
