@@ -286,3 +286,40 @@ async fn leases_survive_leader_kills_neither_reset_nor_cut_short() {
         round(&mut members, r).await;
     }
 }
+
+/// A whole-cluster restart (one member, SIGKILLed) resumes each lease from its last checkpoint: not reset to its
+/// whole TTL, never shorter than the truth, keys still attached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_resume_from_their_checkpoint_after_a_crash() {
+    let mut member = Server::start(Flavor::EtcdNode);
+    let through = channel(&member).await;
+    let mut lease = LeaseClient::new(through.clone());
+    let granted = grant(&mut lease, LONG_TTL).await;
+    attach(&mut KvClient::new(through), "resumed", granted.id).await;
+    // Past the default checkpoint interval (5 s).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    member.kill();
+    member.launch();
+    member.wait_ready();
+    let ttl = LeaseClient::new(channel(&member).await)
+        .lease_time_to_live(LeaseTimeToLiveRequest {
+            id: granted.id,
+            keys: true,
+        })
+        .await
+        .expect("time to live")
+        .into_inner();
+    let elapsed = granted.asked.elapsed().as_secs_f64();
+    assert_eq!(ttl.granted_ttl, LONG_TTL);
+    assert_eq!(ttl.keys, vec![b"resumed".to_vec()]);
+    assert!(
+        (ttl.ttl as f64) < LONG_TTL as f64 - 1.5,
+        "{} s left after a restart: the lease was reset to its TTL",
+        ttl.ttl
+    );
+    assert!(
+        ttl.ttl as f64 >= (LONG_TTL as f64 - elapsed).floor() - 1.0,
+        "{} s left {elapsed:.1} s after a grant of {LONG_TTL} s",
+        ttl.ttl
+    );
+}
