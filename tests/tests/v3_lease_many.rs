@@ -230,6 +230,25 @@ async fn thousands_of_kept_leases_hold_memory_flat_and_expire_on_time() {
         latest_lag < Duration::from_secs(4),
         "a lease expired {latest_lag:?} after its TTL ran out"
     );
+    // etcd's lease metrics count the same.
+    let metrics = server.get("/metrics").expect("metrics");
+    let metric = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} is missing from /metrics"))
+    };
+    assert_eq!(metric("etcd_debugging_lease_granted_total"), LEASES as u64);
+    assert_eq!(
+        metric("etcd_server_lease_expired_total"),
+        stopped.len() as u64
+    );
+    assert_eq!(
+        metric("etcd_debugging_lease_revoked_total"),
+        stopped.len() as u64
+    );
+    assert!(metric("etcd_debugging_lease_renewed_total") >= LEASES as u64 * 10);
     for k in &keepers[half..] {
         assert!(!k.is_finished(), "a stream of kept leases failed");
     }
