@@ -2,7 +2,6 @@
 //! then keeps it alive on its own gRPC stream, one keepalive after another; every answered keepalive counts,
 //! its latency from send to answer.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -21,29 +20,10 @@ pub async fn keepalive_round(endpoints: &[String], w: &Workload) -> Result<Round
     if endpoints.iter().any(|e| e.starts_with("https://")) {
         bail!("--op lease-keepalive speaks gRPC in the clear only");
     }
-    let issued = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..w.connections)
-        .map(|t| {
-            let endpoint = endpoints[t % endpoints.len()].clone();
-            let (requests, issued, stop) = (w.requests, issued.clone(), stop.clone());
-            tokio::spawn(async move { client(&endpoint, requests, &issued, &stop).await })
-        })
-        .collect();
-    if w.requests.is_none() {
-        tokio::time::sleep(w.duration).await;
-        stop.store(true, Ordering::Relaxed);
-    }
-    let mut total = RoundStats::default();
-    for t in tasks {
-        match t.await {
-            Ok(stats) => total.merge(stats?),
-            Err(_) => bail!("a keepalive task panicked"),
-        }
-    }
-    total.elapsed = started.elapsed();
-    Ok(total)
+    crate::load::connections(endpoints, w, |_, endpoint, w, issued, stop| async move {
+        client(&endpoint, w.requests, &issued, &stop).await
+    })
+    .await
 }
 
 async fn client(

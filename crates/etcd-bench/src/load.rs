@@ -90,14 +90,29 @@ pub async fn round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
         Op::LeaseKeepalive => return crate::lease::keepalive_round(endpoints, w).await,
         _ => {}
     }
+    connections(endpoints, w, |t, endpoint, w, issued, stop| async move {
+        client(t as u64, &endpoint, &w, &issued, &stop).await
+    })
+    .await
+}
+
+/// Runs one task per connection (`run` with its number, its endpoint, the workload, the shared count of issued
+/// requests and the stop flag) until `w.requests` are issued or `w.duration` has passed; their stats summed.
+pub async fn connections<F>(
+    endpoints: &[String],
+    w: &Workload,
+    run: impl Fn(usize, String, Workload, Arc<AtomicU64>, Arc<AtomicBool>) -> F,
+) -> Result<RoundStats>
+where
+    F: std::future::Future<Output = Result<RoundStats>> + Send + 'static,
+{
     let issued = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let tasks: Vec<_> = (0..w.connections)
         .map(|t| {
             let endpoint = endpoints[t % endpoints.len()].clone();
-            let (w, issued, stop) = (w.clone(), issued.clone(), stop.clone());
-            tokio::spawn(async move { client(t as u64, &endpoint, &w, &issued, &stop).await })
+            tokio::spawn(run(t, endpoint, w.clone(), issued.clone(), stop.clone()))
         })
         .collect();
     if w.requests.is_none() {
