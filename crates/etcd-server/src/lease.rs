@@ -258,16 +258,18 @@ impl Server {
     }
 
     /// One keepalive of a `LeaseKeepAlive` stream: answered once the renewal is applied here, with the granted
-    /// TTL; a lease that does not exist (or has run out on this member) is answered with TTL 0, as etcd does.
+    /// TTL; a lease that does not exist (or, on the leader, has run out) is answered with TTL 0, as etcd does.
     pub async fn lease_keep_alive(&self, id: i64) -> Result<LeaseKeepAliveResponse, V3Error> {
         let gone = || LeaseKeepAliveResponse {
             header: Some(self.header(self.mvcc().current_revision())),
             id,
             ttl: 0,
         };
-        {
+        // The leader refuses a lease that has run out by its clock (its expiry is on the way). A follower does not
+        // judge: its clock may disagree with the leader's grace after a leader change, and a lease it does not
+        // know may be one it has not applied yet; raft decides.
+        if self.raft.leadership().role == Role::Leader {
             let lessor = self.leases.lessor.lock();
-            // A lease this member does not know may be one it has not applied yet: raft decides.
             if lessor.contains(id) && lessor.has_run_out(id, Instant::now()) {
                 return Ok(gone());
             }
