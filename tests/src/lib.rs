@@ -3,6 +3,7 @@
 #![allow(missing_docs)] // test helpers, documented where they are not obvious
 #![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
 
+pub mod fault_proxy;
 pub mod ledger;
 pub mod linearizability;
 

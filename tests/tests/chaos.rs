@@ -8,94 +8,13 @@ use etcd_tests as common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpStream;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::fault_proxy::cluster_behind_proxies;
 use common::linearizability::{Op, Operation, is_linearizable};
-use common::{Flavor, Server, free_port};
-
-/// A TCP proxy in front of a member's peer port that can cut every connection and refuse new ones.
-struct FaultProxy {
-    port: u16,
-    blocked: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<TcpStream>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl FaultProxy {
-    fn start(target: u16) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let blocked = Arc::new(AtomicBool::new(false));
-        let open = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (b, o, s) = (blocked.clone(), open.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for incoming in listener.incoming() {
-                if s.load(Ordering::Relaxed) {
-                    return;
-                }
-                let Ok(client) = incoming else { continue };
-                if b.load(Ordering::Relaxed) {
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue;
-                };
-                let pairs = [
-                    (client.try_clone(), server.try_clone()),
-                    (server.try_clone(), client.try_clone()),
-                ];
-                {
-                    let mut open = o.lock().unwrap_or_else(|p| p.into_inner());
-                    open.extend(client.try_clone());
-                    open.extend(server.try_clone());
-                }
-                for pair in pairs {
-                    if let (Ok(mut from), Ok(mut to)) = pair {
-                        std::thread::spawn(move || {
-                            let _ = std::io::copy(&mut from, &mut to);
-                            let _ = to.shutdown(Shutdown::Both);
-                            let _ = from.shutdown(Shutdown::Both);
-                        });
-                    }
-                }
-            }
-        });
-        FaultProxy {
-            port,
-            blocked,
-            open,
-            stop,
-        }
-    }
-
-    fn cut(&self) {
-        self.blocked.store(true, Ordering::Relaxed);
-        for c in self
-            .open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn heal(&self) {
-        self.blocked.store(false, Ordering::Relaxed);
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.cut();
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
 
 /// How a request ended, as far as the client can tell.
 enum Outcome {
@@ -249,35 +168,7 @@ fn histories_under_leader_kills_and_partitions_are_linearizable() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
-    // Members advertise the fault proxies' ports; the proxies forward to the real peer ports.
-    let listen: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let proxies: Vec<FaultProxy> = listen.iter().map(|p| FaultProxy::start(*p)).collect();
-    let initial: Vec<String> = proxies
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("n{}=http://127.0.0.1:{}", i + 1, p.port))
-        .collect();
-    let initial = initial.join(",");
-    let mut members: Vec<Server> = proxies
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut m = Server::new(
-                Flavor::EtcdNode,
-                &format!("n{}", i + 1),
-                &format!("http://127.0.0.1:{}", p.port),
-                &initial,
-            );
-            m.listen_peer_url = Some(format!("http://127.0.0.1:{}", listen[i]));
-            m
-        })
-        .collect();
-    for m in &mut members {
-        m.launch();
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+    let (proxies, mut members) = cluster_behind_proxies(3);
     let urls: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));

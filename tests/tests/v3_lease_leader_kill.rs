@@ -323,3 +323,59 @@ async fn leases_resume_from_their_checkpoint_after_a_crash() {
         ttl.ttl
     );
 }
+
+/// A leader cut off from the others sees a lease run out by its own clock (the keepalives go to the majority's
+/// new leader), yet never revokes it: its expiry needs a quorum's confirmation first, and an expiry it might
+/// have proposed names a renewal count the majority's renewals have moved past. After the heal every member,
+/// the old leader included, still holds the lease and its key, and no DELETE was ever seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_leader_never_revokes_a_kept_lease() {
+    let (proxies, members) = common::fault_proxy::cluster_behind_proxies(3);
+    let leader = leader_of(&members);
+    let follower = (leader + 1) % members.len();
+    let through = channel(&members[follower]).await;
+    let mut kv = KvClient::new(through.clone());
+    let kept = grant(&mut LeaseClient::new(through.clone()), SHORT_TTL).await;
+    attach(&mut kv, "cut/kept", kept.id).await;
+    let start = kv
+        .range(RangeRequest {
+            key: b"cut/kept".to_vec(),
+            ..RangeRequest::default()
+        })
+        .await
+        .expect("range")
+        .into_inner()
+        .header
+        .expect("header")
+        .revision;
+    let deletes = watch_deletes(through.clone(), "cut/", start + 1).await;
+    let keeper = keep_alive(through.clone(), kept.id);
+
+    proxies[leader].cut();
+    // Two TTLs: by the old leader's clock the lease has long run out.
+    tokio::time::sleep(Duration::from_secs(2 * SHORT_TTL as u64)).await;
+    proxies[leader].heal();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    for (i, member) in members.iter().enumerate() {
+        let ttl = LeaseClient::new(channel(member).await)
+            .lease_time_to_live(LeaseTimeToLiveRequest {
+                id: kept.id,
+                keys: true,
+            })
+            .await
+            .expect("time to live")
+            .into_inner();
+        assert!(
+            ttl.ttl > 0,
+            "member {i} (old leader {leader}) lost the kept lease: {ttl:?}"
+        );
+        assert_eq!(ttl.keys, vec![b"cut/kept".to_vec()], "member {i}");
+    }
+    keeper.abort();
+    let seen = deletes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(
+        seen.is_empty(),
+        "the kept lease's key was deleted: {seen:?}"
+    );
+}

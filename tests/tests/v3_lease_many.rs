@@ -241,7 +241,7 @@ async fn thousands_of_kept_leases_hold_memory_flat_and_expire_on_time() {
     };
     assert_eq!(metric("etcd_debugging_lease_granted_total"), LEASES as u64);
     assert_eq!(
-        metric("etcd_server_lease_expired_total"),
+        metric("etcd_debugging_server_lease_expired_total"),
         stopped.len() as u64
     );
     assert_eq!(

@@ -52,12 +52,16 @@ pub(crate) struct Leases {
     /// Expiries proposed and not yet applied, with when.
     revoking: Mutex<HashMap<i64, Instant>>,
     pub(crate) counters: LeaseCounters,
-    grace: Duration,
+    /// The election timeout: a new leader's grace, and how long a renewal waits before it is proposed again.
+    election_timeout: Duration,
     checkpoint_interval: Duration,
     /// Keepalives on their way to a renewal entry, and the queue's far end until [`renewer`] takes it.
     renewals: mpsc::Sender<Renewal>,
     renewals_queued: Mutex<Option<mpsc::Receiver<Renewal>>>,
 }
+
+/// How many power-of-two buckets `etcd_debugging_lease_ttl_total` has (etcd: 1 s doubling 24 times).
+pub(crate) const TTL_BUCKETS: usize = 24;
 
 /// Counters for `/metrics` (etcd's lease metrics).
 #[derive(Default)]
@@ -66,8 +70,8 @@ pub(crate) struct LeaseCounters {
     pub(crate) revoked: AtomicU64,
     pub(crate) renewed: AtomicU64,
     pub(crate) expired: AtomicU64,
-    /// Granted TTLs by power-of-two bucket (1 s .. 8192 s, then the rest), and their sum.
-    pub(crate) ttl_buckets: [AtomicU64; 15],
+    /// Granted TTLs by power-of-two bucket ([`TTL_BUCKETS`] of them from 1 s, then the rest), and their sum.
+    pub(crate) ttl_buckets: [AtomicU64; TTL_BUCKETS + 1],
     pub(crate) ttl_sum: AtomicU64,
 }
 
@@ -75,7 +79,9 @@ impl LeaseCounters {
     fn count_grant(&self, ttl: i64) {
         self.granted.fetch_add(1, Ordering::Relaxed);
         let ttl = u64::try_from(ttl).unwrap_or(0);
-        let bucket = (0..14).find(|&b| ttl <= 1u64 << b).unwrap_or(14);
+        let bucket = (0..TTL_BUCKETS)
+            .find(|&b| ttl <= 1u64 << b)
+            .unwrap_or(TTL_BUCKETS);
         self.ttl_buckets[bucket].fetch_add(1, Ordering::Relaxed);
         self.ttl_sum.fetch_add(ttl, Ordering::Relaxed);
     }
@@ -92,13 +98,17 @@ pub(crate) fn min_ttl(heartbeat: Duration, election: Duration) -> i64 {
 }
 
 impl Leases {
-    pub(crate) fn new(lessor: Lessor, grace: Duration, checkpoint_interval: Duration) -> Self {
+    pub(crate) fn new(
+        lessor: Lessor,
+        election_timeout: Duration,
+        checkpoint_interval: Duration,
+    ) -> Self {
         let (renewals, queued) = mpsc::channel(RENEWALS_QUEUED);
         Self {
             lessor: Mutex::new(lessor),
             revoking: Mutex::new(HashMap::new()),
             counters: LeaseCounters::default(),
-            grace,
+            election_timeout,
             checkpoint_interval,
             renewals,
             renewals_queued: Mutex::new(Some(queued)),
@@ -365,9 +375,7 @@ pub(crate) async fn renewer(server: Arc<Server>) {
         let server = server.clone();
         tokio::spawn(async move {
             let ids = batch.iter().map(|(id, _)| *id).collect();
-            let outcome = server
-                .propose_v3(Kind::LeaseRenew(LeaseRenewRequest { ids }))
-                .await;
+            let outcome = renew(&server, LeaseRenewRequest { ids }).await;
             match outcome {
                 Ok(V3Response::LeaseRenewed(ttls)) if ttls.len() == batch.len() => {
                     for ((_, answer), ttl) in batch.into_iter().zip(ttls) {
@@ -390,6 +398,26 @@ pub(crate) async fn renewer(server: Arc<Server>) {
     }
 }
 
+/// Proposes one renewal entry until it is applied or the request timeout has passed. A proposal forwarded to a
+/// leader that then lost its leadership is lost without a word, and waiting the whole request timeout for it
+/// could outlast the leases it renews: after two election timeouts without an outcome it is proposed again
+/// (renewing a lease twice is harmless).
+async fn renew(server: &Server, request: LeaseRenewRequest) -> Result<V3Response, V3Error> {
+    let deadline = Instant::now() + server.request_timeout;
+    let attempt = server.leases.election_timeout * 2;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let outcome = server
+            .propose_v3_within(Kind::LeaseRenew(request.clone()), attempt.min(left))
+            .await;
+        match outcome {
+            Err(V3Error::Timeout | V3Error::TimeoutDueToLeaderFail | V3Error::NoLeader)
+                if Instant::now() < deadline => {}
+            other => return other,
+        }
+    }
+}
+
 /// The leader's lease duties: on taking over, the grace; then every 500 ms, the expiry of run-out leases (after a
 /// read index confirms the leadership with a quorum); every checkpoint interval, the remaining times.
 pub(crate) async fn duties(server: Arc<Server>) {
@@ -409,7 +437,7 @@ pub(crate) async fn duties(server: Arc<Server>) {
                 .leases
                 .lessor
                 .lock()
-                .promote(now, server.leases.grace);
+                .promote(now, server.leases.election_timeout);
             server.leases.revoking.lock().clear();
             last_checkpoint = now;
         }

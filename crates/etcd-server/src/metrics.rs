@@ -164,7 +164,7 @@ pub(crate) fn render(server: &Server) -> String {
             &leases.renewed,
         ),
         (
-            "etcd_server_lease_expired_total",
+            "etcd_debugging_server_lease_expired_total",
             "The total number of expired leases.",
             &leases.expired,
         ),
@@ -186,7 +186,8 @@ pub(crate) fn render(server: &Server) -> String {
     out
 }
 
-/// `etcd_debugging_lease_ttl_total`: granted TTLs in etcd's buckets (1 s doubling to 8192 s).
+/// `etcd_debugging_lease_ttl_total`: granted TTLs in etcd's buckets (1 s doubling to 2^23 s), bounds written as
+/// Go's Prometheus client writes them (`1.048576e+06` from a million on).
 fn lease_ttls(out: &mut String, c: &crate::lease::LeaseCounters) {
     let name = "etcd_debugging_lease_ttl_total";
     let _ = writeln!(
@@ -194,14 +195,39 @@ fn lease_ttls(out: &mut String, c: &crate::lease::LeaseCounters) {
         "# HELP {name} Bucketed histogram of lease TTLs.\n# TYPE {name} histogram"
     );
     let mut cumulative = 0;
-    for (b, count) in c.ttl_buckets.iter().take(14).enumerate() {
+    for (b, count) in c
+        .ttl_buckets
+        .iter()
+        .take(crate::lease::TTL_BUCKETS)
+        .enumerate()
+    {
         cumulative += count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", 1u64 << b);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"{}\"}} {cumulative}",
+            go_float(1u64 << b)
+        );
     }
     let total = c.granted.load(Ordering::Relaxed);
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
     let _ = writeln!(out, "{name}_sum {}", c.ttl_sum.load(Ordering::Relaxed));
     let _ = writeln!(out, "{name}_count {total}");
+}
+
+/// A whole number as Go's `%g` (Prometheus bucket bounds) writes it: plain below a million, then `d.ddde+XX`.
+fn go_float(v: u64) -> String {
+    if v < 1_000_000 {
+        return v.to_string();
+    }
+    let digits = v.to_string();
+    let (first, rest) = digits.split_at(1);
+    let rest = rest.trim_end_matches('0');
+    let exponent = digits.len() - 1;
+    if rest.is_empty() {
+        format!("{first}e+{exponent:02}")
+    } else {
+        format!("{first}.{rest}e+{exponent:02}")
+    }
 }
 
 fn histogram(out: &mut String, name: &str, help: &str, h: &etcd_raft::Histogram) {
@@ -214,4 +240,15 @@ fn histogram(out: &mut String, name: &str, help: &str, h: &etcd_raft::Histogram)
     let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
     let _ = writeln!(out, "{name}_sum {}", h.sum);
     let _ = writeln!(out, "{name}_count {}", h.count);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bucket_bounds_are_written_as_gos_prometheus_client_writes_them() {
+        assert_eq!(super::go_float(524_288), "524288");
+        assert_eq!(super::go_float(1_048_576), "1.048576e+06");
+        assert_eq!(super::go_float(8_388_608), "8.388608e+06");
+        assert_eq!(super::go_float(1_000_000), "1e+06");
+    }
 }

@@ -209,7 +209,10 @@ impl Server {
         request.id = id;
         let started = SystemTime::now();
         let bytes = crate::entry::encode_v2(&request, unix_nanos());
-        match self.propose_and_wait(id, bytes, rx).await {
+        match self
+            .propose_and_wait(id, bytes, rx, self.request_timeout)
+            .await
+        {
             Ok(Outcome::V2(result)) => result,
             Ok(Outcome::V3(_)) => Err(raft_internal("etcdserver: request cancelled")),
             Err(ProposeFailure::Raft(e)) => Err(raft_error(e)),

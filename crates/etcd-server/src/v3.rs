@@ -228,6 +228,15 @@ impl Server {
 
     /// Proposes a v3 request and waits for its outcome.
     pub(crate) async fn propose_v3(&self, request: Kind) -> Result<V3Response, V3Error> {
+        self.propose_v3_within(request, self.request_timeout).await
+    }
+
+    /// Proposes a v3 request and waits for its outcome at most `within`.
+    pub(crate) async fn propose_v3_within(
+        &self,
+        request: Kind,
+        within: Duration,
+    ) -> Result<V3Response, V3Error> {
         let (id, rx) = self.waiters.register();
         let bytes = crate::entry::encode(id, unix_nanos(), request);
         if bytes.len() > self.limits.max_request_bytes {
@@ -235,7 +244,7 @@ impl Server {
             return Err(V3Error::RequestTooLarge);
         }
         let started = SystemTime::now();
-        let outcome = self.propose_and_wait(id, bytes, rx).await;
+        let outcome = self.propose_and_wait(id, bytes, rx, within).await;
         match outcome {
             Ok(Outcome::V3(result)) => result,
             Ok(Outcome::V2(_)) => Err(V3Error::Canceled),
@@ -255,16 +264,17 @@ impl Server {
         }
     }
 
-    /// Proposes `bytes` (the entry of waiter `id`) and waits for its outcome, at most the request timeout.
+    /// Proposes `bytes` (the entry of waiter `id`) and waits for its outcome, at most `within`.
     /// Without a leader raft drops proposals at once; etcd waits for one until the timeout.
     pub(crate) async fn propose_and_wait(
         &self,
         id: u64,
         bytes: Vec<u8>,
         rx: tokio::sync::oneshot::Receiver<Outcome>,
+        within: Duration,
     ) -> Result<Outcome, ProposeFailure> {
         self.counters.proposals_pending.fetch_add(1, RELAXED);
-        let outcome = tokio::time::timeout(self.request_timeout, async {
+        let outcome = tokio::time::timeout(within, async {
             loop {
                 match self.raft.propose(bytes.clone()).await {
                     Ok(_) => break rx.await.map_err(|_| ProposeFailure::Stopped),
