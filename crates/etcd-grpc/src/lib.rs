@@ -15,6 +15,7 @@
 mod concurrency;
 mod kv;
 mod lease;
+mod maintenance;
 mod metrics;
 mod serve;
 mod status;
@@ -24,6 +25,7 @@ mod watch;
 pub use crate::{
     concurrency::ObserveResponses,
     lease::KeepAliveResponses,
+    maintenance::SnapshotResponses,
     serve::{ClientOptions, serve_clients, services},
     watch::WatchResponses,
 };

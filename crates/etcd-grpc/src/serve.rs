@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_api::v2::Backend;
+use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::lease_server::LeaseServer;
+use etcd_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use etcd_proto::etcdserverpb::watch_server::WatchServer;
 use etcd_proto::v3electionpb::election_server::ElectionServer;
 use etcd_proto::v3lockpb::lock_server::LockServer;
@@ -23,6 +25,7 @@ use tonic::service::Routes;
 use crate::concurrency::ConcurrencyService;
 use crate::kv::KvService;
 use crate::lease::LeaseService;
+use crate::maintenance::MaintenanceService;
 use crate::metrics::GrpcMetrics;
 use crate::watch::WatchService;
 
@@ -82,13 +85,25 @@ pub fn services(server: Arc<Server>, options: &ClientOptions) -> Routes {
         metrics: metrics.clone(),
     })
     .max_decoding_message_size(limit);
-    let election = ElectionServer::new(ConcurrencyService { server, metrics })
-        .max_decoding_message_size(limit);
+    let election = ElectionServer::new(ConcurrencyService {
+        server: server.clone(),
+        metrics: metrics.clone(),
+    })
+    .max_decoding_message_size(limit);
+    let maintenance = MaintenanceServer::new(MaintenanceService {
+        server: server.clone(),
+        metrics: metrics.clone(),
+    })
+    .max_decoding_message_size(limit);
+    let cluster =
+        ClusterServer::new(MaintenanceService { server, metrics }).max_decoding_message_size(limit);
     Routes::new(kv)
         .add_service(watch)
         .add_service(lease)
         .add_service(lock)
         .add_service(election)
+        .add_service(maintenance)
+        .add_service(cluster)
 }
 
 /// Serves gRPC (`routes`) and the v2 API (`backend`) on `listener` until the task is dropped.

@@ -25,6 +25,7 @@ mod election;
 mod entry;
 mod lease;
 mod lock;
+mod maintenance;
 mod members;
 mod metrics;
 mod server;

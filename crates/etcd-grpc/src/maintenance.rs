@@ -1,0 +1,149 @@
+//! `etcdserverpb.Maintenance` and `etcdserverpb.Cluster`: what etcd-server serves of them so far (`Status`,
+//! `Hash`, `HashKV`, `MemberList`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
+//! success.
+
+use std::sync::Arc;
+
+use etcd_proto::etcdserverpb::cluster_server::Cluster;
+use etcd_proto::etcdserverpb::maintenance_server::Maintenance;
+use etcd_proto::etcdserverpb::{
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, DowngradeRequest,
+    DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse, MemberAddRequest,
+    MemberAddResponse, MemberListRequest, MemberListResponse, MemberPromoteRequest,
+    MemberPromoteResponse, MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest,
+    MemberUpdateResponse, MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse,
+    StatusRequest, StatusResponse,
+};
+use etcd_server::Server;
+use tonic::{Request, Response, Status};
+
+use crate::metrics::{GrpcMetrics, Method};
+use crate::unary::call;
+
+/// The Maintenance and Cluster services of one member.
+pub(crate) struct MaintenanceService {
+    pub(crate) server: Arc<Server>,
+    pub(crate) metrics: Arc<GrpcMetrics>,
+}
+
+fn not_yet(method: &str) -> Status {
+    Status::unimplemented(format!("etcd-node does not serve {method} yet"))
+}
+
+/// The responses of a `Snapshot` call (none are served yet).
+pub type SnapshotResponses = tonic::codegen::tokio_stream::Empty<Result<SnapshotResponse, Status>>;
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn alarm(&self, _: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        Err(not_yet("Maintenance.Alarm"))
+    }
+
+    async fn status(&self, r: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Status,
+            r,
+            |s, _| async move { s.status().await },
+        )
+        .await
+    }
+
+    async fn defragment(
+        &self,
+        _: Request<DefragmentRequest>,
+    ) -> Result<Response<DefragmentResponse>, Status> {
+        Err(not_yet("Maintenance.Defragment"))
+    }
+
+    async fn hash(&self, r: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Hash,
+            r,
+            |s, _| async move { s.hash() },
+        )
+        .await
+    }
+
+    async fn hash_kv(&self, r: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        call(
+            &self.server,
+            &self.metrics,
+            Method::HashKv,
+            r,
+            |s, r| async move { s.hash_kv(r) },
+        )
+        .await
+    }
+
+    type SnapshotStream = SnapshotResponses;
+
+    async fn snapshot(
+        &self,
+        _: Request<SnapshotRequest>,
+    ) -> Result<Response<SnapshotResponses>, Status> {
+        Err(not_yet("Maintenance.Snapshot"))
+    }
+
+    async fn move_leader(
+        &self,
+        _: Request<MoveLeaderRequest>,
+    ) -> Result<Response<MoveLeaderResponse>, Status> {
+        Err(not_yet("Maintenance.MoveLeader"))
+    }
+
+    async fn downgrade(
+        &self,
+        _: Request<DowngradeRequest>,
+    ) -> Result<Response<DowngradeResponse>, Status> {
+        Err(not_yet("Maintenance.Downgrade"))
+    }
+}
+
+#[tonic::async_trait]
+impl Cluster for MaintenanceService {
+    async fn member_add(
+        &self,
+        _: Request<MemberAddRequest>,
+    ) -> Result<Response<MemberAddResponse>, Status> {
+        Err(not_yet("Cluster.MemberAdd"))
+    }
+
+    async fn member_remove(
+        &self,
+        _: Request<MemberRemoveRequest>,
+    ) -> Result<Response<MemberRemoveResponse>, Status> {
+        Err(not_yet("Cluster.MemberRemove"))
+    }
+
+    async fn member_update(
+        &self,
+        _: Request<MemberUpdateRequest>,
+    ) -> Result<Response<MemberUpdateResponse>, Status> {
+        Err(not_yet("Cluster.MemberUpdate"))
+    }
+
+    async fn member_list(
+        &self,
+        r: Request<MemberListRequest>,
+    ) -> Result<Response<MemberListResponse>, Status> {
+        call(
+            &self.server,
+            &self.metrics,
+            Method::MemberList,
+            r,
+            |s, r| async move { s.member_list(r).await },
+        )
+        .await
+    }
+
+    async fn member_promote(
+        &self,
+        _: Request<MemberPromoteRequest>,
+    ) -> Result<Response<MemberPromoteResponse>, Status> {
+        Err(not_yet("Cluster.MemberPromote"))
+    }
+}

@@ -1,0 +1,90 @@
+//! The read-only parts of etcd's Maintenance and Cluster services on a member: `Status`, `Hash`, `HashKV`
+//! and `MemberList`.
+
+use etcd_api::v2::Backend as _;
+use etcd_proto::etcdserverpb::{
+    HashKvRequest, HashKvResponse, HashResponse, Member, MemberListRequest, MemberListResponse,
+    StatusResponse,
+};
+
+use crate::server::Server;
+use crate::v3::V3Error;
+
+impl Server {
+    /// `Status`: this member's version, backend size, raft position and leader, and what keeps it from serving
+    /// (etcd lists "etcdserver: no leader" among the errors when no leader is known).
+    pub async fn status(&self) -> Result<StatusResponse, V3Error> {
+        let raft = self.raft.status().await.map_err(|_| V3Error::Stopped)?;
+        let store = self.mvcc();
+        let db_size = i64::try_from(store.db_size()).unwrap_or(i64::MAX);
+        let mut errors = Vec::new();
+        if raft.leader == 0 {
+            errors.push(V3Error::NoLeader.to_string());
+        }
+        Ok(StatusResponse {
+            header: Some(self.header(store.current_revision())),
+            version: self.versions().0,
+            db_size,
+            leader: raft.leader,
+            raft_index: raft.commit,
+            raft_term: raft.term,
+            raft_applied_index: raft.applied,
+            errors,
+            db_size_in_use: db_size,
+            is_learner: raft.learners.contains(&raft.id),
+            ..StatusResponse::default()
+        })
+    }
+
+    /// `Hash`: a hash of the whole v3 backend (etcd's is of its whole bbolt file).
+    pub fn hash(&self) -> Result<HashResponse, V3Error> {
+        let store = self.mvcc();
+        let hash = store.hash()?;
+        Ok(HashResponse {
+            header: Some(self.header(store.current_revision())),
+            hash,
+        })
+    }
+
+    /// `HashKV`: the hash of the key-value history up to a revision (0: the current one), which members that
+    /// applied the same log agree on. A store never compacted answers compact revision -1, as etcd's does.
+    pub fn hash_kv(&self, req: HashKvRequest) -> Result<HashKvResponse, V3Error> {
+        let store = self.mvcc();
+        let h = store.hash_kv(req.revision)?;
+        Ok(HashKvResponse {
+            header: Some(self.header(store.current_revision())),
+            hash: h.hash,
+            compact_revision: if h.compact_revision > 0 {
+                h.compact_revision
+            } else {
+                -1
+            },
+            hash_revision: h.hash_revision,
+        })
+    }
+
+    /// `MemberList`: every member, by ID; with `linearizable`, after a read index. The header carries no
+    /// revision: etcd's cluster service answers none.
+    pub async fn member_list(&self, req: MemberListRequest) -> Result<MemberListResponse, V3Error> {
+        if req.linearizable {
+            self.linearizable_read().await?;
+        }
+        let learners = self.cached_status().map(|s| s.learners).unwrap_or_default();
+        let mut members: Vec<Member> = self
+            .members()
+            .into_iter()
+            .map(|m| Member {
+                id: m.id,
+                name: m.name,
+                peer_ur_ls: m.peer_urls,
+                client_ur_ls: m.client_urls,
+                is_learner: learners.contains(&m.id),
+            })
+            .collect();
+        members.sort_by_key(|m| m.id);
+        Ok(MemberListResponse {
+            header: Some(self.header(0)),
+            members,
+        })
+    }
+}
