@@ -125,6 +125,15 @@ fn summary(members: &[Server]) -> Vec<String> {
             .join(" | ")
     ));
     out.extend(member_summary(&members[members.len() - 1]));
+    let health = json(first, &["endpoint", "health", "--cluster"]);
+    let mut health: Vec<String> = health
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|h| format!("healthy {} error {}", h["health"], h["error"]))
+        .collect();
+    health.sort();
+    out.extend(health);
     out
 }
 
@@ -142,4 +151,274 @@ fn status_hashkv_and_member_list_answer_as_etcds_on_one_member() {
 #[test]
 fn status_hashkv_and_member_list_answer_as_etcds_on_three_members() {
     compare(3);
+}
+
+/// Alarms through the Maintenance `Alarm` RPC and etcdctl, against etcd 3.5.1: activate, list, filter, what a
+/// NOSPACE and a CORRUPT alarm refuse and allow, how `endpoint status`, `endpoint health` and `alarm list` show
+/// them, and `alarm disarm`.
+#[test]
+fn alarms_answer_as_etcds() {
+    use etcd_proto::etcdserverpb::alarm_request::AlarmAction;
+    use etcd_proto::etcdserverpb::kv_client::KvClient;
+    use etcd_proto::etcdserverpb::lease_client::LeaseClient;
+    use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+    use etcd_proto::etcdserverpb::request_op::Request as Op;
+    use etcd_proto::etcdserverpb::{
+        AlarmRequest, AlarmType, CompactionRequest, DeleteRangeRequest, LeaseGrantRequest,
+        PutRequest, RangeRequest, RequestOp, StatusRequest, TxnRequest,
+    };
+
+    /// What each kind of request gets while `when`.
+    async fn writes(
+        kv: &mut KvClient<tonic::transport::Channel>,
+        lease: &mut LeaseClient<tonic::transport::Channel>,
+        when: &str,
+    ) -> Vec<String> {
+        let status = |e: tonic::Status| format!("{:?} {}", e.code(), e.message());
+        let mut lines = Vec::new();
+        let put = kv
+            .put(PutRequest {
+                key: b"k".to_vec(),
+                value: b"w".to_vec(),
+                ..PutRequest::default()
+            })
+            .await;
+        lines.push(format!(
+            "{when} put: {}",
+            put.map_or_else(status, |_| "ok".into())
+        ));
+        let txn = kv
+            .txn(TxnRequest {
+                success: vec![RequestOp {
+                    request: Some(Op::RequestPut(PutRequest {
+                        key: b"t".to_vec(),
+                        ..PutRequest::default()
+                    })),
+                }],
+                ..TxnRequest::default()
+            })
+            .await;
+        lines.push(format!(
+            "{when} txn put: {}",
+            txn.map_or_else(status, |_| "ok".into())
+        ));
+        let read_txn = kv
+            .txn(TxnRequest {
+                success: vec![RequestOp {
+                    request: Some(Op::RequestRange(RangeRequest {
+                        key: b"k".to_vec(),
+                        ..RangeRequest::default()
+                    })),
+                }],
+                ..TxnRequest::default()
+            })
+            .await;
+        lines.push(format!(
+            "{when} txn range: {}",
+            read_txn.map_or_else(status, |_| "ok".into())
+        ));
+        let range = kv
+            .range(RangeRequest {
+                key: b"k".to_vec(),
+                ..RangeRequest::default()
+            })
+            .await;
+        lines.push(format!(
+            "{when} range: {}",
+            range.map_or_else(status, |_| "ok".into())
+        ));
+        let grant = lease
+            .lease_grant(LeaseGrantRequest { ttl: 60, id: 0 })
+            .await;
+        lines.push(format!(
+            "{when} lease grant: {}",
+            grant.map_or_else(status, |_| "ok".into())
+        ));
+        let delete = kv
+            .delete_range(DeleteRangeRequest {
+                key: b"gone".to_vec(),
+                ..DeleteRangeRequest::default()
+            })
+            .await;
+        lines.push(format!(
+            "{when} delete: {}",
+            delete.map_or_else(status, |_| "ok".into())
+        ));
+        let compact = kv
+            .compact(CompactionRequest {
+                revision: 1,
+                physical: false,
+            })
+            .await;
+        lines.push(format!(
+            "{when} compact: {}",
+            compact.map_or_else(status, |_| "ok".into())
+        ));
+        lines
+    }
+
+    async fn script(server: &Server) -> Vec<String> {
+        let url = server.client_url.clone();
+        let mut m = MaintenanceClient::connect(url.clone())
+            .await
+            .expect("connect");
+        let mut kv = KvClient::connect(url.clone()).await.expect("connect");
+        let mut lease = LeaseClient::connect(url).await.expect("connect");
+        let me = m
+            .status(StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner()
+            .header
+            .expect("header")
+            .member_id;
+        let status = |e: tonic::Status| format!("{:?} {}", e.code(), e.message());
+        let mut out = Vec::new();
+        kv.put(PutRequest {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            ..PutRequest::default()
+        })
+        .await
+        .expect("put");
+        let alarm = |action: AlarmAction, member_id: u64, alarm: AlarmType| AlarmRequest {
+            action: action as i32,
+            member_id,
+            alarm: alarm as i32,
+        };
+        let steps = [
+            ("get", alarm(AlarmAction::Get, 0, AlarmType::None)),
+            (
+                "activate nospace",
+                alarm(AlarmAction::Activate, me, AlarmType::Nospace),
+            ),
+            (
+                "activate nospace again",
+                alarm(AlarmAction::Activate, me, AlarmType::Nospace),
+            ),
+            (
+                "activate nospace for 12345",
+                alarm(AlarmAction::Activate, 12345, AlarmType::Nospace),
+            ),
+            ("get", alarm(AlarmAction::Get, 0, AlarmType::None)),
+            (
+                "get corrupt",
+                alarm(AlarmAction::Get, 0, AlarmType::Corrupt),
+            ),
+            (
+                "get nospace",
+                alarm(AlarmAction::Get, 0, AlarmType::Nospace),
+            ),
+        ];
+        for (what, req) in steps {
+            let r = m.alarm(req).await;
+            out.push(format!(
+                "{what}: {}",
+                r.map_or_else(status, |r| {
+                    let mut alarms: Vec<String> = r
+                        .into_inner()
+                        .alarms
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "{} {}",
+                                if a.member_id == me {
+                                    "me".to_owned()
+                                } else {
+                                    a.member_id.to_string()
+                                },
+                                a.alarm
+                            )
+                        })
+                        .collect();
+                    alarms.sort();
+                    format!("{alarms:?}")
+                })
+            ));
+        }
+        out.extend(writes(&mut kv, &mut lease, "nospace").await);
+        let s = m
+            .status(StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+        // etcd lists alarms in Go's map order.
+        let mut errors: Vec<String> = s
+            .errors
+            .iter()
+            .map(|e| e.replace(&me.to_string(), "ME"))
+            .collect();
+        errors.sort();
+        out.push(format!("status errors: {errors:?}"));
+        for args in [
+            &["alarm", "list"][..],
+            &["endpoint", "health"][..],
+            &["alarm", "disarm"][..],
+            &["alarm", "list"][..],
+        ] {
+            let run = server.etcdctl3(Etcdctl::V35, args, "");
+            let mut printed: Vec<String> = text(&run.stdout)
+                .lines()
+                .chain(text(&run.stderr).lines())
+                .filter(|l| !l.starts_with('{'))
+                .map(|l| {
+                    let l = mask_number(&l.replace(&me.to_string(), "ME"), "127.0.0.1:");
+                    // `endpoint health` says how long its proposal took.
+                    l.split(": took = ").next().unwrap_or_default().to_owned()
+                })
+                .collect();
+            // etcd lists alarms in Go's map order.
+            printed.sort();
+            out.push(format!(
+                "etcdctl {}: {:?} {printed:?}",
+                args.join(" "),
+                run.status.code()
+            ));
+        }
+        out.extend(writes(&mut kv, &mut lease, "disarmed").await);
+        for (what, req) in [
+            (
+                "activate corrupt",
+                alarm(AlarmAction::Activate, me, AlarmType::Corrupt),
+            ),
+            ("get", alarm(AlarmAction::Get, 0, AlarmType::None)),
+        ] {
+            let r = m.alarm(req).await;
+            out.push(format!(
+                "{what}: {}",
+                r.map_or_else(status, |r| format!("{}", r.into_inner().alarms.len()))
+            ));
+        }
+        out.extend(writes(&mut kv, &mut lease, "corrupt").await);
+        for (what, req) in [
+            (
+                "deactivate corrupt",
+                alarm(AlarmAction::Deactivate, me, AlarmType::Corrupt),
+            ),
+            (
+                "deactivate corrupt again",
+                alarm(AlarmAction::Deactivate, me, AlarmType::Corrupt),
+            ),
+            (
+                "deactivate for 12345",
+                alarm(AlarmAction::Deactivate, 12345, AlarmType::Nospace),
+            ),
+            ("get", alarm(AlarmAction::Get, 0, AlarmType::None)),
+        ] {
+            let r = m.alarm(req).await;
+            out.push(format!(
+                "{what}: {}",
+                r.map_or_else(status, |r| format!("{}", r.into_inner().alarms.len()))
+            ));
+        }
+        out.extend(writes(&mut kv, &mut lease, "after").await);
+        out
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut transcripts = Vec::new();
+    for flavor in [Flavor::EtcdNode, Flavor::Etcd35] {
+        let server = Server::start(flavor);
+        transcripts.push(runtime.block_on(script(&server)));
+    }
+    assert_eq!(transcripts[0].join("\n"), transcripts[1].join("\n"));
 }

@@ -1,5 +1,5 @@
 //! `etcdserverpb.Maintenance` and `etcdserverpb.Cluster`: what etcd-server serves of them so far (`Status`,
-//! `Hash`, `HashKV`, `MemberList`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
+//! `Alarm`, `Hash`, `HashKV`, `MemberList`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
 //! success.
 
 use std::sync::Arc;
@@ -35,8 +35,15 @@ pub type SnapshotResponses = tonic::codegen::tokio_stream::Empty<Result<Snapshot
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    async fn alarm(&self, _: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        Err(not_yet("Maintenance.Alarm"))
+    async fn alarm(&self, r: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Alarm,
+            r,
+            |s, r| async move { s.alarm(r).await },
+        )
+        .await
     }
 
     async fn status(&self, r: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {

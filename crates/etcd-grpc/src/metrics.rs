@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 
 /// The methods served, as (service, method, gRPC type), in the order Prometheus sorts them.
-pub(crate) const METHODS: [(&str, &str, &str); 22] = [
+pub(crate) const METHODS: [(&str, &str, &str); 23] = [
+    ("etcdserverpb.Maintenance", "Alarm", "unary"),
     ("v3electionpb.Election", "Campaign", "unary"),
     ("etcdserverpb.KV", "Compact", "unary"),
     ("etcdserverpb.KV", "DeleteRange", "unary"),
@@ -35,28 +36,29 @@ pub(crate) const METHODS: [(&str, &str, &str); 22] = [
 /// Index of a method in [`METHODS`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Method {
-    Campaign = 0,
-    Compact = 1,
-    DeleteRange = 2,
-    Hash = 3,
-    HashKv = 4,
-    Leader = 5,
-    LeaseGrant = 6,
-    LeaseKeepAlive = 7,
-    LeaseLeases = 8,
-    LeaseRevoke = 9,
-    LeaseTimeToLive = 10,
-    Lock = 11,
-    MemberList = 12,
-    Observe = 13,
-    Proclaim = 14,
-    Put = 15,
-    Range = 16,
-    Resign = 17,
-    Status = 18,
-    Txn = 19,
-    Unlock = 20,
-    Watch = 21,
+    Alarm = 0,
+    Campaign = 1,
+    Compact = 2,
+    DeleteRange = 3,
+    Hash = 4,
+    HashKv = 5,
+    Leader = 6,
+    LeaseGrant = 7,
+    LeaseKeepAlive = 8,
+    LeaseLeases = 9,
+    LeaseRevoke = 10,
+    LeaseTimeToLive = 11,
+    Lock = 12,
+    MemberList = 13,
+    Observe = 14,
+    Proclaim = 15,
+    Put = 16,
+    Range = 17,
+    Resign = 18,
+    Status = 19,
+    Txn = 20,
+    Unlock = 21,
+    Watch = 22,
 }
 
 /// gRPC codes by number, with the names Go prints.

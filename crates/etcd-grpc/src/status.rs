@@ -15,6 +15,7 @@ pub(crate) fn status(e: V3Error) -> Status {
         ErrorClass::FailedPrecondition => Code::FailedPrecondition,
         ErrorClass::Unknown => Code::Unknown,
         ErrorClass::Internal => Code::Internal,
+        ErrorClass::DataLoss => Code::DataLoss,
     };
     Status::new(code, e.to_string())
 }

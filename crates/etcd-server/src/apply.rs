@@ -74,6 +74,8 @@ fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), St
     let min_ttl = lessor.min_ttl();
     *lessor = crate::lease::load(&server.mvcc(), min_ttl)
         .map_err(|e| format!("cannot restore the leases of the snapshot at index {index}: {e}"))?;
+    *server.alarms.lock() = crate::alarms::Alarms::load(&server.mvcc())
+        .map_err(|e| format!("cannot restore the alarms of the snapshot at index {index}: {e}"))?;
     server.position.set(index, term);
     Ok(())
 }
@@ -119,6 +121,7 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
     let mvcc = server.mvcc();
     let applied_v3 = mvcc.consistent_index().0;
     let mut lessor = server.leases.lessor.lock();
+    let mut alarms = server.alarms.lock();
     let now = std::time::Instant::now();
     let mut batch: Option<etcd_mvcc::WriteBatch<'_>> = None;
     let mut last = None;
@@ -152,6 +155,7 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
                                 server,
                                 batch,
                                 lessor: &mut lessor,
+                                alarms: &mut alarms,
                                 now,
                             };
                             v3.apply(id, request, e.index, &mut answers)?;
@@ -195,11 +199,12 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
     Ok((state.applied, answers))
 }
 
-/// Where one v3 request is applied: the batch, and the lessor (locked for the whole apply event).
+/// Where one v3 request is applied: the batch, the lessor and the alarms (locked for the whole apply event).
 struct V3Apply<'a, 'b> {
     server: &'a Server,
     batch: &'a mut etcd_mvcc::WriteBatch<'b>,
     lessor: &'a mut etcd_lease::Lessor,
+    alarms: &'a mut crate::alarms::Alarms,
     now: std::time::Instant,
 }
 
@@ -222,6 +227,10 @@ impl V3Apply<'_, '_> {
             Kind::DeleteRange(_) => count(&counters.deletes),
             Kind::Txn(_) => count(&counters.txns),
             _ => {}
+        }
+        if let Some(refused) = self.alarms.refusal(&request) {
+            answers.outcomes.push((id, Outcome::V3(Err(refused))));
+            return Ok(());
         }
         let events_before = self.batch.event_count();
         let result = match request {
@@ -262,6 +271,10 @@ impl V3Apply<'_, '_> {
                 }
                 Err(e) => Err(e),
             },
+            Kind::Alarm(req) => crate::alarms::apply(self.alarms, self.batch, &req).map(|mut r| {
+                r.header = Some(server.header(self.batch.revision()));
+                V3Response::Alarm(r)
+            }),
             lease @ (Kind::LeaseGrant(_)
             | Kind::LeaseRevoke(_)
             | Kind::LeaseRenew(_)

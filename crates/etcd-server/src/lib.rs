@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+mod alarms;
 mod apply;
 mod election;
 mod entry;

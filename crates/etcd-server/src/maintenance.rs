@@ -1,14 +1,15 @@
-//! The read-only parts of etcd's Maintenance and Cluster services on a member: `Status`, `Hash`, `HashKV`
-//! and `MemberList`.
+//! etcd's Maintenance and Cluster services on a member, as far as they are served: `Status`, `Alarm`, `Hash`,
+//! `HashKV` and `MemberList`.
 
 use etcd_api::v2::Backend as _;
+use etcd_proto::etcdrs::internal_raft_request::Request as Kind;
 use etcd_proto::etcdserverpb::{
-    HashKvRequest, HashKvResponse, HashResponse, Member, MemberListRequest, MemberListResponse,
-    StatusResponse,
+    AlarmRequest, AlarmResponse, HashKvRequest, HashKvResponse, HashResponse, Member,
+    MemberListRequest, MemberListResponse, StatusResponse,
 };
 
 use crate::server::Server;
-use crate::v3::V3Error;
+use crate::v3::{V3Error, V3Response};
 
 impl Server {
     /// `Status`: this member's version, backend size, raft position and leader, and what keeps it from serving
@@ -21,6 +22,7 @@ impl Server {
         if raft.leader == 0 {
             errors.push(V3Error::NoLeader.to_string());
         }
+        errors.extend(self.alarms.lock().errors());
         Ok(StatusResponse {
             header: Some(self.header(store.current_revision())),
             version: self.versions().0,
@@ -34,6 +36,14 @@ impl Server {
             is_learner: raft.learners.contains(&raft.id),
             ..StatusResponse::default()
         })
+    }
+
+    /// `Alarm`: lists, raises or clears an alarm, through raft (as etcd does, a GET included).
+    pub async fn alarm(&self, req: AlarmRequest) -> Result<AlarmResponse, V3Error> {
+        match self.propose_v3(Kind::Alarm(req)).await? {
+            V3Response::Alarm(r) => Ok(r),
+            _ => Err(V3Error::Canceled),
+        }
     }
 
     /// `Hash`: a hash of the whole v3 backend (etcd's is of its whole bbolt file).

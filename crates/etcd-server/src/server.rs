@@ -108,6 +108,8 @@ pub struct Server {
     pub(crate) stop: tokio::sync::watch::Sender<Option<StopReason>>,
     /// The leases (`etcd-lease`) and their counters.
     pub(crate) leases: crate::lease::Leases,
+    /// The active alarms.
+    pub(crate) alarms: parking_lot::Mutex<crate::alarms::Alarms>,
 }
 
 /// Why a member stops by itself.

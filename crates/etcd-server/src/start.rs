@@ -71,6 +71,9 @@ pub enum StartError {
     /// The v3 store could not be opened.
     #[error("opening the v3 store: {0}")]
     Mvcc(#[from] etcd_mvcc::Error),
+    /// The alarms in the v3 store could not be read.
+    #[error("reading the alarms of the v3 store: {0}")]
+    Alarms(String),
     /// The leases in the v3 store could not be read.
     #[error("reading the leases of the v3 store: {0}")]
     Leases(String),
@@ -129,6 +132,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
     let store = etcd_mvcc::Store::open(&mvcc_path)?;
     let min_ttl = crate::lease::min_ttl(config.heartbeat_interval, config.election_timeout);
     let lessor = crate::lease::load(&store, min_ttl).map_err(StartError::Leases)?;
+    let alarms = crate::alarms::Alarms::load(&store).map_err(StartError::Alarms)?;
     let mvcc = Arc::new(parking_lot::RwLock::new(Arc::new(store)));
     let mut raft_config = RaftConfig::new(config.id, config.cluster_id)
         .with_timing(config.heartbeat_interval, config.election_timeout);
@@ -195,6 +199,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
                 .lease_checkpoint_interval
                 .max(Duration::from_millis(100)),
         ),
+        alarms: parking_lot::Mutex::new(alarms),
     });
     // etcd reads /2/enabled once at start (its v2 auth check), which shows as one getsFail in the store stats.
     server.check_access();

@@ -31,6 +31,8 @@ pub enum V3Response {
     LeaseRevoke(etcd_proto::etcdserverpb::LeaseRevokeResponse),
     /// To a renewal entry: each lease's granted TTL, in the entry's order (0: no such lease).
     LeaseRenewed(Vec<i64>),
+    /// To an `AlarmRequest`.
+    Alarm(etcd_proto::etcdserverpb::AlarmResponse),
 }
 
 /// The gRPC status class of an error (the gRPC layer maps it to its status code).
@@ -54,6 +56,8 @@ pub enum ErrorClass {
     Unknown,
     /// `Internal`.
     Internal,
+    /// `DataLoss`.
+    DataLoss,
 }
 
 /// Why a v3 request failed; each displays as etcd's exact message (clients match errors by text).
@@ -98,6 +102,12 @@ pub enum V3Error {
     /// A lease request was refused.
     #[error(transparent)]
     Lease(#[from] etcd_lease::LeaseError),
+    /// A NOSPACE alarm is active: nothing that adds data is accepted.
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    /// A CORRUPT alarm is active: no write is accepted.
+    #[error("etcdserver: corrupt cluster")]
+    Corrupt,
 }
 
 impl V3Error {
@@ -124,7 +134,8 @@ impl V3Error {
             | V3Error::ElectionNotLeader
             | V3Error::ElectionNoLeader
             | V3Error::MissingLeaderKey => ErrorClass::Unknown,
-            V3Error::TooManyRequests => ErrorClass::ResourceExhausted,
+            V3Error::TooManyRequests | V3Error::NoSpace => ErrorClass::ResourceExhausted,
+            V3Error::Corrupt => ErrorClass::DataLoss,
             V3Error::Canceled => ErrorClass::Canceled,
             V3Error::NoLeader
             | V3Error::Timeout
