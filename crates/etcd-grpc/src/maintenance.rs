@@ -1,5 +1,5 @@
 //! `etcdserverpb.Maintenance` and `etcdserverpb.Cluster`: what etcd-server serves of them so far (`Status`,
-//! `Alarm`, `Hash`, `HashKV`, `MemberList`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
+//! `Alarm`, `Hash`, `HashKV`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
 //! success.
 
 use std::sync::Arc;
@@ -114,23 +114,44 @@ impl Maintenance for MaintenanceService {
 impl Cluster for MaintenanceService {
     async fn member_add(
         &self,
-        _: Request<MemberAddRequest>,
+        r: Request<MemberAddRequest>,
     ) -> Result<Response<MemberAddResponse>, Status> {
-        Err(not_yet("Cluster.MemberAdd"))
+        call(
+            &self.server,
+            &self.metrics,
+            Method::MemberAdd,
+            r,
+            |s, r| async move { s.member_add(r).await },
+        )
+        .await
     }
 
     async fn member_remove(
         &self,
-        _: Request<MemberRemoveRequest>,
+        r: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
-        Err(not_yet("Cluster.MemberRemove"))
+        call(
+            &self.server,
+            &self.metrics,
+            Method::MemberRemove,
+            r,
+            |s, r| async move { s.member_remove(r).await },
+        )
+        .await
     }
 
     async fn member_update(
         &self,
-        _: Request<MemberUpdateRequest>,
+        r: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
-        Err(not_yet("Cluster.MemberUpdate"))
+        call(
+            &self.server,
+            &self.metrics,
+            Method::MemberUpdate,
+            r,
+            |s, r| async move { s.member_update(r).await },
+        )
+        .await
     }
 
     async fn member_list(

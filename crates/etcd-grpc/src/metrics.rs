@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 
 /// The methods served, as (service, method, gRPC type), in the order Prometheus sorts them.
-pub(crate) const METHODS: [(&str, &str, &str); 23] = [
+pub(crate) const METHODS: [(&str, &str, &str); 26] = [
     ("etcdserverpb.Maintenance", "Alarm", "unary"),
     ("v3electionpb.Election", "Campaign", "unary"),
     ("etcdserverpb.KV", "Compact", "unary"),
@@ -21,7 +21,10 @@ pub(crate) const METHODS: [(&str, &str, &str); 23] = [
     ("etcdserverpb.Lease", "LeaseRevoke", "unary"),
     ("etcdserverpb.Lease", "LeaseTimeToLive", "unary"),
     ("v3lockpb.Lock", "Lock", "unary"),
+    ("etcdserverpb.Cluster", "MemberAdd", "unary"),
     ("etcdserverpb.Cluster", "MemberList", "unary"),
+    ("etcdserverpb.Cluster", "MemberRemove", "unary"),
+    ("etcdserverpb.Cluster", "MemberUpdate", "unary"),
     ("v3electionpb.Election", "Observe", "server_stream"),
     ("v3electionpb.Election", "Proclaim", "unary"),
     ("etcdserverpb.KV", "Put", "unary"),
@@ -49,16 +52,19 @@ pub(crate) enum Method {
     LeaseRevoke = 10,
     LeaseTimeToLive = 11,
     Lock = 12,
-    MemberList = 13,
-    Observe = 14,
-    Proclaim = 15,
-    Put = 16,
-    Range = 17,
-    Resign = 18,
-    Status = 19,
-    Txn = 20,
-    Unlock = 21,
-    Watch = 22,
+    MemberAdd = 13,
+    MemberList = 14,
+    MemberRemove = 15,
+    MemberUpdate = 16,
+    Observe = 17,
+    Proclaim = 18,
+    Put = 19,
+    Range = 20,
+    Resign = 21,
+    Status = 22,
+    Txn = 23,
+    Unlock = 24,
+    Watch = 25,
 }
 
 /// gRPC codes by number, with the names Go prints.

@@ -16,6 +16,7 @@ pub(crate) fn status(e: V3Error) -> Status {
         ErrorClass::Unknown => Code::Unknown,
         ErrorClass::Internal => Code::Internal,
         ErrorClass::DataLoss => Code::DataLoss,
+        ErrorClass::Unimplemented => Code::Unimplemented,
     };
     Status::new(code, e.to_string())
 }

@@ -279,7 +279,7 @@ fn member_error(e: MemberError) -> Response<ResponseBody> {
         MemberError::IdExists => {
             respond::json_message(StatusCode::CONFLICT, "membership: ID exists")
         }
-        MemberError::Internal => {
+        MemberError::NotEnoughStarted | MemberError::Unhealthy | MemberError::Internal => {
             respond::json_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }

@@ -22,6 +22,7 @@
 
 mod alarms;
 mod apply;
+mod cluster;
 mod election;
 mod entry;
 mod lease;

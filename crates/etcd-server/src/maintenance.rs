@@ -1,11 +1,9 @@
-//! etcd's Maintenance and Cluster services on a member, as far as they are served: `Status`, `Alarm`, `Hash`,
-//! `HashKV` and `MemberList`.
+//! etcd's Maintenance service on a member, as far as it is served: `Status`, `Alarm`, `Hash` and `HashKV`.
 
 use etcd_api::v2::Backend as _;
 use etcd_proto::etcdrs::internal_raft_request::Request as Kind;
 use etcd_proto::etcdserverpb::{
-    AlarmRequest, AlarmResponse, HashKvRequest, HashKvResponse, HashResponse, Member,
-    MemberListRequest, MemberListResponse, StatusResponse,
+    AlarmRequest, AlarmResponse, HashKvRequest, HashKvResponse, HashResponse, StatusResponse,
 };
 
 use crate::server::Server;
@@ -70,31 +68,6 @@ impl Server {
                 -1
             },
             hash_revision: h.hash_revision,
-        })
-    }
-
-    /// `MemberList`: every member, by ID; with `linearizable`, after a read index. The header carries no
-    /// revision: etcd's cluster service answers none.
-    pub async fn member_list(&self, req: MemberListRequest) -> Result<MemberListResponse, V3Error> {
-        if req.linearizable {
-            self.linearizable_read().await?;
-        }
-        let learners = self.cached_status().map(|s| s.learners).unwrap_or_default();
-        let mut members: Vec<Member> = self
-            .members()
-            .into_iter()
-            .map(|m| Member {
-                id: m.id,
-                name: m.name,
-                peer_ur_ls: m.peer_urls,
-                client_ur_ls: m.client_urls,
-                is_learner: learners.contains(&m.id),
-            })
-            .collect();
-        members.sort_by_key(|m| m.id);
-        Ok(MemberListResponse {
-            header: Some(self.header(0)),
-            members,
         })
     }
 }

@@ -423,17 +423,12 @@ impl Backend for Server {
     fn add_member(&self, peer_urls: Vec<String>) -> BoxFuture<'_, Result<Member, MemberError>> {
         Box::pin(async move {
             let existing = self.members();
-            if existing
-                .iter()
-                .any(|m| m.peer_urls.iter().any(|u| peer_urls.contains(u)))
-            {
-                return Err(MemberError::PeerUrlExists);
-            }
+            // etcd checks --strict-reconfig-check's rules first, then the change itself.
             if self.strict_reconfig && !ready_to_add(&existing) {
                 tracing::warn!(
                     "refused to add a member: too few started members (--strict-reconfig-check)"
                 );
-                return Err(MemberError::Internal);
+                return Err(MemberError::NotEnoughStarted);
             }
             if self.strict_reconfig
                 && self.connected_since_health_interval(&existing) < existing.len()
@@ -441,7 +436,13 @@ impl Backend for Server {
                 tracing::warn!(
                     "refused to add a member: not every member has been reachable for {HEALTH_INTERVAL:?} (--strict-reconfig-check)"
                 );
-                return Err(MemberError::Internal);
+                return Err(MemberError::Unhealthy);
+            }
+            if existing
+                .iter()
+                .any(|m| m.peer_urls.iter().any(|u| peer_urls.contains(u)))
+            {
+                return Err(MemberError::PeerUrlExists);
             }
             let secs = unix_nanos() / 1_000_000_000;
             let id = etcd_raft::member_id(&peer_urls, &self.token, Some(secs));
@@ -475,13 +476,13 @@ impl Backend for Server {
                 tracing::warn!(
                     "refused to remove a member: too few started members (--strict-reconfig-check)"
                 );
-                return Err(MemberError::Internal);
+                return Err(MemberError::NotEnoughStarted);
             }
             if self.strict_reconfig && !self.quorum_survives_removal(id) {
                 tracing::warn!(
                     "refused to remove a member: the members reachable for {HEALTH_INTERVAL:?} would not be a quorum without it (--strict-reconfig-check)"
                 );
-                return Err(MemberError::Internal);
+                return Err(MemberError::Unhealthy);
             }
             let change = MemberChange {
                 kind: MemberChangeKind::RemoveMember,

@@ -58,6 +58,8 @@ pub enum ErrorClass {
     Internal,
     /// `DataLoss`.
     DataLoss,
+    /// `Unimplemented`.
+    Unimplemented,
 }
 
 /// Why a v3 request failed; each displays as etcd's exact message (clients match errors by text).
@@ -108,6 +110,27 @@ pub enum V3Error {
     /// A CORRUPT alarm is active: no write is accepted.
     #[error("etcdserver: corrupt cluster")]
     Corrupt,
+    /// A member with the ID a new member would get exists.
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    /// Another member has one of the peer URLs.
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    /// No member has the ID (or it was removed).
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    /// A peer URL is not `scheme://host:port` with scheme http, https, unix or unixs.
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
+    /// Members have not been reachable long enough for the change (`--strict-reconfig-check`).
+    #[error("etcdserver: unhealthy cluster")]
+    Unhealthy,
+    /// Too few members started for the change (`--strict-reconfig-check`).
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStarted,
+    /// Something etcd serves that this member does not yet; the text names it.
+    #[error("etcdserver: {0} is not supported by etcd-node yet")]
+    NotSupported(&'static str),
 }
 
 impl V3Error {
@@ -136,6 +159,13 @@ impl V3Error {
             | V3Error::MissingLeaderKey => ErrorClass::Unknown,
             V3Error::TooManyRequests | V3Error::NoSpace => ErrorClass::ResourceExhausted,
             V3Error::Corrupt => ErrorClass::DataLoss,
+            V3Error::MemberExists | V3Error::PeerUrlExists | V3Error::NotEnoughStarted => {
+                ErrorClass::FailedPrecondition
+            }
+            V3Error::MemberNotFound => ErrorClass::NotFound,
+            V3Error::MemberBadUrls => ErrorClass::InvalidArgument,
+            V3Error::Unhealthy => ErrorClass::Unavailable,
+            V3Error::NotSupported(_) => ErrorClass::Unimplemented,
             V3Error::Canceled => ErrorClass::Canceled,
             V3Error::NoLeader
             | V3Error::Timeout

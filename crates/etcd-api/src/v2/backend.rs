@@ -50,6 +50,10 @@ pub enum MemberError {
     PeerUrlExists,
     /// 409 `membership: ID exists`.
     IdExists,
+    /// 500 `Internal Server Error`: too few members started for the change (`--strict-reconfig-check`).
+    NotEnoughStarted,
+    /// 500 `Internal Server Error`: members have not been reachable long enough (`--strict-reconfig-check`).
+    Unhealthy,
     /// 500 `Internal Server Error` (timeouts, refused changes).
     Internal,
 }
