@@ -43,6 +43,20 @@ async fn channel(server: &Server) -> Channel {
         .expect("connect")
 }
 
+/// The store's current revision, as a range answers it.
+async fn revision(kv: &mut KvClient<Channel>) -> i64 {
+    kv.range(RangeRequest {
+        key: b"any".to_vec(),
+        ..RangeRequest::default()
+    })
+    .await
+    .expect("range")
+    .into_inner()
+    .header
+    .expect("header")
+    .revision
+}
+
 /// A granted lease and when the client asked for it (its deadline is no earlier than `asked + TTL`).
 struct Granted {
     id: i64,
@@ -157,17 +171,7 @@ async fn round(members: &mut [Server], round: usize) {
     let mut lease = LeaseClient::new(through.clone());
     let mut kv = KvClient::new(through.clone());
     let prefix = format!("r{round}/");
-    let start = kv
-        .range(RangeRequest {
-            key: b"any".to_vec(),
-            ..RangeRequest::default()
-        })
-        .await
-        .expect("range")
-        .into_inner()
-        .header
-        .expect("header")
-        .revision;
+    let start = revision(&mut kv).await;
     let deletes = watch_deletes(through.clone(), &prefix, start + 1).await;
 
     let long = grant(&mut lease, LONG_TTL).await;
@@ -337,17 +341,7 @@ async fn a_cut_off_leader_never_revokes_a_kept_lease() {
     let mut kv = KvClient::new(through.clone());
     let kept = grant(&mut LeaseClient::new(through.clone()), SHORT_TTL).await;
     attach(&mut kv, "cut/kept", kept.id).await;
-    let start = kv
-        .range(RangeRequest {
-            key: b"cut/kept".to_vec(),
-            ..RangeRequest::default()
-        })
-        .await
-        .expect("range")
-        .into_inner()
-        .header
-        .expect("header")
-        .revision;
+    let start = revision(&mut kv).await;
     let deletes = watch_deletes(through.clone(), "cut/", start + 1).await;
     let keeper = keep_alive(through.clone(), kept.id);
 

@@ -67,22 +67,9 @@ impl Server {
         if req.linearizable {
             self.linearizable_read().await?;
         }
-        let learners = self.cached_status().map(|s| s.learners).unwrap_or_default();
-        let mut members: Vec<Member> = self
-            .members()
-            .into_iter()
-            .map(|m| Member {
-                id: m.id,
-                name: m.name,
-                peer_ur_ls: m.peer_urls,
-                client_ur_ls: m.client_urls,
-                is_learner: learners.contains(&m.id),
-            })
-            .collect();
-        members.sort_by_key(|m| m.id);
         Ok(MemberListResponse {
             header: Some(self.header(0)),
-            members,
+            members: self.v3_members(),
         })
     }
 
