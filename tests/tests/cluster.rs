@@ -280,16 +280,29 @@ fn strict_reconfiguration_refuses_an_add_while_a_member_is_down_but_lets_it_be_r
     assert_eq!(list.lines().count(), 2, "{list}");
 }
 
-/// Copies a directory tree (files and subdirectories).
+/// Copies a directory tree (files and subdirectories) of a member that is running, as `cp -r` would: a file the
+/// member removes between the listing and the copy (a snapshot's temporary file renamed into place, an old one
+/// purged) is skipped, as a backup taken a moment later would not have it either.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    let vanished = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
+    let entries = match std::fs::read_dir(from) {
+        Ok(entries) => entries,
+        Err(e) if vanished(&e) => return,
+        Err(e) => panic!("read_dir {}: {e}", from.display()),
+    };
+    for entry in entries {
         let entry = entry.expect("entry");
         let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => copy_tree(&entry.path(), &target),
+            Ok(_) => match std::fs::copy(entry.path(), &target) {
+                Ok(_) => {}
+                Err(e) if vanished(&e) => {}
+                Err(e) => panic!("copy {}: {e}", entry.path().display()),
+            },
+            Err(e) if vanished(&e) => {}
+            Err(e) => panic!("file type of {}: {e}", entry.path().display()),
         }
     }
 }
