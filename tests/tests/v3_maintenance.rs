@@ -535,3 +535,88 @@ fn member_changes_answer_as_etcds() {
     }
     assert_eq!(transcripts[0], transcripts[1]);
 }
+
+/// `etcdctl move-leader` (the Maintenance `MoveLeader` RPC) on three etcd-node members and three etcd 3.5.1
+/// members: the leadership moves to the member named, and a bad target or a call to a follower is refused with
+/// etcd's words.
+#[test]
+fn move_leader_answers_as_etcds() {
+    use etcd_proto::etcdserverpb::MoveLeaderRequest;
+    use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut transcripts = Vec::new();
+    for flavor in [Flavor::EtcdNode, Flavor::Etcd35] {
+        let members = cluster(flavor, 3);
+        let endpoints: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
+        let endpoints = endpoints.join(",");
+        let statuses = || {
+            let all = json(&members[0], &["endpoint", "status", "--cluster"]);
+            all.as_array()
+                .expect("a list")
+                .iter()
+                .map(|e| {
+                    let s = &e["Status"];
+                    (
+                        s["header"]["member_id"].as_u64().unwrap_or(0),
+                        s["leader"].as_u64().unwrap_or(0),
+                        e["Endpoint"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = statuses();
+        let leader = before[0].1;
+        let target = before
+            .iter()
+            .map(|(id, _, _)| *id)
+            .find(|id| *id != leader)
+            .expect("a follower");
+        let mut t = Vec::new();
+        let run = |args: &[&str]| {
+            let out = members[0].etcdctl3(
+                Etcdctl::V35,
+                &[&["--endpoints", &endpoints][..], args].concat(),
+                "",
+            );
+            let printed: Vec<String> = text(&out.stdout)
+                .lines()
+                .chain(text(&out.stderr).lines())
+                .filter(|l| !l.starts_with('{'))
+                .map(|l| {
+                    l.replace(&format!("{leader:x}"), "LEADER")
+                        .replace(&format!("{target:x}"), "TARGET")
+                })
+                .collect();
+            format!("{:?} {printed:?}", out.status.code())
+        };
+        t.push(run(&["move-leader", &format!("{target:x}")]));
+        let after = statuses();
+        t.push(format!(
+            "everyone follows the target: {}",
+            after.iter().all(|(_, l, _)| *l == target)
+        ));
+        t.push(run(&["move-leader", "1234"]));
+        // The old leader follows now.
+        let old_leader_url = before
+            .iter()
+            .find(|(id, _, _)| *id == leader)
+            .map(|(_, _, url)| url.clone())
+            .expect("the old leader");
+        let refused = runtime.block_on(async {
+            let mut m = MaintenanceClient::connect(old_leader_url)
+                .await
+                .expect("connect");
+            m.move_leader(MoveLeaderRequest { target_id: leader }).await
+        });
+        t.push(format!(
+            "move-leader through a follower: {}",
+            refused.map_or_else(
+                |e| format!("{:?} {}", e.code(), e.message()),
+                |_| "ok".into()
+            )
+        ));
+        transcripts.push(t.join("\n"));
+    }
+    assert_eq!(transcripts[0], transcripts[1]);
+}

@@ -1,5 +1,5 @@
 //! `etcdserverpb.Maintenance` and `etcdserverpb.Cluster`: what etcd-server serves of them so far (`Status`,
-//! `Alarm`, `Hash`, `HashKV`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
+//! `Alarm`, `Hash`, `HashKV`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
 //! success.
 
 use std::sync::Arc;
@@ -97,9 +97,16 @@ impl Maintenance for MaintenanceService {
 
     async fn move_leader(
         &self,
-        _: Request<MoveLeaderRequest>,
+        r: Request<MoveLeaderRequest>,
     ) -> Result<Response<MoveLeaderResponse>, Status> {
-        Err(not_yet("Maintenance.MoveLeader"))
+        call(
+            &self.server,
+            &self.metrics,
+            Method::MoveLeader,
+            r,
+            |s, r| async move { s.move_leader(r).await },
+        )
+        .await
     }
 
     async fn downgrade(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 
 /// The methods served, as (service, method, gRPC type), in the order Prometheus sorts them.
-pub(crate) const METHODS: [(&str, &str, &str); 26] = [
+pub(crate) const METHODS: [(&str, &str, &str); 27] = [
     ("etcdserverpb.Maintenance", "Alarm", "unary"),
     ("v3electionpb.Election", "Campaign", "unary"),
     ("etcdserverpb.KV", "Compact", "unary"),
@@ -25,6 +25,7 @@ pub(crate) const METHODS: [(&str, &str, &str); 26] = [
     ("etcdserverpb.Cluster", "MemberList", "unary"),
     ("etcdserverpb.Cluster", "MemberRemove", "unary"),
     ("etcdserverpb.Cluster", "MemberUpdate", "unary"),
+    ("etcdserverpb.Maintenance", "MoveLeader", "unary"),
     ("v3electionpb.Election", "Observe", "server_stream"),
     ("v3electionpb.Election", "Proclaim", "unary"),
     ("etcdserverpb.KV", "Put", "unary"),
@@ -56,15 +57,16 @@ pub(crate) enum Method {
     MemberList = 14,
     MemberRemove = 15,
     MemberUpdate = 16,
-    Observe = 17,
-    Proclaim = 18,
-    Put = 19,
-    Range = 20,
-    Resign = 21,
-    Status = 22,
-    Txn = 23,
-    Unlock = 24,
-    Watch = 25,
+    MoveLeader = 17,
+    Observe = 18,
+    Proclaim = 19,
+    Put = 20,
+    Range = 21,
+    Resign = 22,
+    Status = 23,
+    Txn = 24,
+    Unlock = 25,
+    Watch = 26,
 }
 
 /// gRPC codes by number, with the names Go prints.

@@ -1,10 +1,13 @@
-//! etcd's Maintenance service on a member, as far as it is served: `Status`, `Alarm`, `Hash` and `HashKV`.
+//! etcd's Maintenance service on a member, as far as it is served: `Status`, `Alarm`, `Hash`, `HashKV` and
+//! `MoveLeader`.
 
 use etcd_api::v2::Backend as _;
 use etcd_proto::etcdrs::internal_raft_request::Request as Kind;
 use etcd_proto::etcdserverpb::{
-    AlarmRequest, AlarmResponse, HashKvRequest, HashKvResponse, HashResponse, StatusResponse,
+    AlarmRequest, AlarmResponse, HashKvRequest, HashKvResponse, HashResponse, MoveLeaderRequest,
+    MoveLeaderResponse, StatusResponse,
 };
+use etcd_raft::Role;
 
 use crate::server::Server;
 use crate::v3::{V3Error, V3Response};
@@ -41,6 +44,35 @@ impl Server {
         match self.propose_v3(Kind::Alarm(req)).await? {
             V3Response::Alarm(r) => Ok(r),
             _ => Err(V3Error::Canceled),
+        }
+    }
+
+    /// `MoveLeader`: on the leader, hands the leadership to a voting member and answers once it leads.
+    pub async fn move_leader(&self, req: MoveLeaderRequest) -> Result<MoveLeaderResponse, V3Error> {
+        if self.raft.leadership().role != Role::Leader {
+            return Err(V3Error::NotLeader);
+        }
+        let raft = self.raft.status().await.map_err(|_| V3Error::Stopped)?;
+        if !raft.voters.contains(&req.target_id) {
+            return Err(V3Error::BadLeaderTransferee);
+        }
+        let mut changes = self.raft.leadership_changes();
+        self.raft
+            .transfer_leader(req.target_id)
+            .map_err(|_| V3Error::Stopped)?;
+        let moved = tokio::time::timeout(self.request_timeout, async {
+            while changes.borrow_and_update().leader != req.target_id {
+                if changes.changed().await.is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        match moved {
+            Ok(true) => Ok(MoveLeaderResponse { header: None }),
+            Ok(false) => Err(V3Error::Stopped),
+            Err(_) => Err(V3Error::LeaderTransferTimeout),
         }
     }
 

@@ -128,6 +128,15 @@ pub enum V3Error {
     /// Too few members started for the change (`--strict-reconfig-check`).
     #[error("etcdserver: re-configuration failed due to not enough started members")]
     NotEnoughStarted,
+    /// `MoveLeader` sent to a member that does not lead.
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    /// `MoveLeader` to a member that is not a voting member.
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    /// The leadership did not move within the request timeout.
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
     /// Something etcd serves that this member does not yet; the text names it.
     #[error("etcdserver: {0} is not supported by etcd-node yet")]
     NotSupported(&'static str),
@@ -159,9 +168,12 @@ impl V3Error {
             | V3Error::MissingLeaderKey => ErrorClass::Unknown,
             V3Error::TooManyRequests | V3Error::NoSpace => ErrorClass::ResourceExhausted,
             V3Error::Corrupt => ErrorClass::DataLoss,
-            V3Error::MemberExists | V3Error::PeerUrlExists | V3Error::NotEnoughStarted => {
-                ErrorClass::FailedPrecondition
-            }
+            V3Error::MemberExists
+            | V3Error::PeerUrlExists
+            | V3Error::NotEnoughStarted
+            | V3Error::NotLeader
+            | V3Error::BadLeaderTransferee => ErrorClass::FailedPrecondition,
+            V3Error::LeaderTransferTimeout => ErrorClass::Unavailable,
             V3Error::MemberNotFound => ErrorClass::NotFound,
             V3Error::MemberBadUrls => ErrorClass::InvalidArgument,
             V3Error::Unhealthy => ErrorClass::Unavailable,
