@@ -22,7 +22,8 @@ fn v3_error(e: MemberError) -> V3Error {
     }
 }
 
-/// etcd's check of member URLs: `scheme://host:port` with scheme http, https, unix or unixs, and no path.
+/// etcd's check of member URLs: at least one, each `scheme://host:port` with scheme http, https, unix or unixs, and
+/// no path.
 fn check_urls(urls: &[String]) -> Result<(), V3Error> {
     let valid = |url: &str| {
         let Some((scheme, rest)) = url.split_once("://") else {
@@ -36,7 +37,7 @@ fn check_urls(urls: &[String]) -> Result<(), V3Error> {
             && !port.is_empty()
             && port.bytes().all(|b| b.is_ascii_digit())
     };
-    if urls.iter().all(|u| valid(u)) {
+    if !urls.is_empty() && urls.iter().all(|u| valid(u)) {
         Ok(())
     } else {
         Err(V3Error::MemberBadUrls)
@@ -118,5 +119,33 @@ impl Server {
             header: Some(self.header(0)),
             members: self.v3_members(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_urls_are_checked_as_etcd_checks_them() {
+        let urls = |u: &[&str]| u.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            check_urls(&urls(&["http://10.0.0.1:2380", "unixs://a:1"])),
+            Ok(())
+        );
+        for bad in [
+            &[][..],
+            &["10.0.0.1:2380"],
+            &["ftp://10.0.0.1:2380"],
+            &["http://10.0.0.1"],
+            &["http://10.0.0.1:2380/path"],
+            &["http://:2380"],
+        ] {
+            assert_eq!(
+                check_urls(&urls(bad)),
+                Err(V3Error::MemberBadUrls),
+                "{bad:?}"
+            );
+        }
     }
 }
