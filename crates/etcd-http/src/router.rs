@@ -229,41 +229,6 @@ struct PeerUrls {
     peer_urls: Vec<String>,
 }
 
-/// A member's peer URLs checked as etcd checks them (`types.NewURLs`): at least one; each trimmed, with an
-/// http(s) or unix(s) scheme, a `host:port` and no path; returned sorted.
-fn checked_peer_urls(urls: Vec<String>) -> Result<Vec<String>, String> {
-    if urls.is_empty() {
-        return Err("no valid URLs given".to_owned());
-    }
-    let mut checked = Vec::with_capacity(urls.len());
-    for url in urls {
-        let url = url.trim().to_owned();
-        let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
-        if !matches!(scheme, "http" | "https" | "unix" | "unixs") {
-            return Err(format!(
-                "URL scheme must be http, https, unix, or unixs: {url}"
-            ));
-        }
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (host, after) = rest.split_at(end);
-        let port_colon = match host.strip_prefix('[') {
-            Some(v6) => v6.split_once(']').is_some_and(|(_, p)| p.starts_with(':')),
-            None => host.matches(':').count() == 1,
-        };
-        if !port_colon {
-            return Err(format!(
-                "URL address does not have the form \"host:port\": {url}"
-            ));
-        }
-        if after.starts_with('/') {
-            return Err(format!("URL must not contain a path: {url}"));
-        }
-        checked.push(url);
-    }
-    checked.sort();
-    Ok(checked)
-}
-
 fn member_error(e: MemberError) -> Response<ResponseBody> {
     match e {
         MemberError::NotFound(id) => {
@@ -307,7 +272,7 @@ async fn read_peer_urls(
     };
     let urls: PeerUrls = serde_json::from_slice(&bytes)
         .map_err(|e| respond::json_message(StatusCode::BAD_REQUEST, &e.to_string()))?;
-    checked_peer_urls(urls.peer_urls)
+    etcd_api::v2::checked_peer_urls(urls.peer_urls)
         .map_err(|e| respond::json_message(StatusCode::BAD_REQUEST, &e))
 }
 
@@ -421,33 +386,6 @@ mod tests {
         assert_eq!(clean_path("/v2/keys/k5/"), "/v2/keys/k5/");
         assert_eq!(clean_path("/v2/keys"), "/v2/keys");
         assert_eq!(clean_path("/"), "/");
-    }
-
-    #[test]
-    fn peer_urls_are_checked_as_etcd_checks_them() {
-        let check =
-            |urls: &[&str]| checked_peer_urls(urls.iter().map(|u| (*u).to_owned()).collect());
-        assert_eq!(check(&[]), Err("no valid URLs given".to_owned()));
-        assert_eq!(
-            check(&["http://1.2.3.4"]),
-            Err("URL address does not have the form \"host:port\": http://1.2.3.4".to_owned())
-        );
-        assert_eq!(
-            check(&["http://1.2.3.4:5/"]),
-            Err("URL must not contain a path: http://1.2.3.4:5/".to_owned())
-        );
-        assert_eq!(
-            check(&["ftp://x:1"]),
-            Err("URL scheme must be http, https, unix, or unixs: ftp://x:1".to_owned())
-        );
-        assert_eq!(
-            check(&["http://b:2", " http://a:1", "https://[::1]:3"]),
-            Ok(vec![
-                "http://a:1".to_owned(),
-                "http://b:2".to_owned(),
-                "https://[::1]:3".to_owned()
-            ])
-        );
     }
 
     #[test]

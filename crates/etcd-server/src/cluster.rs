@@ -2,7 +2,7 @@
 //! the same membership changes the v2 members API makes (one member list for v2 and v3), with etcd's v3 errors.
 //! Learners are not served yet: adding one or promoting is refused by name.
 
-use etcd_api::v2::{Backend as _, Member as V2Member, MemberError};
+use etcd_api::v2::{Backend as _, Member as V2Member, MemberError, checked_peer_urls};
 use etcd_proto::etcdserverpb::{
     Member, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
     MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
@@ -19,28 +19,6 @@ fn v3_error(e: MemberError) -> V3Error {
         MemberError::NotEnoughStarted => V3Error::NotEnoughStarted,
         MemberError::Unhealthy => V3Error::Unhealthy,
         MemberError::Internal => V3Error::Timeout,
-    }
-}
-
-/// etcd's check of member URLs: at least one, each `scheme://host:port` with scheme http, https, unix or unixs, and
-/// no path.
-fn check_urls(urls: &[String]) -> Result<(), V3Error> {
-    let valid = |url: &str| {
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return false;
-        };
-        let Some((host, port)) = rest.rsplit_once(':') else {
-            return false;
-        };
-        matches!(scheme, "http" | "https" | "unix" | "unixs")
-            && !host.is_empty()
-            && !port.is_empty()
-            && port.bytes().all(|b| b.is_ascii_digit())
-    };
-    if !urls.is_empty() && urls.iter().all(|u| valid(u)) {
-        Ok(())
-    } else {
-        Err(V3Error::MemberBadUrls)
     }
 }
 
@@ -79,8 +57,8 @@ impl Server {
         if req.is_learner {
             return Err(V3Error::NotSupported("adding a learner"));
         }
-        check_urls(&req.peer_ur_ls)?;
-        let added = self.add_member(req.peer_ur_ls).await.map_err(v3_error)?;
+        let urls = checked_peer_urls(req.peer_ur_ls).map_err(|_| V3Error::MemberBadUrls)?;
+        let added = self.add_member(urls).await.map_err(v3_error)?;
         Ok(MemberAddResponse {
             header: Some(self.header(0)),
             member: Some(Member {
@@ -111,41 +89,11 @@ impl Server {
         &self,
         req: MemberUpdateRequest,
     ) -> Result<MemberUpdateResponse, V3Error> {
-        check_urls(&req.peer_ur_ls)?;
-        self.update_member(req.id, req.peer_ur_ls)
-            .await
-            .map_err(v3_error)?;
+        let urls = checked_peer_urls(req.peer_ur_ls).map_err(|_| V3Error::MemberBadUrls)?;
+        self.update_member(req.id, urls).await.map_err(v3_error)?;
         Ok(MemberUpdateResponse {
             header: Some(self.header(0)),
             members: self.v3_members(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn member_urls_are_checked_as_etcd_checks_them() {
-        let urls = |u: &[&str]| u.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(
-            check_urls(&urls(&["http://10.0.0.1:2380", "unixs://a:1"])),
-            Ok(())
-        );
-        for bad in [
-            &[][..],
-            &["10.0.0.1:2380"],
-            &["ftp://10.0.0.1:2380"],
-            &["http://10.0.0.1"],
-            &["http://10.0.0.1:2380/path"],
-            &["http://:2380"],
-        ] {
-            assert_eq!(
-                check_urls(&urls(bad)),
-                Err(V3Error::MemberBadUrls),
-                "{bad:?}"
-            );
-        }
     }
 }

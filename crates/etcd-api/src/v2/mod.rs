@@ -13,7 +13,9 @@ pub mod json;
 mod request;
 mod stats;
 
-pub use self::backend::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition};
+pub use self::backend::{
+    Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition, checked_peer_urls,
+};
 pub use self::error::{Error, ErrorCode};
 pub use self::event::{Action, Event, NodeView};
 pub use self::request::{Method, Request};
