@@ -1,8 +1,10 @@
 //! `etcdserverpb.Maintenance` and `etcdserverpb.Cluster`: what etcd-server serves of them so far (`Status`,
-//! `Alarm`, `Hash`, `HashKV`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
+//! `Alarm`, `Hash`, `HashKV`, `Snapshot`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
 //! success.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use etcd_proto::etcdserverpb::cluster_server::Cluster;
 use etcd_proto::etcdserverpb::maintenance_server::Maintenance;
@@ -14,10 +16,12 @@ use etcd_proto::etcdserverpb::{
     MemberUpdateResponse, MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse,
     StatusRequest, StatusResponse,
 };
-use etcd_server::Server;
+use etcd_server::{Server, V3Error};
+use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
+use crate::status::{require_leader, status};
 use crate::unary::call;
 
 /// The Maintenance and Cluster services of one member.
@@ -30,8 +34,18 @@ fn not_yet(method: &str) -> Status {
     Status::unimplemented(format!("etcd-node does not serve {method} yet"))
 }
 
-/// The responses of a `Snapshot` call (none are served yet).
-pub type SnapshotResponses = tonic::codegen::tokio_stream::Empty<Result<SnapshotResponse, Status>>;
+/// The responses of a `Snapshot` call: the backend in 32 KiB pieces, then its hash.
+pub struct SnapshotResponses(mpsc::Receiver<Result<SnapshotResponse, V3Error>>);
+
+impl tonic::codegen::tokio_stream::Stream for SnapshotResponses {
+    type Item = Result<SnapshotResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0
+            .poll_recv(cx)
+            .map(|next| next.map(|r| r.map_err(status)))
+    }
+}
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
@@ -90,9 +104,15 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _: Request<SnapshotRequest>,
+        r: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotResponses>, Status> {
-        Err(not_yet("Maintenance.Snapshot"))
+        self.metrics.started(Method::Snapshot);
+        if let Err(e) = require_leader(r.metadata(), &self.server) {
+            self.metrics.handled(Method::Snapshot, e.code());
+            return Err(e);
+        }
+        self.metrics.handled(Method::Snapshot, tonic::Code::Ok);
+        Ok(Response::new(SnapshotResponses(self.server.snapshot())))
     }
 
     async fn move_leader(

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 
 /// The methods served, as (service, method, gRPC type), in the order Prometheus sorts them.
-pub(crate) const METHODS: [(&str, &str, &str); 27] = [
+pub(crate) const METHODS: [(&str, &str, &str); 28] = [
     ("etcdserverpb.Maintenance", "Alarm", "unary"),
     ("v3electionpb.Election", "Campaign", "unary"),
     ("etcdserverpb.KV", "Compact", "unary"),
@@ -31,6 +31,7 @@ pub(crate) const METHODS: [(&str, &str, &str); 27] = [
     ("etcdserverpb.KV", "Put", "unary"),
     ("etcdserverpb.KV", "Range", "unary"),
     ("v3electionpb.Election", "Resign", "unary"),
+    ("etcdserverpb.Maintenance", "Snapshot", "server_stream"),
     ("etcdserverpb.Maintenance", "Status", "unary"),
     ("etcdserverpb.KV", "Txn", "unary"),
     ("v3lockpb.Lock", "Unlock", "unary"),
@@ -63,10 +64,11 @@ pub(crate) enum Method {
     Put = 20,
     Range = 21,
     Resign = 22,
-    Status = 23,
-    Txn = 24,
-    Unlock = 25,
-    Watch = 26,
+    Snapshot = 23,
+    Status = 24,
+    Txn = 25,
+    Unlock = 26,
+    Watch = 27,
 }
 
 /// gRPC codes by number, with the names Go prints.

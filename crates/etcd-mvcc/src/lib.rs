@@ -45,7 +45,7 @@ pub use error::{Error, Result};
 pub use hash::KvHash;
 pub use range::RangeResult;
 pub use revision::Revision;
-pub use snapshot::SNAPSHOT_FORMAT;
+pub use snapshot::{BackendSnapshot, SNAPSHOT_FORMAT, SnapshotSummary};
 pub use store::Store;
 pub use txn::check as check_txn;
 pub use watch::{WatchEvents, WatchSpec};

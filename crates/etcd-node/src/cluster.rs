@@ -41,6 +41,32 @@ pub fn parse_initial_cluster(text: &str, token: &str) -> Result<Vec<InitialMembe
     Ok(members)
 }
 
+/// The member named `name` in the initial cluster, whose peer URLs must be the `advertised` ones (in any order).
+pub fn own_member<'a>(
+    members: &'a [InitialMember],
+    name: &str,
+    advertised: &[String],
+) -> Result<&'a InitialMember, String> {
+    let Some(me) = members.iter().find(|m| m.name == name) else {
+        return Err(format!(
+            "couldn't find local name {name:?} in the initial cluster configuration"
+        ));
+    };
+    let mut mine = me.peer_urls.clone();
+    mine.sort();
+    let mut sorted = advertised.to_vec();
+    sorted.sort();
+    if mine != sorted {
+        return Err(format!(
+            "--initial-cluster has {}={} but --initial-advertise-peer-urls is {}",
+            me.name,
+            me.peer_urls.join(","),
+            advertised.join(",")
+        ));
+    }
+    Ok(me)
+}
+
 /// A comma-separated URL list flag.
 pub fn parse_urls(flag: &str, text: &str) -> Result<Vec<String>, String> {
     let urls: Vec<String> = text

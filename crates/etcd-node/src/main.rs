@@ -14,6 +14,7 @@ mod peer;
 mod proxy_mode;
 #[cfg(test)]
 mod reference;
+mod snapshot_command;
 mod tls;
 
 use anyhow::Result;
@@ -36,6 +37,16 @@ fn disable_transparent_huge_pages() {
 
 fn main() -> std::process::ExitCode {
     disable_transparent_huge_pages();
+    // `etcd-node snapshot …`: etcdutl's offline snapshot commands, not a member.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "snapshot") {
+        return match snapshot_command::run(std::env::args_os().skip(1).collect()) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let known: Vec<String> = flags::Flags::command()
         .get_arguments()
         .filter_map(|a| a.get_long().map(str::to_owned))

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use etcd_raft::{Bootstrap, HttpTransport, InitialMember};
 use etcd_server::{Running, ServerConfig};
 
-use crate::cluster::{bind_address, parse_initial_cluster, parse_urls};
+use crate::cluster::{bind_address, own_member, parse_initial_cluster, parse_urls};
 use crate::flags::Flags;
 
 /// A running member and the tasks serving its ports.
@@ -42,24 +42,6 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         parse_urls("listen-client-urls", &flags.listen_client_urls).map_err(anyhow::Error::msg)?;
     let listen_peer =
         parse_urls("listen-peer-urls", &flags.listen_peer_urls).map_err(anyhow::Error::msg)?;
-    let Some(me) = members.iter().find(|m| m.name == flags.name) else {
-        bail!(
-            "couldn't find local name {:?} in the initial cluster configuration",
-            flags.name
-        );
-    };
-    let mut mine = me.peer_urls.clone();
-    mine.sort();
-    let mut advertised = advertise_peer.clone();
-    advertised.sort();
-    if mine != advertised {
-        bail!(
-            "--initial-cluster has {}={} but --initial-advertise-peer-urls is {}",
-            me.name,
-            me.peer_urls.join(","),
-            advertise_peer.join(",")
-        );
-    }
     // Certificates and keys are read now, so a bad file stops the member before anything is written.
     let tls = crate::tls::setup(
         flags,
@@ -73,9 +55,20 @@ pub async fn start(flags: &Flags) -> Result<Member> {
     let wal_dir = (!flags.wal_dir.is_empty()).then(|| PathBuf::from(&flags.wal_dir));
     let recorded =
         etcd_raft::recorded_ids(&member_dir, wal_dir.as_deref()).context("reading the raft log")?;
-    let (id, cluster_id, bootstrap, peers) = match recorded {
-        Some((id, cluster_id)) => (id, cluster_id, Bootstrap::Join, Vec::new()),
-        None if flags.cluster_state == crate::flags::ClusterState::Existing => {
+    // A member with a log takes its identity and cluster from it: the cluster flags are not read again (as
+    // etcd ignores them then), so a restored or restarted member needs none.
+    let me = match recorded {
+        Some(_) => None,
+        None => {
+            Some(own_member(&members, &flags.name, &advertise_peer).map_err(anyhow::Error::msg)?)
+        }
+    };
+    let (id, cluster_id, bootstrap, peers) = match (recorded, me) {
+        (Some((id, cluster_id)), _) => (id, cluster_id, Bootstrap::Join, Vec::new()),
+        (None, None) => bail!("no member of the initial cluster is this one"),
+        (None, Some(me)) if flags.cluster_state == crate::flags::ClusterState::Existing => {
+            let mut mine = me.peer_urls.clone();
+            mine.sort();
             let others: Vec<String> = members
                 .iter()
                 .filter(|m| m.name != flags.name)
@@ -103,7 +96,7 @@ pub async fn start(flags: &Flags) -> Result<Member> {
                 .collect();
             (*id, remote.cluster_id, Bootstrap::Join, peers)
         }
-        None => {
+        (None, Some(me)) => {
             let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
             let bootstrap = Bootstrap::NewCluster(
                 members

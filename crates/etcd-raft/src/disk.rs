@@ -258,3 +258,32 @@ pub fn recorded_ids(dir: &Path, wal_dir: Option<&Path>) -> Result<Option<(u64, u
         ))),
     }
 }
+
+/// Writes the log a member of a new cluster begins with (the bootstrap entries of `bootstrap`) into the member
+/// directory `dir`, without starting the member: its first start then restarts from this log. Used to make a
+/// data directory offline (a restore from a snapshot). Refused when a log is already there.
+pub fn create_log(
+    dir: &Path,
+    wal_dir: Option<&Path>,
+    id: u64,
+    cluster_id: u64,
+    bootstrap: &crate::types::Bootstrap,
+) -> Result<(), RaftError> {
+    let dirs = LogDirs::new(dir, wal_dir);
+    if DiskLog::exists(&dirs) {
+        return Err(RaftError::Storage(format!(
+            "{} already holds a raft log",
+            dirs.wal.display()
+        )));
+    }
+    let (entries, hard_state) = crate::membership::bootstrap_log(bootstrap);
+    DiskLog::create(
+        &dirs,
+        id,
+        cluster_id,
+        &entries,
+        &hard_state,
+        Options::default(),
+    )?
+    .close()
+}

@@ -74,7 +74,7 @@ mod wire;
 pub use crate::{
     append_stats::{AppendStats, FollowerStats, Latency, Rate},
     config::RaftConfig,
-    disk::recorded_ids,
+    disk::{create_log, recorded_ids},
     error::RaftError,
     handle::RaftHandle,
     http_transport::{

@@ -22,6 +22,7 @@
 
 mod alarms;
 mod apply;
+mod backup;
 mod cluster;
 mod election;
 mod entry;
@@ -38,6 +39,7 @@ mod waiters;
 mod waiting;
 
 pub use crate::{
+    backup::{RestoreConfig, RestoreError, SnapshotStatus, restore_snapshot, snapshot_status},
     entry::UndecodableEntry,
     members::member_context,
     server::{MetricSource, Server, StopReason, unix_nanos},
