@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{require_leader, status};
+use crate::status::{refuse_learner, require_leader, status};
 use crate::unary::call_with;
 
 /// The Lock and Election services of one member.
@@ -119,7 +119,9 @@ impl Election for ConcurrencyService {
         r: Request<LeaderRequest>,
     ) -> Result<Response<ObserveResponses>, Status> {
         self.metrics.started(Method::Observe);
-        if let Err(e) = require_leader(r.metadata(), &self.server) {
+        if let Err(e) = require_leader(r.metadata(), &self.server)
+            .and_then(|()| refuse_learner(&self.server, false))
+        {
             self.metrics.handled(Method::Observe, e.code());
             return Err(e);
         }

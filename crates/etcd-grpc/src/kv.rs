@@ -36,8 +36,13 @@ impl KvService {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, r: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
-        self.call(Method::Range, r, |s, r| async move { s.range(r).await })
-            .await
+        self.call(Method::Range, r, |s, r| async move {
+            if !r.serializable && s.is_learner() {
+                return Err(etcd_server::V3Error::NotSupportedForLearner);
+            }
+            s.range(r).await
+        })
+        .await
     }
 
     async fn put(&self, r: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {

@@ -20,7 +20,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{require_leader, status};
+use crate::status::{refuse_learner, require_leader, status};
 use crate::unary::call;
 
 /// Renewals of one stream in flight at once.
@@ -80,7 +80,9 @@ impl Lease for LeaseService {
         request: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<KeepAliveResponses>, Status> {
         self.metrics.started(Method::LeaseKeepAlive);
-        if let Err(e) = require_leader(request.metadata(), &self.server) {
+        if let Err(e) = require_leader(request.metadata(), &self.server)
+            .and_then(|()| refuse_learner(&self.server, false))
+        {
             self.metrics.handled(Method::LeaseKeepAlive, e.code());
             return Err(e);
         }

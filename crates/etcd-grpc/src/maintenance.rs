@@ -1,5 +1,5 @@
 //! `etcdserverpb.Maintenance` and `etcdserverpb.Cluster`: what etcd-server serves of them so far (`Status`,
-//! `Alarm`, `Hash`, `HashKV`, `Snapshot`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
+//! `Alarm`, `Hash`, `HashKV`, `Snapshot`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`, `MemberPromote`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
 //! success.
 
 use std::pin::Pin;
@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{require_leader, status};
+use crate::status::{refuse_learner, require_leader, status};
 use crate::unary::call;
 
 /// The Maintenance and Cluster services of one member.
@@ -107,7 +107,9 @@ impl Maintenance for MaintenanceService {
         r: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotResponses>, Status> {
         self.metrics.started(Method::Snapshot);
-        if let Err(e) = require_leader(r.metadata(), &self.server) {
+        if let Err(e) = require_leader(r.metadata(), &self.server)
+            .and_then(|()| refuse_learner(&self.server, false))
+        {
             self.metrics.handled(Method::Snapshot, e.code());
             return Err(e);
         }
@@ -197,8 +199,15 @@ impl Cluster for MaintenanceService {
 
     async fn member_promote(
         &self,
-        _: Request<MemberPromoteRequest>,
+        r: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
-        Err(not_yet("Cluster.MemberPromote"))
+        call(
+            &self.server,
+            &self.metrics,
+            Method::MemberPromote,
+            r,
+            |s, r| async move { s.member_promote(r).await },
+        )
+        .await
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 
 /// The methods served, as (service, method, gRPC type), in the order Prometheus sorts them.
-pub(crate) const METHODS: [(&str, &str, &str); 28] = [
+pub(crate) const METHODS: [(&str, &str, &str); 29] = [
     ("etcdserverpb.Maintenance", "Alarm", "unary"),
     ("v3electionpb.Election", "Campaign", "unary"),
     ("etcdserverpb.KV", "Compact", "unary"),
@@ -23,6 +23,7 @@ pub(crate) const METHODS: [(&str, &str, &str); 28] = [
     ("v3lockpb.Lock", "Lock", "unary"),
     ("etcdserverpb.Cluster", "MemberAdd", "unary"),
     ("etcdserverpb.Cluster", "MemberList", "unary"),
+    ("etcdserverpb.Cluster", "MemberPromote", "unary"),
     ("etcdserverpb.Cluster", "MemberRemove", "unary"),
     ("etcdserverpb.Cluster", "MemberUpdate", "unary"),
     ("etcdserverpb.Maintenance", "MoveLeader", "unary"),
@@ -56,19 +57,20 @@ pub(crate) enum Method {
     Lock = 12,
     MemberAdd = 13,
     MemberList = 14,
-    MemberRemove = 15,
-    MemberUpdate = 16,
-    MoveLeader = 17,
-    Observe = 18,
-    Proclaim = 19,
-    Put = 20,
-    Range = 21,
-    Resign = 22,
-    Snapshot = 23,
-    Status = 24,
-    Txn = 25,
-    Unlock = 26,
-    Watch = 27,
+    MemberPromote = 15,
+    MemberRemove = 16,
+    MemberUpdate = 17,
+    MoveLeader = 18,
+    Observe = 19,
+    Proclaim = 20,
+    Put = 21,
+    Range = 22,
+    Resign = 23,
+    Snapshot = 24,
+    Status = 25,
+    Txn = 26,
+    Unlock = 27,
+    Watch = 28,
 }
 
 /// gRPC codes by number, with the names Go prints.

@@ -35,3 +35,12 @@ pub(crate) fn require_leader(
     }
     Ok(())
 }
+
+/// etcd's rule for learners: they serve `Status` and serializable `Range` only (`Range` checks the latter
+/// itself); every other call, streams included, is refused.
+pub(crate) fn refuse_learner(server: &Server, allowed: bool) -> Result<(), Status> {
+    if !allowed && server.is_learner() {
+        return Err(status(V3Error::NotSupportedForLearner));
+    }
+    Ok(())
+}

@@ -6,7 +6,7 @@ use etcd_server::{Server, V3Error};
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{require_leader, status};
+use crate::status::{refuse_learner, require_leader, status};
 
 /// Runs `run` for one unary call of `method`.
 pub(crate) async fn call<Req, Resp, F>(
@@ -35,7 +35,10 @@ where
     F: std::future::Future<Output = Result<Resp, V3Error>>,
 {
     metrics.started(method);
-    let result = match require_leader(request.metadata(), server) {
+    let learner_allowed = matches!(method, Method::Status | Method::Range);
+    let admitted = require_leader(request.metadata(), server)
+        .and_then(|()| refuse_learner(server, learner_allowed));
+    let result = match admitted {
         Ok(()) => run(server.clone(), request.into_inner())
             .await
             .map(Response::new)

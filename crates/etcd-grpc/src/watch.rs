@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::metrics::Method;
-use crate::status::require_leader;
+use crate::status::{refuse_learner, require_leader};
 
 /// Responses queued per stream for gRPC to send.
 const OUT_QUEUE: usize = 16;
@@ -63,7 +63,9 @@ impl Watch for WatchService {
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<WatchResponses>, Status> {
         self.metrics.started(Method::Watch);
-        if let Err(e) = require_leader(request.metadata(), &self.server) {
+        if let Err(e) = require_leader(request.metadata(), &self.server)
+            .and_then(|()| refuse_learner(&self.server, false))
+        {
             self.metrics.handled(Method::Watch, e.code());
             return Err(e);
         }

@@ -244,7 +244,10 @@ fn member_error(e: MemberError) -> Response<ResponseBody> {
         MemberError::IdExists => {
             respond::json_message(StatusCode::CONFLICT, "membership: ID exists")
         }
-        MemberError::NotEnoughStarted | MemberError::Unhealthy | MemberError::Internal => {
+        MemberError::NotEnoughStarted
+        | MemberError::Unhealthy
+        | MemberError::TooManyLearners
+        | MemberError::Internal => {
             respond::json_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }

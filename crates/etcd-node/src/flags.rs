@@ -76,6 +76,9 @@ pub struct Flags {
     /// Maximum number of operations permitted in a transaction.
     #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = 128)]
     pub max_txn_ops: u32,
+    /// Sets the maximum number of learners that can be available in the cluster membership.
+    #[arg(long, env = "ETCD_MAX_LEARNERS", default_value_t = 1)]
+    pub max_learners: u32,
     /// Maximum concurrent streams that each client can open at a time.
     #[arg(long, env = "ETCD_MAX_CONCURRENT_STREAMS", default_value_t = u32::MAX)]
     pub max_concurrent_streams: u32,

@@ -150,6 +150,7 @@ pub async fn start(flags: &Flags) -> Result<Member> {
             .collect(),
         strict_reconfig_check: flags.strict_reconfig_check,
         max_txn_ops: flags.max_txn_ops as usize,
+        max_learners: flags.max_learners as usize,
         max_request_bytes,
         lease_checkpoint_interval: flags.experimental_lease_checkpoint_interval,
     };

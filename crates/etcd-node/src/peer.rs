@@ -35,10 +35,43 @@ async fn answer(
     request: Request<hyper::body::Incoming>,
     server: Arc<Server>,
 ) -> Response<ResponseBody> {
+    if request.method() == hyper::Method::POST
+        && let Some(id) = request.uri().path().strip_prefix(etcd_server::PROMOTE_PATH)
+    {
+        return promote(&server, id).await;
+    }
     // A member removed from the cluster is told so (410), and stops, as etcd's peers answer it.
     let removed = |id: u64| server.is_removed(id);
     match etcd_raft::serve_raft(request, server.raft(), server.cluster_id(), &removed).await {
         Ok(response) => response.map(|body| body.boxed_unsync()),
         Err(request) => etcd_http::route_peer(server as Arc<dyn Backend>, request).await,
+    }
+}
+
+/// A promotion handed over by a member that does not lead: 200 once made, else the error's text (404 for an
+/// unknown member, 412 for one that cannot be promoted, 500 otherwise, as etcd's peer handler answers).
+async fn promote(server: &Server, id: &str) -> Response<ResponseBody> {
+    let text = |status: u16, body: String| {
+        let mut response =
+            Response::new(http_body_util::Full::new(hyper::body::Bytes::from(body)).boxed_unsync());
+        *response.status_mut() =
+            hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+        response
+    };
+    let Ok(id) = id.parse::<u64>() else {
+        return text(400, format!("invalid member ID {id:?}"));
+    };
+    match server.promote_as_leader(id).await {
+        Ok(()) => text(200, String::new()),
+        Err(e) => {
+            let status = match e {
+                etcd_server::V3Error::MemberNotFound => 404,
+                etcd_server::V3Error::MemberNotLearner | etcd_server::V3Error::LearnerNotReady => {
+                    412
+                }
+                _ => 500,
+            };
+            text(status, e.to_string())
+        }
     }
 }

@@ -71,6 +71,8 @@ pub struct HttpTransport {
 
 #[derive(Debug)]
 struct PeerQueues {
+    /// Where the peer is reached (for calls outside raft, [`HttpTransport::call_peer`]).
+    link: Link,
     messages: mpsc::Sender<OutMessage>,
     snapshots: mpsc::Sender<OutMessage>,
     /// Since when every probe of the peer succeeded; `None` while it is unreachable. Dropping it ends the
@@ -144,12 +146,13 @@ impl HttpTransport {
         self.runtime.spawn(link.clone().run_messages(message_rx));
         self.runtime
             .spawn(link.clone().run_probes(Arc::downgrade(&active_since)));
-        self.runtime.spawn(link.run_snapshots(snapshot_rx));
+        self.runtime.spawn(link.clone().run_snapshots(snapshot_rx));
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         // Dropping the old queues ends the old tasks.
         peers.insert(
             peer,
             PeerQueues {
+                link,
                 messages,
                 snapshots,
                 active_since,
@@ -168,6 +171,44 @@ impl HttpTransport {
         let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         let since = peers.get(&peer)?.active_since.lock();
         *since.unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// POSTs `path` (no body) to `peer`'s peer port, with this member's cluster and member headers, and answers
+    /// the status and body: for requests a member hands to the leader outside raft (etcd's
+    /// `/members/promote/<id>`). Answers `Err` when the peer is unknown or does not answer within `timeout`.
+    pub async fn call_peer(
+        &self,
+        peer: u64,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), String> {
+        let link = {
+            let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+            peers
+                .get(&peer)
+                .map(|q| q.link.clone())
+                .ok_or_else(|| format!("no peer {peer:x}"))?
+        };
+        let request = link
+            .request(path, FrameBody::full(Bytes::new()))
+            .ok_or_else(|| format!("bad peer path {path}"))?;
+        let call = async {
+            let response = link
+                .client
+                .request(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = http_body_util::Limited::new(response.into_body(), MAX_MESSAGE)
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((status, body.to_vec()))
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| format!("peer {peer:x} did not answer in {timeout:?}"))?
     }
 
     /// Stops sending to `peer`.

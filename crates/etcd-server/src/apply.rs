@@ -70,6 +70,7 @@ pub(crate) async fn run(server: Arc<Server>, mut applies: UnboundedReceiver<Appl
 fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), String> {
     let mut state = server.write_state();
     restore_stores(&mut state, &server.mvcc, &server.mvcc_path, index, data)?;
+    server.follow_learner_state(&state.store);
     let mut lessor = server.leases.lessor.lock();
     let min_ttl = lessor.min_ttl();
     *lessor = crate::lease::load(&server.mvcc(), min_ttl)
@@ -179,6 +180,7 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
                         )
                     })?;
                     follow_member_change(server, &change);
+                    server.follow_learner_state(&state.store);
                 }
             }
         }

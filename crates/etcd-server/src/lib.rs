@@ -40,6 +40,7 @@ mod waiting;
 
 pub use crate::{
     backup::{RestoreConfig, RestoreError, SnapshotStatus, restore_snapshot, snapshot_status},
+    cluster::PROMOTE_PATH,
     entry::UndecodableEntry,
     members::member_context,
     server::{MetricSource, Server, StopReason, unix_nanos},

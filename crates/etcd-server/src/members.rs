@@ -12,6 +12,8 @@ use serde::Deserialize;
 struct RaftAttributes {
     #[serde(rename = "peerURLs", default)]
     peer_urls: Vec<String>,
+    #[serde(rename = "isLearner", default)]
+    is_learner: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -127,10 +129,15 @@ pub(crate) fn apply_change(store: &mut Store, change: &MemberChange) -> Result<(
 
 /// Every member in the store, sorted by ID.
 pub(crate) fn list(store: &Store) -> Vec<Member> {
+    records(store).into_iter().map(|(m, _)| m).collect()
+}
+
+/// Every member in the store with whether it is a learner, sorted by ID.
+pub(crate) fn records(store: &Store) -> Vec<(Member, bool)> {
     let Ok(event) = store.peek("/0/members", true, 0) else {
         return Vec::new();
     };
-    let mut members: Vec<Member> = event
+    let mut members: Vec<(Member, bool)> = event
         .node
         .nodes
         .unwrap_or_default()
@@ -143,22 +150,23 @@ pub(crate) fn list(store: &Store) -> Vec<Member> {
                 peer_urls: Vec::new(),
                 client_urls: Vec::new(),
             };
+            let mut learner = false;
             for child in dir.nodes.unwrap_or_default() {
                 let value = child.value.unwrap_or_default();
                 if child.key.ends_with("/raftAttributes") {
-                    member.peer_urls = serde_json::from_str::<RaftAttributes>(&value)
-                        .unwrap_or_default()
-                        .peer_urls;
+                    let raft = serde_json::from_str::<RaftAttributes>(&value).unwrap_or_default();
+                    member.peer_urls = raft.peer_urls;
+                    learner = raft.is_learner;
                 } else if child.key.ends_with("/attributes") {
                     let a = serde_json::from_str::<Attributes>(&value).unwrap_or_default();
                     member.name = a.name;
                     member.client_urls = a.client_urls;
                 }
             }
-            Some(member)
+            Some((member, learner))
         })
         .collect();
-    members.sort_by_key(|m| m.id);
+    members.sort_by_key(|(m, _)| m.id);
     members
 }
 

@@ -101,6 +101,10 @@ pub struct Server {
     pub(crate) cors: Vec<String>,
     /// `--strict-reconfig-check`.
     pub(crate) strict_reconfig: bool,
+    /// `--max-learners`.
+    pub(crate) max_learners: usize,
+    /// Whether this member is a learner, as of the last raft status (refreshed every 100 ms).
+    pub(crate) learner: std::sync::atomic::AtomicBool,
     /// Becomes true once this member has published its attributes: everything committed before it is then
     /// applied, and clients are served (etcd's ReadyNotify).
     pub(crate) ready: tokio::sync::watch::Sender<bool>,
@@ -190,9 +194,71 @@ impl Server {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+    pub(crate) fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         f(&state.store)
+    }
+
+    /// Adds a member with `peer_urls`, voting or not, after etcd's checks (`--strict-reconfig-check`'s rules
+    /// first, which count voting members only, then the change itself).
+    pub(crate) async fn add_member_as(
+        &self,
+        peer_urls: Vec<String>,
+        voting: Voting,
+    ) -> Result<Member, MemberError> {
+        let learners = self
+            .raft
+            .status()
+            .await
+            .map_err(|_| MemberError::Internal)?
+            .learners;
+        let existing = self.members();
+        let voters: Vec<Member> = existing
+            .iter()
+            .filter(|m| !learners.contains(&m.id))
+            .cloned()
+            .collect();
+        if self.strict_reconfig && voting == Voting::Voter && !ready_to_add(&voters) {
+            tracing::warn!(
+                "refused to add a member: too few started members (--strict-reconfig-check)"
+            );
+            return Err(MemberError::NotEnoughStarted);
+        }
+        if self.strict_reconfig && self.connected_since_health_interval(&voters) < voters.len() {
+            tracing::warn!(
+                "refused to add a member: not every member has been reachable for {HEALTH_INTERVAL:?} (--strict-reconfig-check)"
+            );
+            return Err(MemberError::Unhealthy);
+        }
+        if existing
+            .iter()
+            .any(|m| m.peer_urls.iter().any(|u| peer_urls.contains(u)))
+        {
+            return Err(MemberError::PeerUrlExists);
+        }
+        if voting == Voting::Learner && learners.len() + 1 > self.max_learners {
+            return Err(MemberError::TooManyLearners);
+        }
+        let secs = unix_nanos() / 1_000_000_000;
+        let id = etcd_raft::member_id(&peer_urls, &self.token, Some(secs));
+        if existing.iter().any(|m| m.id == id) {
+            return Err(MemberError::IdExists);
+        }
+        let change = MemberChange {
+            kind: match voting {
+                Voting::Voter => MemberChangeKind::AddMember,
+                Voting::Learner => MemberChangeKind::AddLearner,
+            },
+            node_id: id,
+            context: members::member_context(&peer_urls),
+        };
+        self.change(change).await?;
+        Ok(Member {
+            id,
+            name: String::new(),
+            peer_urls,
+            client_urls: Vec::new(),
+        })
     }
 
     pub(crate) fn cached_status(&self) -> Option<Status> {
@@ -421,47 +487,7 @@ impl Backend for Server {
     }
 
     fn add_member(&self, peer_urls: Vec<String>) -> BoxFuture<'_, Result<Member, MemberError>> {
-        Box::pin(async move {
-            let existing = self.members();
-            // etcd checks --strict-reconfig-check's rules first, then the change itself.
-            if self.strict_reconfig && !ready_to_add(&existing) {
-                tracing::warn!(
-                    "refused to add a member: too few started members (--strict-reconfig-check)"
-                );
-                return Err(MemberError::NotEnoughStarted);
-            }
-            if self.strict_reconfig
-                && self.connected_since_health_interval(&existing) < existing.len()
-            {
-                tracing::warn!(
-                    "refused to add a member: not every member has been reachable for {HEALTH_INTERVAL:?} (--strict-reconfig-check)"
-                );
-                return Err(MemberError::Unhealthy);
-            }
-            if existing
-                .iter()
-                .any(|m| m.peer_urls.iter().any(|u| peer_urls.contains(u)))
-            {
-                return Err(MemberError::PeerUrlExists);
-            }
-            let secs = unix_nanos() / 1_000_000_000;
-            let id = etcd_raft::member_id(&peer_urls, &self.token, Some(secs));
-            if existing.iter().any(|m| m.id == id) {
-                return Err(MemberError::IdExists);
-            }
-            let change = MemberChange {
-                kind: MemberChangeKind::AddMember,
-                node_id: id,
-                context: members::member_context(&peer_urls),
-            };
-            self.change(change).await?;
-            Ok(Member {
-                id,
-                name: String::new(),
-                peer_urls,
-                client_urls: Vec::new(),
-            })
-        })
+        Box::pin(self.add_member_as(peer_urls, Voting::Voter))
     }
 
     fn remove_member(&self, id: u64) -> BoxFuture<'_, Result<(), MemberError>> {
@@ -553,7 +579,7 @@ impl Server {
     /// A membership change, answered once this member's store records it (as etcd answers): raft reports the
     /// change when its configuration takes it, and a read index after that resolves only once the apply loop
     /// has applied the entry, so a member list right after shows it.
-    async fn change(&self, change: MemberChange) -> Result<(), MemberError> {
+    pub(crate) async fn change(&self, change: MemberChange) -> Result<(), MemberError> {
         match tokio::time::timeout(self.request_timeout, self.raft.change_member(change)).await {
             Ok(Ok(())) => {}
             _ => return Err(MemberError::Internal),
@@ -564,12 +590,21 @@ impl Server {
     }
 }
 
-/// etcd's strict reconfiguration check for an addition: the started members must be a quorum of the cluster
-/// that will exist, except that a single started member may add a second (to restore from a backup).
 /// How long every member must have been reachable before a strict membership change (etcd's health
 /// interval).
-const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Whether a member added votes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Voting {
+    /// A voting member.
+    Voter,
+    /// A learner: it replicates the log but does not vote.
+    Learner,
+}
+
+/// etcd's strict reconfiguration check for an addition: the started members must be a quorum of the cluster
+/// that will exist, except that a single started member may add a second (to restore from a backup).
 fn ready_to_add(members: &[Member]) -> bool {
     let started = members.iter().filter(|m| !m.name.is_empty()).count();
     let after = members.len() + 1;

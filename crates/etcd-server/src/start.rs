@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub max_txn_ops: usize,
     /// `--max-request-bytes`.
     pub max_request_bytes: usize,
+    /// `--max-learners`.
+    pub max_learners: usize,
     /// `--experimental-lease-checkpoint-interval`: how often the leader checkpoints remaining lease TTLs.
     pub lease_checkpoint_interval: Duration,
 }
@@ -190,6 +192,8 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         metric_sources: Default::default(),
         cors: config.cors,
         strict_reconfig: config.strict_reconfig_check,
+        max_learners: config.max_learners,
+        learner: Default::default(),
         ready: tokio::sync::watch::channel(false).0,
         stop: tokio::sync::watch::channel(None).0,
         leases: crate::lease::Leases::new(

@@ -137,6 +137,18 @@ pub enum V3Error {
     /// The leadership did not move within the request timeout.
     #[error("etcdserver: request timed out, leader transfer took too long")]
     LeaderTransferTimeout,
+    /// A learner would exceed `--max-learners`.
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
+    /// `MemberPromote` of a voting member.
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    /// `MemberPromote` of a learner whose log is behind the leader's.
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    /// A learner was asked for what only voting members serve.
+    #[error("etcdserver: rpc not supported for learner")]
+    NotSupportedForLearner,
     /// Something etcd serves that this member does not yet; the text names it.
     #[error("etcdserver: {0} is not supported by etcd-node yet")]
     NotSupported(&'static str),
@@ -168,7 +180,11 @@ impl V3Error {
             | V3Error::MissingLeaderKey => ErrorClass::Unknown,
             V3Error::TooManyRequests | V3Error::NoSpace => ErrorClass::ResourceExhausted,
             V3Error::Corrupt => ErrorClass::DataLoss,
+            V3Error::NotSupportedForLearner => ErrorClass::Unavailable,
             V3Error::MemberExists
+            | V3Error::TooManyLearners
+            | V3Error::MemberNotLearner
+            | V3Error::LearnerNotReady
             | V3Error::PeerUrlExists
             | V3Error::NotEnoughStarted
             | V3Error::NotLeader

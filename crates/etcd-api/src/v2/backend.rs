@@ -54,6 +54,8 @@ pub enum MemberError {
     NotEnoughStarted,
     /// 500 `Internal Server Error`: members have not been reachable long enough (`--strict-reconfig-check`).
     Unhealthy,
+    /// 500 `Internal Server Error`: a learner would exceed `--max-learners` (v3 only: v2 adds no learners).
+    TooManyLearners,
     /// 500 `Internal Server Error` (timeouts, refused changes).
     Internal,
 }
