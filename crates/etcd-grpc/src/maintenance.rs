@@ -1,5 +1,5 @@
 //! `etcdserverpb.Maintenance` and `etcdserverpb.Cluster`: what etcd-server serves of them so far (`Status`,
-//! `Alarm`, `Hash`, `HashKV`, `Snapshot`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`, `MemberPromote`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
+//! `Alarm`, `Defragment`, `Hash`, `HashKV`, `Snapshot`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`, `MemberPromote`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
 //! success.
 
 use std::pin::Pin;
@@ -73,9 +73,16 @@ impl Maintenance for MaintenanceService {
 
     async fn defragment(
         &self,
-        _: Request<DefragmentRequest>,
+        r: Request<DefragmentRequest>,
     ) -> Result<Response<DefragmentResponse>, Status> {
-        Err(not_yet("Maintenance.Defragment"))
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Defragment,
+            r,
+            |s, _| async move { s.defragment().await },
+        )
+        .await
     }
 
     async fn hash(&self, r: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {

@@ -89,6 +89,12 @@ impl Backend {
             std::fs::create_dir_all(parent)
                 .map_err(|e| fail(format!("creating {}: {e}", parent.display())))?;
         }
+        // A defragmentation a crash interrupted left its copy behind: the database at `path` is whole.
+        let _ = std::fs::remove_file(format!(
+            "{}.{}",
+            path.display(),
+            crate::defrag::DEFRAG_SUFFIX
+        ));
         let is_new = std::fs::metadata(path)
             .map(|m| m.len() == 0)
             .unwrap_or(true);

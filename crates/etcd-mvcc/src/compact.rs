@@ -76,12 +76,16 @@ impl Compactor {
         let mut queue = self.queue.lock();
         if queue.is_none() {
             let (tx, rx) = std::sync::mpsc::channel::<Job>();
-            let backend = store.backend.clone();
+            let shared = store.backend.clone();
+            let maintenance = store.maintenance.clone();
             let writer = store.writer.clone();
             let spawned = std::thread::Builder::new()
                 .name("mvcc-compaction".into())
                 .spawn(move || {
                     for job in rx {
+                        // No defragmentation swaps the database while the job deletes from it.
+                        let _turn = maintenance.lock();
+                        let backend = shared.read().clone();
                         job.done
                             .finish(delete_compacted(&backend, &writer, job.rev, &job.keep));
                     }
@@ -90,7 +94,7 @@ impl Compactor {
                 Ok(worker) => *queue = Some((tx, worker)),
                 Err(e) => {
                     done.finish(Err(Error::Backend {
-                        path: store.backend.path.clone(),
+                        path: store.backend().path.clone(),
                         detail: format!("starting the compaction thread: {e}"),
                     }));
                     return;
@@ -101,7 +105,7 @@ impl Compactor {
             && let Err(std::sync::mpsc::SendError(job)) = tx.send(Job { rev, keep, done })
         {
             job.done.finish(Err(Error::Backend {
-                path: store.backend.path.clone(),
+                path: store.backend().path.clone(),
                 detail: "the compaction thread stopped".into(),
             }));
         }
@@ -212,7 +216,7 @@ impl WriteBatch<'_> {
         if rev > self.revision() {
             return Err(Error::FutureRevision);
         }
-        let backend = &self.store.backend;
+        let backend = &*self.store.backend();
         let mut meta = self.tx.open_table(META).map_err(|e| backend.err(e))?;
         backend::put_meta(&mut meta, "scheduled_compact", rev as u64)
             .map_err(|e| backend.err(e))?;

@@ -39,11 +39,11 @@ impl Store {
         for item in view
             .table
             .range(..upto.as_slice())
-            .map_err(|e| self.backend.err(e))?
+            .map_err(|e| self.backend().err(e))?
         {
-            let (k, v) = item.map_err(|e| self.backend.err(e))?;
+            let (k, v) = item.map_err(|e| self.backend().err(e))?;
             let r = Revision::from_bytes(k.value()).ok_or_else(|| {
-                self.backend
+                self.backend()
                     .corrupt("table kv has a key that is not a revision")
             })?;
             if r.main <= compacted && !self.still_indexed(&view, v.value(), r) {
@@ -73,11 +73,11 @@ impl Store {
     /// Hash of every table of the database (etcd's `Hash`), at a consistent point.
     pub fn hash(&self) -> Result<u32> {
         let tx = self
-            .backend
+            .backend()
             .db
             .begin_read()
-            .map_err(|e| self.backend.err(e))?;
-        let names = self.backend.table_names(&tx)?;
+            .map_err(|e| self.backend().err(e))?;
+        let names = self.backend().table_names(&tx)?;
         let mut hash = 0u32;
         for name in names {
             if name == "meta" {
@@ -85,9 +85,9 @@ impl Store {
                 continue;
             }
             hash = crc32c::crc32c_append(hash, name.as_bytes());
-            let table = self.backend.bytes_table(&tx, &name)?;
-            for item in table.iter().map_err(|e| self.backend.err(e))? {
-                let (k, v) = item.map_err(|e| self.backend.err(e))?;
+            let table = self.backend().bytes_table(&tx, &name)?;
+            for item in table.iter().map_err(|e| self.backend().err(e))? {
+                let (k, v) = item.map_err(|e| self.backend().err(e))?;
                 hash = crc32c::crc32c_append(hash, k.value());
                 hash = crc32c::crc32c_append(hash, v.value());
             }

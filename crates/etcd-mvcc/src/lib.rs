@@ -28,6 +28,7 @@
 
 mod backend;
 mod compact;
+mod defrag;
 mod error;
 mod hash;
 mod key_index;
@@ -41,6 +42,7 @@ mod write;
 
 pub use backend::BACKEND_FORMAT;
 pub use compact::CompactionHandle;
+pub use defrag::Defragmented;
 pub use error::{Error, Result};
 pub use hash::KvHash;
 pub use range::RangeResult;

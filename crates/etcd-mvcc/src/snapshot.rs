@@ -27,8 +27,8 @@ const RESTORE_BATCH: u64 = 10_000;
 
 /// A consistent point-in-time view of the whole backend (one read transaction: it never blocks writers), to be
 /// measured and then written as a snapshot stream. Writes committed after it began are not in it.
-pub struct BackendSnapshot<'a> {
-    store: &'a Store,
+pub struct BackendSnapshot {
+    backend: std::sync::Arc<crate::backend::Backend>,
     tx: redb::ReadTransaction,
 }
 
@@ -39,17 +39,14 @@ impl Store {
     }
 
     /// Begins a snapshot: its content is fixed now.
-    pub fn begin_snapshot(&self) -> Result<BackendSnapshot<'_>> {
-        let tx = self
-            .backend
-            .db
-            .begin_read()
-            .map_err(|e| self.backend.err(e))?;
-        Ok(BackendSnapshot { store: self, tx })
+    pub fn begin_snapshot(&self) -> Result<BackendSnapshot> {
+        let backend = self.backend();
+        let tx = backend.db.begin_read().map_err(|e| backend.err(e))?;
+        Ok(BackendSnapshot { backend, tx })
     }
 }
 
-impl BackendSnapshot<'_> {
+impl BackendSnapshot {
     /// The exact number of bytes [`BackendSnapshot::write_to`] writes (read from the same point in time).
     pub fn len(&self) -> Result<u64> {
         let mut len = 0u64;
@@ -79,7 +76,7 @@ impl BackendSnapshot<'_> {
 
     /// Hands every byte of the stream, in order, to `emit`.
     fn walk(&self, emit: &mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> Result<()> {
-        let backend = &self.store.backend;
+        let backend = &self.backend;
         let mut w = Sink { crc: 0, emit };
         w.put(MAGIC)?;
         w.put(&SNAPSHOT_FORMAT.to_be_bytes())?;

@@ -29,6 +29,9 @@ pub(crate) struct State {
     pub snapshot: Arc<KvTable>,
 }
 
+/// The store's database, shared with the compaction worker, swapped whole by a defragmentation.
+pub(crate) type SharedBackend = Arc<RwLock<Arc<Backend>>>;
+
 /// Table `kv` as a read snapshot sees it.
 pub(crate) type KvTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
@@ -37,7 +40,10 @@ pub(crate) type KvTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 /// Reads (`range`, `hash_kv`, watches' catch-up) take consistent snapshots and never wait for a write's commit;
 /// writes go through one [`WriteBatch`](crate::WriteBatch) at a time ([`Store::write`]).
 pub struct Store {
-    pub(crate) backend: Arc<Backend>,
+    /// The database; replaced (under the writer's turn and the state lock) by a defragmentation.
+    pub(crate) backend: SharedBackend,
+    /// Held by a compaction job for its whole run and by a defragmentation: one of them at a time.
+    pub(crate) maintenance: Arc<Mutex<()>>,
     pub(crate) state: RwLock<State>,
     pub(crate) writer: Arc<Mutex<()>>,
     pub(crate) watchers: Mutex<WatchHub>,
@@ -77,7 +83,8 @@ impl Store {
                 compacted,
                 snapshot,
             }),
-            backend: Arc::new(backend),
+            backend: Arc::new(RwLock::new(Arc::new(backend))),
+            maintenance: Arc::new(Mutex::new(())),
             writer: Arc::new(Mutex::new(())),
             watchers: Mutex::new(WatchHub::default()),
             compactor: Compactor::default(),
@@ -96,6 +103,11 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The database now.
+    pub(crate) fn backend(&self) -> Arc<Backend> {
+        self.backend.read().clone()
     }
 
     /// The newest revision.
@@ -131,14 +143,14 @@ impl Store {
     pub fn sync(&self) -> Result<u64> {
         let _writer = self.writer.lock();
         let index = self.consistent_index.load(Ordering::Acquire);
-        self.backend.sync()?;
+        self.backend().sync()?;
         self.durable_index.store(index, Ordering::Release);
         Ok(index)
     }
 
     /// The database file's size in bytes.
     pub fn db_size(&self) -> u64 {
-        std::fs::metadata(&self.backend.path)
+        std::fs::metadata(&self.backend().path)
             .map(|m| m.len())
             .unwrap_or(0)
     }
@@ -157,20 +169,17 @@ impl Store {
 
     /// Every entry of another state machine's table (leases, auth), key order; empty when the table is missing.
     pub fn aux_entries(&self, table: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let tx = self
-            .backend
-            .db
-            .begin_read()
-            .map_err(|e| self.backend.err(e))?;
+        let backend = self.backend();
+        let tx = backend.db.begin_read().map_err(|e| backend.err(e))?;
         let def = redb::TableDefinition::<&[u8], &[u8]>::new(table);
         let t = match tx.open_table(def) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.backend.err(e)),
+            Err(e) => return Err(backend.err(e)),
         };
         let mut out = Vec::new();
-        for item in t.iter().map_err(|e| self.backend.err(e))? {
-            let (k, v) = item.map_err(|e| self.backend.err(e))?;
+        for item in t.iter().map_err(|e| backend.err(e))? {
+            let (k, v) = item.map_err(|e| backend.err(e))?;
             out.push((k.value().to_vec(), v.value().to_vec()));
         }
         Ok(out)
@@ -206,7 +215,7 @@ impl Store {
         // cannot delete it while the snapshot lives.
         let table = state.snapshot.clone();
         Ok(ReadView {
-            backend: &self.backend,
+            backend: self.backend(),
             state,
             table,
         })
@@ -215,7 +224,7 @@ impl Store {
 
 /// A read snapshot: the index as of one revision and the backend as of the same point.
 pub(crate) struct ReadView<'s> {
-    backend: &'s Backend,
+    backend: Arc<Backend>,
     pub state: RwLockReadGuard<'s, State>,
     pub table: Arc<KvTable>,
 }
@@ -234,7 +243,7 @@ impl View for ReadView<'_> {
     }
 
     fn load(&self, rev: Revision) -> Result<KeyValue> {
-        Ok(backend::load(self.backend, &*self.table, rev)?.kv)
+        Ok(backend::load(&self.backend, &*self.table, rev)?.kv)
     }
 }
 
@@ -273,7 +282,7 @@ fn rebuild_index(backend: &Backend) -> Result<(TreeIndex, i64)> {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.backend.path)
+            .field("path", &self.backend().path)
             .finish_non_exhaustive()
     }
 }

@@ -190,11 +190,11 @@ impl Store {
             let records = view
                 .table
                 .range(from.as_slice()..upto.as_slice())
-                .map_err(|e| self.backend.err(e))?;
+                .map_err(|e| self.backend().err(e))?;
             for (read, item) in records.enumerate() {
-                let (k, v) = item.map_err(|e| self.backend.err(e))?;
+                let (k, v) = item.map_err(|e| self.backend().err(e))?;
                 let rev = Revision::from_bytes(k.value()).ok_or_else(|| {
-                    self.backend
+                    self.backend()
                         .corrupt("table kv has a key that is not a revision")
                 })?;
                 // Stop only between revisions, so none is split.
@@ -204,7 +204,7 @@ impl Store {
                 }
                 last_main = rev.main;
                 let record = Record::decode(v.value()).ok_or_else(|| {
-                    self.backend.corrupt(format!(
+                    self.backend().corrupt(format!(
                         "record at revision {}.{} does not decode",
                         rev.main, rev.sub
                     ))
@@ -229,7 +229,7 @@ impl Store {
                             .and_then(|ki| ki.get(rev.main - 1))
                     {
                         event.prev_kv =
-                            Some(backend::load(&self.backend, &*view.table, meta.modified)?.kv);
+                            Some(backend::load(&self.backend(), &*view.table, meta.modified)?.kv);
                     }
                     events.push(event);
                 }

@@ -58,10 +58,10 @@ impl Store {
     pub fn write(&self) -> Result<WriteBatch<'_>> {
         let writer = self.writer.lock();
         let tx = self
-            .backend
+            .backend()
             .db
             .begin_write()
-            .map_err(|e| self.backend.err(e))?;
+            .map_err(|e| self.backend().err(e))?;
         let base = self.state.read().current;
         Ok(WriteBatch {
             store: self,
@@ -123,7 +123,7 @@ impl<'s> WriteBatch<'s> {
 
     /// Writes one change: its record in the backend, its state in the overlay (`None`: a tombstone).
     fn record(&mut self, rev: Revision, kv: &KeyValue, state: Option<KeyMeta>) -> Result<()> {
-        let backend = &self.store.backend;
+        let backend = &*self.store.backend();
         let mut table = self.tx.open_table(KV).map_err(|e| backend.err(e))?;
         table
             .insert(
@@ -227,7 +227,7 @@ impl<'s> WriteBatch<'s> {
     /// Writes `value` under `key` in another state machine's table (leases, auth), in this batch's transaction:
     /// it commits atomically with the key-value changes and the consistent index.
     pub fn put_aux(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        let backend = &self.store.backend;
+        let backend = &*self.store.backend();
         check_aux_table(backend, table)?;
         let mut t = self
             .tx
@@ -239,7 +239,7 @@ impl<'s> WriteBatch<'s> {
 
     /// Removes `key` from another state machine's table, in this batch's transaction.
     pub fn delete_aux(&mut self, table: &str, key: &[u8]) -> Result<()> {
-        let backend = &self.store.backend;
+        let backend = &*self.store.backend();
         check_aux_table(backend, table)?;
         let mut t = self
             .tx
@@ -334,7 +334,7 @@ impl<'s> WriteBatch<'s> {
     /// Commits the batch (no fsync), makes it visible to readers, and notifies watchers. An error here leaves
     /// the store behind its backend: stop using it and reopen.
     pub fn commit(mut self) -> Result<Committed> {
-        let backend = &self.store.backend;
+        let backend = &*self.store.backend();
         if let Some((index, term)) = self.consistent {
             let mut meta = self.tx.open_table(META).map_err(|e| backend.err(e))?;
             backend::put_meta(&mut meta, "consistent_index", index).map_err(|e| backend.err(e))?;
@@ -450,7 +450,7 @@ impl View for WriteBatch<'_> {
     }
 
     fn load(&self, rev: Revision) -> Result<KeyValue> {
-        let backend = &self.store.backend;
+        let backend = &*self.store.backend();
         let table = self.tx.open_table(KV).map_err(|e| backend.err(e))?;
         Ok(backend::load(backend, &table, rev)?.kv)
     }

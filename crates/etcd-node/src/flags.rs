@@ -76,6 +76,14 @@ pub struct Flags {
     /// Maximum number of operations permitted in a transaction.
     #[arg(long, env = "ETCD_MAX_TXN_OPS", default_value_t = 128)]
     pub max_txn_ops: u32,
+    /// Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).
+    #[arg(
+        long,
+        env = "ETCD_QUOTA_BACKEND_BYTES",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub quota_backend_bytes: i64,
     /// Sets the maximum number of learners that can be available in the cluster membership.
     #[arg(long, env = "ETCD_MAX_LEARNERS", default_value_t = 1)]
     pub max_learners: u32,

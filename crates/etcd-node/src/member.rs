@@ -151,6 +151,7 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         strict_reconfig_check: flags.strict_reconfig_check,
         max_txn_ops: flags.max_txn_ops as usize,
         max_learners: flags.max_learners as usize,
+        quota_backend_bytes: flags.quota_backend_bytes,
         max_request_bytes,
         lease_checkpoint_interval: flags.experimental_lease_checkpoint_interval,
     };

@@ -11,13 +11,28 @@ fn etcd_node() -> Command {
     Command::new(env!("CARGO_BIN_EXE_etcd-node"))
 }
 
-/// Runs etcd-node with `args` and `env`, which must make it refuse to start; returns its stderr.
+/// Runs etcd-node with `args` and `env`, which must make it refuse to start; returns its stderr. A member that
+/// starts instead is stopped after 20 s and fails the test (rather than hanging it).
 fn refusal(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = etcd_node()
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = etcd_node()
         .args(args)
         .envs(env.iter().copied())
-        .output()
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} {env:?} started instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
     assert!(!out.status.success(), "{args:?} {env:?} started");
     (out.status.code(), text(&out.stderr))
 }
@@ -48,10 +63,10 @@ fn unimplemented_and_unknown_flags_are_refused_by_name() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
     // An etcd flag etcd-node does not implement, or its variable, is refused by name, never ignored.
-    let (code, err) = refusal(&["--quota-backend-bytes=8589934592"], &[]);
+    let (code, err) = refusal(&["--pre-vote=true"], &[]);
     assert_eq!(code, Some(2));
     assert!(
-        err.contains("--quota-backend-bytes") && err.contains("not implemented"),
+        err.contains("--pre-vote") && err.contains("not implemented"),
         "{err}"
     );
     let (code, err) = refusal(&[], &[("ETCD_DISCOVERY_SRV", "example.com")]);

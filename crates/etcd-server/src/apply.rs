@@ -69,6 +69,8 @@ pub(crate) async fn run(server: Arc<Server>, mut applies: UnboundedReceiver<Appl
 /// Replaces both stores with a snapshot's, then records its position.
 fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), String> {
     let mut state = server.write_state();
+    let file = server.backend_file.clone();
+    let _file = file.lock();
     restore_stores(&mut state, &server.mvcc, &server.mvcc_path, index, data)?;
     server.follow_learner_state(&state.store);
     let mut lessor = server.leases.lessor.lock();

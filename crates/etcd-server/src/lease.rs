@@ -246,6 +246,7 @@ impl Server {
         if req.ttl > MAX_LEASE_TTL {
             return Err(V3Error::Lease(LeaseError::TtlTooLarge));
         }
+        self.check_quota(crate::quota::LEASE_OVERHEAD).await?;
         if req.id == 0 {
             // etcd takes the ID from its request ID generator, top bit cleared.
             req.id = (self.waiters.next_id() & (i64::MAX as u64)) as i64;

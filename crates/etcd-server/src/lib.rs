@@ -31,6 +31,7 @@ mod lock;
 mod maintenance;
 mod members;
 mod metrics;
+mod quota;
 mod server;
 mod snapshot;
 mod start;

@@ -128,6 +128,12 @@ pub(crate) fn render(server: &Server) -> String {
         mvcc.db_size(),
     );
     gauge(
+        "etcd_server_quota_backend_bytes",
+        "Current backend storage quota size in bytes.",
+        "gauge",
+        server.quota_bytes(),
+    );
+    gauge(
         "etcd_mvcc_db_total_size_in_use_in_bytes",
         "Total size of the underlying database logically in use in bytes.",
         "gauge",

@@ -86,6 +86,9 @@ pub struct Server {
     pub(crate) mvcc: Arc<parking_lot::RwLock<Arc<etcd_mvcc::Store>>>,
     /// `<data-dir>/member/snap/db`.
     pub(crate) mvcc_path: std::path::PathBuf,
+    /// Held while the v3 database file is rewritten: by a defragmentation, and by the install of a snapshot from
+    /// the leader, so neither renames a file over the other's.
+    pub(crate) backend_file: Arc<parking_lot::Mutex<()>>,
     pub(crate) waiters: Waiters,
     pub(crate) request_timeout: Duration,
     pub(crate) limits: Limits,
@@ -103,6 +106,8 @@ pub struct Server {
     pub(crate) strict_reconfig: bool,
     /// `--max-learners`.
     pub(crate) max_learners: usize,
+    /// The backend quota in bytes (`--quota-backend-bytes`), `None` when disabled.
+    pub(crate) quota: Option<u64>,
     /// Whether this member is a learner, as of the last raft status (refreshed every 100 ms).
     pub(crate) learner: std::sync::atomic::AtomicBool,
     /// Becomes true once this member has published its attributes: everything committed before it is then

@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// `--max-learners`.
     pub max_learners: usize,
+    /// `--quota-backend-bytes`: 0 for etcd's default (2 GiB), negative for none.
+    pub quota_backend_bytes: i64,
     /// `--experimental-lease-checkpoint-interval`: how often the leader checkpoints remaining lease TTLs.
     pub lease_checkpoint_interval: Duration,
 }
@@ -177,6 +179,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         state,
         mvcc,
         mvcc_path,
+        backend_file: Default::default(),
         waiters: Waiters::new(config.id, unix_nanos()),
         request_timeout,
         limits: Limits {
@@ -194,6 +197,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         strict_reconfig: config.strict_reconfig_check,
         max_learners: config.max_learners,
         learner: Default::default(),
+        quota: crate::quota::resolve(config.quota_backend_bytes),
         ready: tokio::sync::watch::channel(false).0,
         stop: tokio::sync::watch::channel(None).0,
         leases: crate::lease::Leases::new(

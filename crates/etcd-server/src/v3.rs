@@ -247,6 +247,7 @@ impl Server {
         if req.key.is_empty() {
             return Err(etcd_mvcc::Error::EmptyKey.into());
         }
+        self.check_quota(crate::quota::put_cost(&req)).await?;
         match self.propose_v3(Kind::Put(req)).await? {
             V3Response::Put(r) => Ok(r),
             _ => Err(V3Error::Canceled),
@@ -270,6 +271,7 @@ impl Server {
     /// A txn, through raft (checked against `--max-txn-ops` and for duplicate keys first).
     pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, V3Error> {
         etcd_mvcc::check_txn(&req, self.limits.max_txn_ops)?;
+        self.check_quota(crate::quota::txn_cost(&req)).await?;
         match self.propose_v3(Kind::Txn(req)).await? {
             V3Response::Txn(r) => Ok(r),
             _ => Err(V3Error::Canceled),
