@@ -622,3 +622,61 @@ fn move_leader_answers_as_etcds() {
     }
     assert_eq!(transcripts[0], transcripts[1]);
 }
+
+/// `/health` as etcd 3.5.1 answers it, healthy and with no leader (one of two members stopped), `?serializable`
+/// included; and etcd-node's `/livez` and `/readyz` (etcd 3.6's probes) in the same two states: a member without
+/// a leader is live (it serves member-local reads) but not ready.
+#[test]
+fn health_answers_as_etcds_with_and_without_a_leader() {
+    let mut transcripts = Vec::new();
+    let mut probes = Vec::new();
+    for flavor in [Flavor::EtcdNode, Flavor::Etcd35] {
+        let mut members = cluster(flavor, 2);
+        let mut t = Vec::new();
+        let paths = ["/health", "/health?serializable=true"];
+        for path in paths {
+            t.push(format!(
+                "{path}: {:?}",
+                common::http(&members[0].client_url, "GET", path, "")
+            ));
+        }
+        members[1].kill();
+        // The survivor loses its leader within an election timeout.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        for path in paths {
+            t.push(format!(
+                "{path}: {:?}",
+                common::http(&members[0].client_url, "GET", path, "")
+            ));
+        }
+        if flavor == Flavor::EtcdNode {
+            for path in [
+                "/livez",
+                "/readyz",
+                "/readyz?verbose",
+                "/readyz?exclude=linearizable_read",
+            ] {
+                probes.push(format!(
+                    "{path}: {:?}",
+                    common::http(&members[0].client_url, "GET", path, "")
+                ));
+            }
+        }
+        transcripts.push(t.join("\n"));
+    }
+    assert_eq!(transcripts[0], transcripts[1]);
+    assert!(
+        transcripts[0].contains("RAFT NO LEADER"),
+        "{}",
+        transcripts[0]
+    );
+    assert_eq!(
+        probes,
+        [
+            "/livez: Some((200, \"ok\"))",
+            "/readyz: Some((503, \"[+]data_corruption ok\\n[+]serializable_read ok\\n[-]linearizable_read failed: reason withheld\\nreadyz check failed\\n\"))",
+            "/readyz?verbose: Some((503, \"[+]data_corruption ok\\n[+]serializable_read ok\\n[-]linearizable_read failed: etcdserver: no leader\\nreadyz check failed\\n\"))",
+            "/readyz?exclude=linearizable_read: Some((200, \"ok\"))",
+        ]
+    );
+}

@@ -18,6 +18,7 @@
 //! ```
 
 mod form;
+mod health;
 mod keys;
 mod respond;
 mod router;

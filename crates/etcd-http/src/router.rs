@@ -106,19 +106,9 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
                 format!(r#"{{"etcdserver":"{server}","etcdcluster":"{cluster}"}}"#),
             )
         }),
-        "/health" => {
-            if method != Method::GET {
-                return not_allowed("GET");
-            }
-            if backend.health().await {
-                let mut r =
-                    respond::with_status(StatusCode::OK, respond::full(r#"{"health":"true"}"#));
-                respond::set(&mut r, "Content-Type", "text/plain; charset=utf-8");
-                r
-            } else {
-                respond::text(StatusCode::SERVICE_UNAVAILABLE, r#"{"health":"false"}"#)
-            }
-        }
+        "/health" => crate::health::health(backend, &method, &query).await,
+        "/livez" => crate::health::probe(backend, &method, &query, false).await,
+        "/readyz" => crate::health::probe(backend, &method, &query, true).await,
         "/v2/stats/store" => get_only(&method, || {
             respond::json(StatusCode::OK, backend.store_stats().to_json())
         }),
@@ -185,7 +175,7 @@ fn get_only(
     }
 }
 
-fn not_allowed(allow: &str) -> Response<ResponseBody> {
+pub(crate) fn not_allowed(allow: &str) -> Response<ResponseBody> {
     let mut r = respond::text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     respond::set(&mut r, "Allow", allow);
     r

@@ -77,8 +77,11 @@ impl Backend for Fake {
     fn update_member(&self, id: u64, _: Vec<String>) -> BoxFuture<'_, Result<(), MemberError>> {
         Box::pin(async move { Err(MemberError::NotFound(id)) })
     }
-    fn health(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async { true })
+    fn health(&self, _: Vec<String>, _: bool) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async { None })
+    }
+    fn probes(&self, _: bool) -> BoxFuture<'_, Vec<(&'static str, Option<String>)>> {
+        Box::pin(async { vec![("serializable_read", None)] })
     }
     fn versions(&self) -> (String, String) {
         ("3.4.23".into(), "3.4.0".into())

@@ -26,6 +26,7 @@ mod backup;
 mod cluster;
 mod election;
 mod entry;
+mod health;
 mod lease;
 mod lock;
 mod maintenance;

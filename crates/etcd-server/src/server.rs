@@ -549,22 +549,12 @@ impl Backend for Server {
         })
     }
 
-    fn health(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async move {
-            let has_leader = self.raft.leadership().leader != 0;
-            if !has_leader {
-                return false;
-            }
-            let read = Request {
-                method: Method::QGet,
-                path: "/0".to_owned(),
-                ..Request::default()
-            };
-            matches!(
-                tokio::time::timeout(Duration::from_secs(1), self.propose_request(read)).await,
-                Ok(Ok(_))
-            )
-        })
+    fn health(&self, excluded: Vec<String>, serializable: bool) -> BoxFuture<'_, Option<String>> {
+        Box::pin(self.health_reason(excluded, serializable))
+    }
+
+    fn probes(&self, ready: bool) -> BoxFuture<'_, Vec<(&'static str, Option<String>)>> {
+        Box::pin(self.probe_results(ready))
     }
 
     fn versions(&self) -> (String, String) {

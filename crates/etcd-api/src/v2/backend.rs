@@ -104,8 +104,11 @@ pub trait Backend: Send + Sync + 'static {
         id: u64,
         peer_urls: Vec<String>,
     ) -> BoxFuture<'_, Result<(), MemberError>>;
-    /// Whether the member is healthy: a leader exists and a quorum read succeeds in time.
-    fn health(&self) -> BoxFuture<'_, bool>;
+    /// `/health` as etcd 3.5 answers it: `None` when healthy, else why ("ALARM NOSPACE", "RAFT NO LEADER", …).
+    /// Active alarms named in `excluded` are ignored; with `serializable` the read made is member-local.
+    fn health(&self, excluded: Vec<String>, serializable: bool) -> BoxFuture<'_, Option<String>>;
+    /// The checks of `/readyz` (`ready`) or `/livez`, in order: each one's name and, when it fails, why.
+    fn probes(&self, ready: bool) -> BoxFuture<'_, Vec<(&'static str, Option<String>)>>;
     /// (server version, cluster version) for `/version`.
     fn versions(&self) -> (String, String);
     /// Prometheus text for `/metrics`.
