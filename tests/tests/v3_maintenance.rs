@@ -680,3 +680,81 @@ fn health_answers_as_etcds_with_and_without_a_leader() {
         ]
     );
 }
+
+/// The Maintenance `Downgrade` RPC on etcd-node and etcd 3.5.1 (etcdctl 3.5 has no command for it): the target
+/// must be the cluster version's previous minor, one downgrade at a time, `CANCEL` only when one is enabled;
+/// each answer and error as etcd's once the versions themselves are set aside. One deliberate difference: etcd
+/// 3.5.1 applies an `ENABLE` or `CANCEL` but never answers it (the call times out after its request timeout, and
+/// the next calls show the change made); etcd-node answers it once applied.
+#[test]
+fn downgrade_answers_as_etcds() {
+    use etcd_proto::etcdserverpb::DowngradeRequest;
+    use etcd_proto::etcdserverpb::downgrade_request::DowngradeAction;
+    use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+
+    async fn script(server: &Server) -> Vec<String> {
+        let mut m = MaintenanceClient::connect(server.client_url.clone())
+            .await
+            .expect("connect");
+        let cluster: Value = serde_json::from_str(
+            &common::http_get(&server.client_url, "/version").expect("version"),
+        )
+        .expect("json");
+        let cluster = cluster["etcdcluster"]
+            .as_str()
+            .expect("cluster version")
+            .to_owned();
+        let mut parts = cluster.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        let allowed = format!("{major}.{}.0", minor - 1);
+        let mut out = Vec::new();
+        for (action, version) in [
+            (DowngradeAction::Validate, "bad"),
+            (DowngradeAction::Validate, "1.0.0"),
+            (DowngradeAction::Validate, &cluster),
+            (DowngradeAction::Validate, &allowed),
+            (DowngradeAction::Cancel, ""),
+            (DowngradeAction::Enable, "bad"),
+            (DowngradeAction::Enable, &allowed),
+            (DowngradeAction::Validate, &allowed),
+            (DowngradeAction::Enable, &allowed),
+            (DowngradeAction::Cancel, ""),
+            (DowngradeAction::Cancel, ""),
+        ] {
+            let answer = m
+                .downgrade(DowngradeRequest {
+                    action: action as i32,
+                    version: version.to_owned(),
+                })
+                .await;
+            let version = version
+                .replace(&allowed, "ALLOWED")
+                .replace(&cluster, "CLUSTER");
+            out.push(match answer {
+                Ok(r) => format!(
+                    "{action:?} {version}: ok {}",
+                    r.into_inner().version.replace(&cluster, "CLUSTER")
+                ),
+                Err(e) => format!("{action:?} {version}: {:?} {}", e.code(), e.message()),
+            });
+        }
+        out
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let mut transcripts = Vec::new();
+    for flavor in [Flavor::EtcdNode, Flavor::Etcd35] {
+        let server = Server::start(flavor);
+        let mut t = runtime.block_on(script(&server)).join("\n");
+        if flavor == Flavor::Etcd35 {
+            for action in ["Enable ALLOWED", "Cancel "] {
+                t = t.replacen(
+                    &format!("{action}: Unavailable etcdserver: request timed out"),
+                    &format!("{action}: ok CLUSTER"),
+                    1,
+                );
+            }
+        }
+        transcripts.push(t);
+    }
+    assert_eq!(transcripts[0], transcripts[1]);
+}

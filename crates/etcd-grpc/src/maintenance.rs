@@ -1,5 +1,5 @@
 //! `etcdserverpb.Maintenance` and `etcdserverpb.Cluster`: what etcd-server serves of them so far (`Status`,
-//! `Alarm`, `Defragment`, `Hash`, `HashKV`, `Snapshot`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`, `MemberPromote`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
+//! `Alarm`, `Defragment`, `Downgrade`, `Hash`, `HashKV`, `Snapshot`, `MoveLeader`; `MemberList`, `MemberAdd`, `MemberRemove`, `MemberUpdate`, `MemberPromote`). The other RPCs answer `Unimplemented` naming themselves, never a made-up
 //! success.
 
 use std::pin::Pin;
@@ -28,10 +28,6 @@ use crate::unary::call;
 pub(crate) struct MaintenanceService {
     pub(crate) server: Arc<Server>,
     pub(crate) metrics: Arc<GrpcMetrics>,
-}
-
-fn not_yet(method: &str) -> Status {
-    Status::unimplemented(format!("etcd-node does not serve {method} yet"))
 }
 
 /// The responses of a `Snapshot` call: the backend in 32 KiB pieces, then its hash.
@@ -140,9 +136,16 @@ impl Maintenance for MaintenanceService {
 
     async fn downgrade(
         &self,
-        _: Request<DowngradeRequest>,
+        r: Request<DowngradeRequest>,
     ) -> Result<Response<DowngradeResponse>, Status> {
-        Err(not_yet("Maintenance.Downgrade"))
+        call(
+            &self.server,
+            &self.metrics,
+            Method::Downgrade,
+            r,
+            |s, r| async move { s.downgrade(r).await },
+        )
+        .await
     }
 }
 

@@ -279,6 +279,9 @@ impl V3Apply<'_, '_> {
                 r.header = Some(server.header(self.batch.revision()));
                 V3Response::Alarm(r)
             }),
+            Kind::DowngradeInfoSet(req) => {
+                crate::downgrade::apply(self.batch, &req).map(|()| V3Response::DowngradeSet)
+            }
             lease @ (Kind::LeaseGrant(_)
             | Kind::LeaseRevoke(_)
             | Kind::LeaseRenew(_)
@@ -349,6 +352,7 @@ fn kind_name(kind: &Kind) -> &'static str {
         | Kind::LeaseTimeCheckpoint(_)
         | Kind::LeaseExpire(_) => "lease",
         Kind::Alarm(_) => "alarm",
+        Kind::DowngradeInfoSet(_) => "downgrade",
         _ => "auth or cluster",
     }
 }

@@ -24,6 +24,7 @@ mod alarms;
 mod apply;
 mod backup;
 mod cluster;
+mod downgrade;
 mod election;
 mod entry;
 mod health;

@@ -35,6 +35,8 @@ impl Server {
             errors,
             db_size_in_use: db_size,
             is_learner: raft.learners.contains(&raft.id),
+            db_size_quota: i64::try_from(self.quota_bytes()).unwrap_or(i64::MAX),
+            downgrade_info: Some(self.downgrade_info()),
             ..StatusResponse::default()
         })
     }

@@ -33,6 +33,8 @@ pub enum V3Response {
     LeaseRenewed(Vec<i64>),
     /// To an `AlarmRequest`.
     Alarm(etcd_proto::etcdserverpb::AlarmResponse),
+    /// To a downgrade state change.
+    DowngradeSet,
 }
 
 /// The gRPC status class of an error (the gRPC layer maps it to its status code).
@@ -149,6 +151,24 @@ pub enum V3Error {
     /// A learner was asked for what only voting members serve.
     #[error("etcdserver: rpc not supported for learner")]
     NotSupportedForLearner,
+    /// A downgrade target that is not a semantic version.
+    #[error("etcdserver: wrong downgrade target version format")]
+    WrongDowngradeVersionFormat,
+    /// A downgrade target other than the cluster version's previous minor.
+    #[error("etcdserver: invalid downgrade target version")]
+    InvalidDowngradeTargetVersion,
+    /// A downgrade is enabled already.
+    #[error("etcdserver: cluster has a downgrade job in progress")]
+    DowngradeInProcess,
+    /// `CANCEL` with no downgrade enabled.
+    #[error("etcdserver: no inflight downgrade job")]
+    NoInflightDowngrade,
+    /// The cluster version is not decided yet.
+    #[error("etcdserver: cluster version not found during downgrade")]
+    ClusterVersionUnavailable,
+    /// An action etcd does not know.
+    #[error("etcdserver: unknown method")]
+    UnknownMethod,
     /// Something etcd serves that this member does not yet; the text names it.
     #[error("etcdserver: {0} is not supported by etcd-node yet")]
     NotSupported(&'static str),
@@ -181,6 +201,13 @@ impl V3Error {
             V3Error::TooManyRequests | V3Error::NoSpace => ErrorClass::ResourceExhausted,
             V3Error::Corrupt => ErrorClass::DataLoss,
             V3Error::NotSupportedForLearner => ErrorClass::Unavailable,
+            V3Error::WrongDowngradeVersionFormat
+            | V3Error::InvalidDowngradeTargetVersion
+            | V3Error::UnknownMethod => ErrorClass::InvalidArgument,
+            V3Error::DowngradeInProcess | V3Error::NoInflightDowngrade => {
+                ErrorClass::FailedPrecondition
+            }
+            V3Error::ClusterVersionUnavailable => ErrorClass::Unavailable,
             V3Error::MemberExists
             | V3Error::TooManyLearners
             | V3Error::MemberNotLearner
