@@ -152,6 +152,7 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         max_txn_ops: flags.max_txn_ops as usize,
         max_learners: flags.max_learners as usize,
         quota_backend_bytes: flags.quota_backend_bytes,
+        corrupt_check_time: flags.experimental_corrupt_check_time,
         max_request_bytes,
         lease_checkpoint_interval: flags.experimental_lease_checkpoint_interval,
     };
@@ -176,6 +177,17 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         keepalive_interval: flags.grpc_keepalive_interval,
         keepalive_timeout: flags.grpc_keepalive_timeout,
     };
+    if flags.experimental_initial_corrupt_check {
+        // Before any client is served, as etcd does: a member whose data differs from its peers' stops here.
+        server.ready().await;
+        if let Err(e) = server.initial_corruption_check().await {
+            running.shutdown().await;
+            for task in &tasks {
+                task.abort();
+            }
+            bail!("{e}");
+        }
+    }
     // Clients are served once the member is ready, as etcd does: reads then see everything replayed.
     let routes = etcd_grpc::services(server.clone(), &options);
     tasks.push(tokio::spawn(async move {

@@ -40,12 +40,37 @@ async fn answer(
     {
         return promote(&server, id).await;
     }
+    if request.method() == hyper::Method::POST && request.uri().path() == etcd_server::HASHKV_PATH {
+        return hash_kv(&server, request.uri().query().unwrap_or_default());
+    }
     // A member removed from the cluster is told so (410), and stops, as etcd's peers answer it.
     let removed = |id: u64| server.is_removed(id);
     match etcd_raft::serve_raft(request, server.raft(), server.cluster_id(), &removed).await {
         Ok(response) => response.map(|body| body.boxed_unsync()),
         Err(request) => etcd_http::route_peer(server as Arc<dyn Backend>, request).await,
     }
+}
+
+/// A peer's corruption check: this member's `HashKV` at `?revision=` as JSON, or 400 with the error's text.
+fn hash_kv(server: &Server, query: &str) -> Response<ResponseBody> {
+    let revision = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("revision="))
+        .and_then(|r| r.parse::<i64>().ok());
+    let (status, body) = match revision.map(|r| server.hash_kv_for_peer(r)) {
+        Some(Ok(r)) => (200, etcd_server::hash_kv_json(&r)),
+        Some(Err(e)) => (400, e.to_string()),
+        None => (400, "a revision is required".to_owned()),
+    };
+    plain(status, body)
+}
+
+fn plain(status: u16, body: String) -> Response<ResponseBody> {
+    let mut response =
+        Response::new(http_body_util::Full::new(hyper::body::Bytes::from(body)).boxed_unsync());
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response
 }
 
 /// A promotion handed over by a member that does not lead: 200 once made, else the error's text (404 for an

@@ -24,6 +24,7 @@ mod alarms;
 mod apply;
 mod backup;
 mod cluster;
+mod corrupt;
 mod downgrade;
 mod election;
 mod entry;
@@ -44,6 +45,7 @@ mod waiting;
 pub use crate::{
     backup::{RestoreConfig, RestoreError, SnapshotStatus, restore_snapshot, snapshot_status},
     cluster::PROMOTE_PATH,
+    corrupt::{HASHKV_PATH, hash_kv_json},
     entry::UndecodableEntry,
     members::member_context,
     server::{MetricSource, Server, StopReason, unix_nanos},

@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub max_learners: usize,
     /// `--quota-backend-bytes`: 0 for etcd's default (2 GiB), negative for none.
     pub quota_backend_bytes: i64,
+    /// `--experimental-corrupt-check-time`: how often the leader compares the members' hashes (zero: never).
+    pub corrupt_check_time: Duration,
     /// `--experimental-lease-checkpoint-interval`: how often the leader checkpoints remaining lease TTLs.
     pub lease_checkpoint_interval: Duration,
 }
@@ -218,7 +220,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         data_dir = %config.data_dir.display(),
         "starting etcd-node"
     );
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(crate::apply::run(server.clone(), applies)),
         tokio::spawn(watch_status(server.clone())),
         tokio::spawn(publish(server.clone())),
@@ -227,6 +229,12 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         tokio::spawn(crate::lease::duties(server.clone())),
         tokio::spawn(crate::lease::renewer(server.clone())),
     ];
+    if !config.corrupt_check_time.is_zero() {
+        tasks.push(tokio::spawn(crate::corrupt::duty(
+            server.clone(),
+            config.corrupt_check_time,
+        )));
+    }
     Ok(Running { server, tasks })
 }
 
