@@ -147,6 +147,7 @@ impl RaftNode {
             reads: HashMap::new(),
             read_queue: Vec::new(),
             conf_history: VecDeque::new(),
+            snapshot_for_new_member: None,
             leadership: leadership_tx,
             config,
         };
@@ -206,6 +207,10 @@ struct Loop {
     read_queue: Vec<ReadReply>,
     /// Configurations applied since the last snapshot, to give a snapshot the one at its index.
     conf_history: VecDeque<(u64, ConfState)>,
+    /// The index of a member addition applied after the log was compacted: a snapshot at or past it is taken as
+    /// soon as it is applied, because the new member can only start from a snapshot whose configuration has it
+    /// (raft refuses any other; etcd sends a snapshot made at send time for the same reason).
+    snapshot_for_new_member: Option<u64>,
     /// Published to every handle when the leader, role or term changes.
     leadership: tokio::sync::watch::Sender<Leadership>,
     /// `/v2/stats` figures: append counts, follower latency.
@@ -396,10 +401,18 @@ impl Loop {
         self.raw.advance_apply_to(index);
         self.resolve_reads();
         self.resolve_member_changes();
-        if self.applied >= self.store.snapshot_index() + self.config.snapshot_count
-            && let Err(e) = self.take_snapshot()
+        let for_new_member = self
+            .snapshot_for_new_member
+            .is_some_and(|at| self.applied >= at);
+        if for_new_member
+            || self.applied >= self.store.snapshot_index() + self.config.snapshot_count
         {
-            tracing::warn!("snapshot failed: {e}");
+            if for_new_member {
+                self.snapshot_for_new_member = None;
+            }
+            if let Err(e) = self.take_snapshot() {
+                tracing::warn!("snapshot failed: {e}");
+            }
         }
     }
 
@@ -716,6 +729,13 @@ impl Loop {
             }
             self.store.set_conf_state(cs.clone());
             self.conf_history.push_back((e.index, cs.clone()));
+            let added = matches!(
+                cc.change_type,
+                ConfChangeType::AddNode | ConfChangeType::AddLearnerNode
+            );
+            if added && self.store.snapshot_index() > 0 {
+                self.snapshot_for_new_member = Some(e.index);
+            }
         }
         if let Some(seq) = seq.filter(|_| own_id(&cc.context) == Some(self.config.id))
             && let Some(p) = self.member_changes.remove(&seq)

@@ -209,10 +209,21 @@ impl raft::Storage for LogStore {
         Ok(core.entries[0].index + core.entries.len() as u64 - 1)
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let core = self.read();
         let index = core.snapshot.get_metadata().index;
-        if index == 0 || index < request_index {
+        let conf = core.snapshot.get_metadata().get_conf_state();
+        // A member added after this snapshot would refuse it: it waits for the one taken once its addition is
+        // applied (sending this one would only move bytes).
+        let knows_member = to == 0
+            || conf
+                .get_voters()
+                .iter()
+                .chain(conf.get_learners())
+                .chain(conf.get_voters_outgoing())
+                .chain(conf.get_learners_next())
+                .any(|id| *id == to);
+        if index == 0 || index < request_index || !knows_member {
             return Err(raft::Error::Store(
                 StorageError::SnapshotTemporarilyUnavailable,
             ));
@@ -274,14 +285,16 @@ mod tests {
         assert!(s.snapshot(0, 2).is_err());
         s.append(&[entry(1, 1), entry(2, 1)]).expect("append");
         let snap = s
-            .create_snapshot(2, ConfState::from((vec![1], vec![])), b"state".to_vec())
+            .create_snapshot(2, ConfState::from((vec![1, 2], vec![])), b"state".to_vec())
             .expect("snapshot");
         assert_eq!(snap.get_metadata().term, 1);
         assert_eq!(s.snapshot(0, 2).expect("offered").get_data(), b"state");
+        // A member the snapshot's configuration does not have would refuse it: it is not offered to it.
+        assert!(s.snapshot(0, 3).is_err());
         let fresh = LogStore::new();
         fresh.apply_snapshot(snap);
         assert_eq!(fresh.first_index().expect("first"), 3);
         assert_eq!(fresh.hard_state().commit, 2);
-        assert_eq!(fresh.conf_state().voters, vec![1]);
+        assert_eq!(fresh.conf_state().voters, vec![1, 2]);
     }
 }

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub election_timeout: Duration,
     /// `--snapshot-count`.
     pub snapshot_count: u64,
+    /// `--experimental-snapshot-catchup-entries`: entries kept behind a snapshot for slow followers.
+    pub snapshot_catchup_entries: u64,
     /// `--force-new-cluster`.
     pub force_new_cluster: bool,
     /// `--cors` origins.
@@ -143,6 +145,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
     let mut raft_config = RaftConfig::new(config.id, config.cluster_id)
         .with_timing(config.heartbeat_interval, config.election_timeout);
     raft_config.snapshot_count = config.snapshot_count.max(1);
+    raft_config.snapshot_catchup_entries = config.snapshot_catchup_entries;
     raft_config.wal_dir = config.wal_dir.clone();
     raft_config.force_new_cluster = config.force_new_cluster;
     let request_timeout = raft_config.request_timeout;
