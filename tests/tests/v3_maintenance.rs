@@ -758,3 +758,31 @@ fn downgrade_answers_as_etcds() {
     }
     assert_eq!(transcripts[0], transcripts[1]);
 }
+
+/// `--server-version`: the version a member reports in `/version` and Maintenance `Status` (and its major.minor as
+/// the cluster version), for clients that enable features by etcd version; a malformed one is refused.
+#[test]
+fn the_reported_version_is_configurable() {
+    let peer = format!("http://127.0.0.1:{}", common::free_port());
+    let mut server = Server::new(Flavor::EtcdNode, "n1", &peer, &format!("n1={peer}"));
+    server.extra = vec!["--server-version".into(), "3.5.13".into()];
+    server.launch();
+    server.wait_ready();
+    let version: Value =
+        serde_json::from_str(&common::http_get(&server.client_url, "/version").expect("version"))
+            .expect("json");
+    assert_eq!(version["etcdserver"], "3.5.13");
+    assert_eq!(version["etcdcluster"], "3.5.0");
+    let status = json(&server, &["endpoint", "status"]);
+    assert_eq!(status[0]["Status"]["version"], "3.5.13");
+    let out = std::process::Command::new(common::etcd_node_binary())
+        .args(["--server-version", "3.5"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not a version like"),
+        "{}",
+        text(&out.stderr)
+    );
+}

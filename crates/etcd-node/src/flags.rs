@@ -83,6 +83,10 @@ pub struct Flags {
         default_value_t = 5000
     )]
     pub experimental_snapshot_catchup_entries: u64,
+    /// The etcd version this member reports (`/version`, Maintenance Status) and, as major.minor.0, the cluster
+    /// version it sets: for clients that enable features by etcd version, as Kubernetes does.
+    #[arg(long, env = "ETCD_SERVER_VERSION", default_value = "3.4.23", value_parser = parse_version)]
+    pub server_version: String,
     /// Enable to check data corruption before serving any client/peer traffic.
     #[arg(long, env = "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub experimental_initial_corrupt_check: bool,
@@ -331,5 +335,19 @@ impl Flags {
         self.data_dir
             .clone()
             .unwrap_or_else(|| format!("{}.etcd", self.name))
+    }
+}
+
+/// An etcd version as `--server-version` takes it: `major.minor.patch`, numbers only.
+fn parse_version(text: &str) -> Result<String, String> {
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not a version like 3.5.13"))
     }
 }

@@ -153,6 +153,7 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         max_learners: flags.max_learners as usize,
         quota_backend_bytes: flags.quota_backend_bytes,
         corrupt_check_time: flags.experimental_corrupt_check_time,
+        server_version: flags.server_version.clone(),
         snapshot_catchup_entries: flags.experimental_snapshot_catchup_entries,
         max_request_bytes,
         lease_checkpoint_interval: flags.experimental_lease_checkpoint_interval,

@@ -106,6 +106,8 @@ pub struct Server {
     pub(crate) strict_reconfig: bool,
     /// `--max-learners`.
     pub(crate) max_learners: usize,
+    /// `--server-version`.
+    pub(crate) server_version: String,
     /// The backend quota in bytes (`--quota-backend-bytes`), `None` when disabled.
     pub(crate) quota: Option<u64>,
     /// Whether this member is a learner, as of the last raft status (refreshed every 100 ms).
@@ -562,7 +564,7 @@ impl Backend for Server {
             .with_store(|store| store.peek("/0/version", false, 0).ok())
             .and_then(|e| e.node.value)
             .unwrap_or_else(|| "not_decided".to_owned());
-        ("3.4.23".to_owned(), cluster)
+        (self.server_version.clone(), cluster)
     }
 
     fn metrics(&self) -> String {

@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub max_learners: usize,
     /// `--quota-backend-bytes`: 0 for etcd's default (2 GiB), negative for none.
     pub quota_backend_bytes: i64,
+    /// `--server-version`: the etcd version this member reports; the cluster version is its major.minor.0.
+    pub server_version: String,
     /// `--experimental-corrupt-check-time`: how often the leader compares the members' hashes (zero: never).
     pub corrupt_check_time: Duration,
     /// `--experimental-lease-checkpoint-interval`: how often the leader checkpoints remaining lease TTLs.
@@ -203,6 +205,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         max_learners: config.max_learners,
         learner: Default::default(),
         quota: crate::quota::resolve(config.quota_backend_bytes),
+        server_version: config.server_version.clone(),
         ready: tokio::sync::watch::channel(false).0,
         stop: tokio::sync::watch::channel(None).0,
         leases: crate::lease::Leases::new(
@@ -302,7 +305,7 @@ async fn publish(server: Arc<Server>) {
             let version = Request {
                 method: Method::Put,
                 path: "/0/version".to_owned(),
-                val: "3.4.0".to_owned(),
+                val: cluster_version_of(&server.server_version),
                 ..Request::default()
             };
             if server.propose_request(version).await.is_ok() {
@@ -357,5 +360,14 @@ async fn sync_watchers(server: Arc<Server>) {
             }
         };
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// The cluster version a member of `server_version` sets: its major.minor.0, as etcd decides it.
+fn cluster_version_of(server_version: &str) -> String {
+    let mut parts = server_version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}.0"),
+        _ => "3.4.0".to_owned(),
     }
 }
