@@ -257,13 +257,8 @@ pub(crate) async fn handle(
             }
             r
         }
-        Err(e) => {
-            let mut r = respond::v2_error(&e, cluster_id);
-            if head {
-                *r.body_mut() = respond::empty();
-            }
-            r
-        }
+        // For HEAD, hyper sends the headers of this answer (its Content-Length included, as etcd's) and no body.
+        Err(e) => respond::v2_error(&e, cluster_id),
     }
 }
 
