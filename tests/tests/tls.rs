@@ -89,13 +89,18 @@ fn https_with_client_certificates_answers_etcdctl_as_etcd_does() {
 
 /// A cluster whose members talk over mutual TLS, each presenting a certificate with CN `cns[i]`.
 fn peer_tls_cluster(dir: &Path, ca: &TestCa, cns: &[&str]) -> Vec<Server> {
+    peer_tls_cluster_of(Flavor::EtcdNode, dir, ca, cns)
+}
+
+/// [`peer_tls_cluster`] of `flavor`.
+fn peer_tls_cluster_of(flavor: Flavor, dir: &Path, ca: &TestCa, cns: &[&str]) -> Vec<Server> {
     let ca_file = ca.write_cert(&dir.join("ca.pem")).expect("CA file");
     let (peers, initial) = common::peer_urls("https", cns.len());
     let mut members: Vec<Server> = Vec::new();
     for (i, (peer, cn)) in peers.iter().zip(cns).enumerate() {
         let name = format!("n{}", i + 1);
         let cert = issue(ca, dir, &format!("peer-{name}"), cn);
-        let mut m = Server::new(Flavor::EtcdNode, &name, peer, &initial);
+        let mut m = Server::new(flavor, &name, peer, &initial);
         m.extra = vec![
             flag("peer-cert-file", &cert.cert),
             flag("peer-key-file", &cert.key),
@@ -125,13 +130,31 @@ fn a_three_member_cluster_runs_over_mutual_peer_tls() {
 
 #[test]
 fn a_peer_whose_certificate_has_another_cn_is_refused() {
-    let pki = tempfile::tempdir().expect("tempdir");
-    let ca = TestCa::new("peer CA").expect("CA");
-    // n2's certificate is from the right CA but names the wrong CN: n1 refuses everything n2 sends, so the two
-    // never agree on a leader and neither becomes ready.
-    let members = peer_tls_cluster(pki.path(), &ca, &["etcd-peer", "intruder"]);
-    assert!(!members[0].ready_within(Duration::from_secs(5)));
-    assert!(!members[1].ready_within(Duration::from_secs(1)));
+    for flavor in [Flavor::EtcdNode, Flavor::Etcd] {
+        let pki = tempfile::tempdir().expect("tempdir");
+        let ca = TestCa::new("peer CA").expect("CA");
+        // n2's certificate is from the right CA but names the wrong CN: n1 refuses everything n2 sends, so the
+        // two never agree on a leader and neither becomes ready.
+        let members = peer_tls_cluster_of(flavor, pki.path(), &ca, &["etcd-peer", "intruder"]);
+        assert!(
+            !members[0].ready_within(Duration::from_secs(5)),
+            "{flavor:?}"
+        );
+        assert!(
+            !members[1].ready_within(Duration::from_secs(1)),
+            "{flavor:?}"
+        );
+        // The refused member says so in the same words as etcd's (Go's text for the alert it received).
+        let refused = std::fs::read_to_string(members[1].log_path()).unwrap_or_default();
+        assert!(
+            refused.contains("remote error: tls: bad certificate"),
+            "{flavor:?}: {refused}"
+        );
+        if flavor == Flavor::EtcdNode {
+            let refusing = std::fs::read_to_string(members[0].log_path()).unwrap_or_default();
+            assert!(refusing.contains("CN not allowed"), "{refusing}");
+        }
+    }
 }
 
 #[test]

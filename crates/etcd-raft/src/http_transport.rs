@@ -338,6 +338,8 @@ impl Link {
     /// Probes the peer every `PROBE_INTERVAL` while the transport keeps `active_since`, recording since when
     /// it has been reachable.
     async fn run_probes(self, active_since: Weak<Mutex<Option<Instant>>>) {
+        // The last TLS refusal logged, so a peer that keeps refusing is logged once, not every probe.
+        let mut refusal_logged: Option<String> = None;
         loop {
             let reachable = match Request::builder()
                 .method(Method::GET)
@@ -345,10 +347,26 @@ impl Link {
                 .header(FROM_HEADER, format!("{:x}", self.local_id))
                 .body(FrameBody::full(Bytes::new()))
             {
-                Ok(request) => matches!(
-                    tokio::time::timeout(PROBE_TIMEOUT, self.client.request(request)).await,
-                    Ok(Ok(r)) if r.status().is_success()
-                ),
+                Ok(request) => {
+                    match tokio::time::timeout(PROBE_TIMEOUT, self.client.request(request)).await {
+                        Ok(Ok(r)) => r.status().is_success(),
+                        Ok(Err(e)) => {
+                            let refusal = etcd_tls::remote_tls_error(&e);
+                            if let Some(text) = &refusal
+                                && refusal_logged.as_ref() != Some(text)
+                            {
+                                tracing::warn!(
+                                    remote_peer_id = %format!("{:x}", self.peer),
+                                    url = %self.url,
+                                    "peer refused this member's TLS connection: {text}"
+                                );
+                            }
+                            refusal_logged = refusal;
+                            false
+                        }
+                        Err(_) => false,
+                    }
+                }
                 Err(_) => false,
             };
             let Some(since) = active_since.upgrade() else {

@@ -11,8 +11,8 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, Error, ServerConfig, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::allowed_cn::AllowedCn;
 use crate::cipher;
+use crate::client_check::ClientCheck;
 use crate::error::TlsError;
 use crate::pem;
 
@@ -93,13 +93,10 @@ impl TlsInfo {
         let verifier = builder
             .build()
             .map_err(|e| TlsError::Config(e.to_string()))?;
-        Ok(Some(match &self.allowed_cn {
-            Some(cn) => Arc::new(AllowedCn {
-                inner: verifier,
-                cn: cn.clone(),
-            }),
-            None => verifier,
-        }))
+        Ok(Some(Arc::new(ClientCheck {
+            inner: verifier,
+            allowed_cn: self.allowed_cn.clone(),
+        })))
     }
 
     /// The configuration to serve with: this member's certificate, and client-certificate checking when a CA

@@ -31,13 +31,14 @@
 //! ```
 
 mod acceptor;
-mod allowed_cn;
 mod auto;
 mod cipher;
+mod client_check;
 mod error;
 mod info;
 mod listener;
 mod pem;
+mod remote_error;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -47,6 +48,7 @@ pub use crate::{
     error::TlsError,
     info::TlsInfo,
     listener::{Accepted, DEFAULT_MAX_CONNECTIONS, Listener},
+    remote_error::remote_tls_error,
 };
 /// The rustls configuration types the builders return.
 pub use rustls::{ClientConfig, ServerConfig};

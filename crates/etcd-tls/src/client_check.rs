@@ -1,17 +1,25 @@
-//! `--peer-cert-allowed-cn`: a client-certificate verifier that also requires a given Common Name.
+//! The check of a client's (or peer's) certificate: the CA's verification, then `--peer-cert-allowed-cn`'s
+//! Common Name when one is set. A refusal is logged here with its reason and answered with the TLS alert Go's
+//! servers send for any refused client certificate, `bad_certificate`: the refused side then logs etcd's words,
+//! "remote error: tls: bad certificate".
 
 use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-/// Verifies as `inner` does, then refuses a certificate whose subject CN is not `cn`.
+/// Verifies as `inner` does, then refuses a certificate whose subject CN is not `allowed_cn` (when set).
 #[derive(Debug)]
-pub(crate) struct AllowedCn {
+pub(crate) struct ClientCheck {
     pub(crate) inner: Arc<dyn ClientCertVerifier>,
-    pub(crate) cn: String,
+    pub(crate) allowed_cn: Option<String>,
+}
+
+/// The error whose alert is `bad_certificate` (rustls maps `NotValidForName` to it).
+fn bad_certificate() -> Error {
+    Error::InvalidCertificate(CertificateError::NotValidForName)
 }
 
 /// The subject Common Names of a DER certificate.
@@ -26,7 +34,7 @@ pub(crate) fn common_names(cert: &[u8]) -> Vec<String> {
         .collect()
 }
 
-impl ClientCertVerifier for AllowedCn {
+impl ClientCertVerifier for ClientCheck {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         self.inner.root_hint_subjects()
     }
@@ -37,18 +45,25 @@ impl ClientCertVerifier for AllowedCn {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        let verified = self
+        let verified = match self
             .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Ok(verified) => verified,
+            Err(e) => {
+                tracing::warn!(error = %e, "refused a client certificate");
+                return Err(bad_certificate());
+            }
+        };
+        let Some(allowed) = &self.allowed_cn else {
+            return Ok(verified);
+        };
         let names = common_names(end_entity);
-        if names.contains(&self.cn) {
+        if names.contains(allowed) {
             Ok(verified)
         } else {
-            tracing::warn!(allowed = %self.cn, presented = ?names, "refused a peer certificate: CN not allowed");
-            Err(Error::General(format!(
-                "peer certificate CN {names:?} is not the allowed CN {:?}",
-                self.cn
-            )))
+            tracing::warn!(allowed = %allowed, presented = ?names, "refused a peer certificate: CN not allowed");
+            Err(bad_certificate())
         }
     }
 
