@@ -94,24 +94,78 @@ fn peer_tls_cluster(dir: &Path, ca: &TestCa, cns: &[&str]) -> Vec<Server> {
 
 /// [`peer_tls_cluster`] of `flavor`.
 fn peer_tls_cluster_of(flavor: Flavor, dir: &Path, ca: &TestCa, cns: &[&str]) -> Vec<Server> {
+    let certs: Vec<(&str, &[&str])> = cns
+        .iter()
+        .map(|cn| (*cn, &["127.0.0.1", "localhost"][..]))
+        .collect();
+    peer_tls_cluster_with(flavor, dir, ca, &certs, "--peer-cert-allowed-cn=etcd-peer")
+}
+
+/// A cluster of `flavor` over mutual peer TLS, member `i` presenting a certificate with CN and SANs `certs[i]`,
+/// every member started with `allow` (`--peer-cert-allowed-cn=…` or `--peer-cert-allowed-hostname=…`).
+fn peer_tls_cluster_with(
+    flavor: Flavor,
+    dir: &Path,
+    ca: &TestCa,
+    certs: &[(&str, &[&str])],
+    allow: &str,
+) -> Vec<Server> {
     let ca_file = ca.write_cert(&dir.join("ca.pem")).expect("CA file");
-    let (peers, initial) = common::peer_urls("https", cns.len());
+    let (peers, initial) = common::peer_urls("https", certs.len());
     let mut members: Vec<Server> = Vec::new();
-    for (i, (peer, cn)) in peers.iter().zip(cns).enumerate() {
+    for (i, (peer, (cn, sans))) in peers.iter().zip(certs).enumerate() {
         let name = format!("n{}", i + 1);
-        let cert = issue(ca, dir, &format!("peer-{name}"), cn);
+        let cert = ca
+            .issue(dir, &format!("peer-{name}"), cn, sans)
+            .expect("certificate");
         let mut m = Server::new(flavor, &name, peer, &initial);
         m.extra = vec![
             flag("peer-cert-file", &cert.cert),
             flag("peer-key-file", &cert.key),
             flag("peer-trusted-ca-file", &ca_file),
             "--peer-client-cert-auth".to_owned(),
-            "--peer-cert-allowed-cn=etcd-peer".to_owned(),
+            allow.to_owned(),
         ];
         m.launch();
         members.push(m);
     }
     members
+}
+
+/// `--peer-cert-allowed-hostname`, side by side with etcd 3.4.23: peers whose certificates are valid for the
+/// host name form a cluster; a peer whose certificate names another host is refused, and says so in etcd's words.
+#[test]
+fn peers_are_checked_against_the_allowed_hostname_as_in_etcd() {
+    for flavor in [Flavor::EtcdNode, Flavor::Etcd] {
+        let pki = tempfile::tempdir().expect("tempdir");
+        let ca = TestCa::new("peer CA").expect("CA");
+        let good: &[&str] = &["127.0.0.1", "localhost"];
+        let allow = "--peer-cert-allowed-hostname=localhost";
+        let members =
+            peer_tls_cluster_with(flavor, pki.path(), &ca, &[("a", good), ("b", good)], allow);
+        for m in &members {
+            m.wait_ready();
+        }
+        drop(members);
+        let pki = tempfile::tempdir().expect("tempdir");
+        let elsewhere: &[&str] = &["127.0.0.1", "intruder.example"];
+        let members = peer_tls_cluster_with(
+            flavor,
+            pki.path(),
+            &ca,
+            &[("a", good), ("b", elsewhere)],
+            allow,
+        );
+        assert!(
+            !members[0].ready_within(Duration::from_secs(5)),
+            "{flavor:?}"
+        );
+        let refused = std::fs::read_to_string(members[1].log_path()).unwrap_or_default();
+        assert!(
+            refused.contains("remote error: tls: bad certificate"),
+            "{flavor:?}: {refused}"
+        );
+    }
 }
 
 #[test]

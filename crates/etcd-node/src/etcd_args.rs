@@ -35,7 +35,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "max-snapshots",
     "max-wals",
     "metrics",
-    "peer-cert-allowed-hostname",
     "pre-vote",
 ];
 

@@ -188,6 +188,9 @@ pub struct Flags {
     /// Allowed CN for inter-peer authentication.
     #[arg(long, env = "ETCD_PEER_CERT_ALLOWED_CN", default_value = "")]
     pub peer_cert_allowed_cn: String,
+    /// Allowed TLS hostname for inter peer authentication.
+    #[arg(long, env = "ETCD_PEER_CERT_ALLOWED_HOSTNAME", default_value = "")]
+    pub peer_cert_allowed_hostname: String,
     /// Peer TLS using generated certificates (ignored when certificate files are given).
     #[arg(long, env = "ETCD_PEER_AUTO_TLS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub peer_auto_tls: bool,

@@ -141,6 +141,8 @@ pub fn setup(
             crl_file: path(&flags.peer_crl_file),
             allowed_cn: (!flags.peer_cert_allowed_cn.is_empty())
                 .then(|| flags.peer_cert_allowed_cn.clone()),
+            allowed_hostname: (!flags.peer_cert_allowed_hostname.is_empty())
+                .then(|| flags.peer_cert_allowed_hostname.clone()),
             cipher_suites: suites.clone(),
             ..base
         },

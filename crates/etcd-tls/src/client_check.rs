@@ -15,6 +15,45 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 pub(crate) struct ClientCheck {
     pub(crate) inner: Arc<dyn ClientCertVerifier>,
     pub(crate) allowed_cn: Option<String>,
+    /// `--peer-cert-allowed-hostname`: a host name (or IP address) the certificate must be valid for.
+    pub(crate) allowed_hostname: Option<String>,
+}
+
+/// Whether the certificate is valid for `host` as Go's `VerifyHostname` decides it: an IP address against the
+/// IP SANs, a name against the DNS SANs (case-insensitive, a leading `*` label matching one label).
+pub(crate) fn valid_for_host(cert: &[u8], host: &str) -> bool {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert) else {
+        return false;
+    };
+    let Ok(Some(san)) = parsed.subject_alternative_name() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return san.value.general_names.iter().any(|name| match name {
+            x509_parser::extensions::GeneralName::IPAddress(bytes) => match ip {
+                std::net::IpAddr::V4(v4) => *bytes == v4.octets().as_slice(),
+                std::net::IpAddr::V6(v6) => *bytes == v6.octets().as_slice(),
+            },
+            _ => false,
+        });
+    }
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    san.value.general_names.iter().any(|name| match name {
+        x509_parser::extensions::GeneralName::DNSName(pattern) => {
+            name_matches(&pattern.trim_end_matches('.').to_ascii_lowercase(), &host)
+        }
+        _ => false,
+    })
+}
+
+fn name_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(rest) => host
+            .split_once('.')
+            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
+        None => pattern == host,
+    }
 }
 
 /// The error whose alert is `bad_certificate` (rustls maps `NotValidForName` to it).
@@ -55,6 +94,12 @@ impl ClientCertVerifier for ClientCheck {
                 return Err(bad_certificate());
             }
         };
+        if let Some(host) = &self.allowed_hostname
+            && !valid_for_host(end_entity, host)
+        {
+            tracing::warn!(allowed = %host, "refused a peer certificate: not valid for the allowed hostname");
+            return Err(bad_certificate());
+        }
         let Some(allowed) = &self.allowed_cn else {
             return Ok(verified);
         };
@@ -95,5 +140,19 @@ impl ClientCertVerifier for ClientCheck {
 
     fn offer_client_auth(&self) -> bool {
         self.inner.offer_client_auth()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_match_as_go_matches_them() {
+        assert!(name_matches("etcd.example.com", "etcd.example.com"));
+        assert!(name_matches("*.example.com", "etcd.example.com"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(!name_matches("etcd.example.com", "other.example.com"));
     }
 }
