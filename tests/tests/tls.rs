@@ -274,3 +274,69 @@ fn bad_certificate_files_stop_startup_with_their_names() {
     assert!(err.contains("TLS_RSA_WITH_RC4_128_SHA"), "{err}");
     assert!(!data.join("member").exists(), "nothing written");
 }
+
+/// `--listen-client-urls http://h:p,https://h:p`: one port serving plain HTTP and TLS, told apart by each
+/// connection's first byte, as etcd 3.4.23 serves it: v3 over both, and the v2 API over both.
+#[test]
+fn http_and_https_share_one_port_as_in_etcd() {
+    let pki = tempfile::tempdir().expect("tempdir");
+    let dir = pki.path();
+    let ca = TestCa::new("ca").expect("CA");
+    let ca_file = ca.write_cert(&dir.join("ca.pem")).expect("CA file");
+    let server_cert = issue(&ca, dir, "server", "server");
+    let mut transcripts = Vec::new();
+    for flavor in [Flavor::EtcdNode, Flavor::Etcd] {
+        let port = free_port();
+        let plain = format!("http://127.0.0.1:{port}");
+        let secure = format!("https://127.0.0.1:{port}");
+        let peer_url = format!("http://127.0.0.1:{}", free_port());
+        let mut server = Server::new(flavor, "n1", &peer_url, &format!("n1={peer_url}"));
+        server.extra = vec![
+            flag("cert-file", &server_cert.cert),
+            flag("key-file", &server_cert.key),
+        ];
+        // Both URLs listened on and advertised; the helpers then use the plain one.
+        server.client_url = format!("{plain},{secure}");
+        server.launch();
+        server.client_url = plain.clone();
+        server.wait_ready();
+        let etcdctl = |endpoint: &str, args: &[&str]| {
+            let out = std::process::Command::new(common::Etcdctl::V35.binary())
+                .env("ETCDCTL_API", "3")
+                .args(["--endpoints", endpoint, "--command-timeout=15s"])
+                .arg(format!("--cacert={}", ca_file.display()))
+                .args(args)
+                .output()
+                .expect("etcdctl");
+            format!(
+                "{:?} {}{}",
+                out.status.code(),
+                text(&out.stdout),
+                text(&out.stderr)
+            )
+        };
+        let mut t = vec![
+            etcdctl(&plain, &["put", "over", "plain"]),
+            etcdctl(&secure, &["put", "over", "tls"]),
+            etcdctl(&plain, &["get", "over", "--print-value-only"]),
+            etcdctl(&secure, &["get", "over", "--print-value-only"]),
+        ];
+        let tls = ClientTls {
+            ca: ca_file.clone(),
+            cert: None,
+            key: None,
+        };
+        t.push(format!(
+            "{:?}",
+            common::https_get(&secure, "/v2/keys/nothing", &tls)
+                .map(|b| b.contains("Key not found"))
+        ));
+        t.push(format!(
+            "{:?}",
+            http(&plain, "GET", "/v2/keys/nothing", "").map(|(s, _)| s)
+        ));
+        transcripts.push(t.join("\n"));
+    }
+    assert_eq!(transcripts[0], transcripts[1]);
+    assert!(transcripts[0].contains("tls"), "{}", transcripts[0]);
+}

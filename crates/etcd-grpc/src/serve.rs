@@ -138,24 +138,19 @@ pub async fn serve_clients(
                 .max_concurrent_streams(options.max_concurrent_streams)
                 .keep_alive_interval(Some(options.keepalive_interval))
                 .keep_alive_timeout(options.keepalive_timeout);
-            let result = match tls {
-                None => {
-                    builder
-                        .serve_connection(TokioIo::new(accepted.stream), service)
-                        .await
-                }
-                Some(tls) => match tls.accept(accepted.stream).await {
-                    Ok(stream) => {
-                        builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await
-                    }
+            let stream = match tls {
+                None => etcd_tls::MaybeTls::Plain(accepted.stream),
+                Some(tls) => match tls.accept_either(accepted.stream).await {
+                    Ok(stream) => stream,
                     Err(e) => {
                         tracing::debug!("TLS handshake failed: {e}");
                         return;
                     }
                 },
             };
+            let result = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
             if let Err(e) = result {
                 tracing::debug!("client connection ended: {e}");
             }

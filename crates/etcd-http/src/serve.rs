@@ -57,22 +57,19 @@ pub async fn serve_connection<S, B>(
     let mut http = hyper::server::conn::http1::Builder::new();
     // Header names as Go writes them (`X-Etcd-Index`, `Content-Type`), for clients that compare them exactly.
     http.title_case_headers(true);
-    let result = match tls {
-        None => {
-            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await
-        }
-        Some(acceptor) => match acceptor.accept(stream).await {
-            Ok(stream) => {
-                http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await
-            }
+    let stream = match tls {
+        None => etcd_tls::MaybeTls::Plain(stream),
+        Some(acceptor) => match acceptor.accept_either(stream).await {
+            Ok(stream) => stream,
             Err(e) => {
                 tracing::debug!("TLS handshake failed: {e}");
                 return;
             }
         },
     };
+    let result = http
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
     if let Err(e) = result {
         tracing::debug!("connection ended: {e}");
     }

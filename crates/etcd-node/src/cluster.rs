@@ -94,6 +94,20 @@ fn check_url(url: &str) -> Result<(), String> {
 }
 
 /// `host:port` of an `http(s)://host:port` URL, for binding; `localhost` binds the loopback address.
+/// The listen URLs grouped by the address they bind, in first-seen order: `http://h:p` and `https://h:p` share one
+/// listener, as in etcd (each connection is told apart by its first byte).
+pub fn ports(urls: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut ports: Vec<(String, Vec<String>)> = Vec::new();
+    for url in urls {
+        let addr = bind_address(url)?;
+        match ports.iter_mut().find(|(a, _)| *a == addr) {
+            Some((_, same)) => same.push(url.clone()),
+            None => ports.push((addr, vec![url.clone()])),
+        }
+    }
+    Ok(ports)
+}
+
 pub fn bind_address(url: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("http://")

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use etcd_raft::{Bootstrap, HttpTransport, InitialMember};
 use etcd_server::{Running, ServerConfig};
 
-use crate::cluster::{bind_address, own_member, parse_initial_cluster, parse_urls};
+use crate::cluster::{own_member, parse_initial_cluster, parse_urls};
 use crate::flags::Flags;
 
 /// A running member and the tasks serving its ports.
@@ -117,8 +117,10 @@ pub async fn start(flags: &Flags) -> Result<Member> {
     };
 
     // Bind first, so a port in use is reported before anything is written.
-    let client_listeners = bind_all("clients", &listen_client).await?;
-    let peer_listeners = bind_all("peers", &listen_peer).await?;
+    let client_ports = crate::cluster::ports(&listen_client).map_err(anyhow::Error::msg)?;
+    let peer_ports = crate::cluster::ports(&listen_peer).map_err(anyhow::Error::msg)?;
+    let client_listeners = bind_all("clients", &client_ports).await?;
+    let peer_listeners = bind_all("peers", &peer_ports).await?;
 
     let transport = HttpTransport::with_tls(
         id,
@@ -162,16 +164,16 @@ pub async fn start(flags: &Flags) -> Result<Member> {
     let server = running.server.clone();
 
     let mut tasks = Vec::new();
-    for (listener, url) in peer_listeners.into_iter().zip(&listen_peer) {
+    for (listener, (_, urls)) in peer_listeners.into_iter().zip(&peer_ports) {
         tasks.push(crate::peer::serve(
             listener,
-            crate::tls::TlsSetup::acceptor_for(&tls.peer, url),
+            crate::tls::TlsSetup::acceptor_for_port(&tls.peer, urls),
             server.clone(),
         ));
     }
-    let client_acceptors: Vec<_> = listen_client
+    let client_acceptors: Vec<_> = client_ports
         .iter()
-        .map(|url| crate::tls::TlsSetup::acceptor_for(&tls.client, url))
+        .map(|(_, urls)| crate::tls::TlsSetup::acceptor_for_port(&tls.client, urls))
         .collect();
     let options = etcd_grpc::ClientOptions {
         max_request_bytes,
@@ -212,14 +214,16 @@ pub async fn start(flags: &Flags) -> Result<Member> {
     Ok(Member { running, tasks })
 }
 
-/// Binds a listener for each URL.
-async fn bind_all(what: &str, urls: &[String]) -> Result<Vec<tokio::net::TcpListener>> {
-    let mut listeners = Vec::with_capacity(urls.len());
-    for url in urls {
-        let addr = bind_address(url).map_err(anyhow::Error::msg)?;
-        let listener = tokio::net::TcpListener::bind(&addr)
+/// Binds a listener for each port (an address and the URLs it serves).
+async fn bind_all(
+    what: &str,
+    ports: &[(String, Vec<String>)],
+) -> Result<Vec<tokio::net::TcpListener>> {
+    let mut listeners = Vec::with_capacity(ports.len());
+    for (addr, urls) in ports {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("listening for {what} on {url}"))?;
+            .with_context(|| format!("listening for {what} on {}", urls.join(",")))?;
         listeners.push(listener);
     }
     Ok(listeners)

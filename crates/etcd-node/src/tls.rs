@@ -29,6 +29,20 @@ impl TlsSetup {
             .then(|| acceptor.clone())
             .flatten()
     }
+
+    /// The acceptor for a port that serves `urls` (one address): TLS when one of them is `https://`, plain HTTP
+    /// beside it when another is `http://`.
+    pub fn acceptor_for_port(
+        acceptor: &Option<TlsAcceptor>,
+        urls: &[String],
+    ) -> Option<TlsAcceptor> {
+        let tls = urls.iter().find_map(|u| Self::acceptor_for(acceptor, u))?;
+        if urls.iter().any(|u| u.starts_with("http://")) {
+            Some(tls.with_plain_http())
+        } else {
+            Some(tls)
+        }
+    }
 }
 
 fn path(flag: &str) -> Option<PathBuf> {

@@ -8,6 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use crate::either_stream::MaybeTls;
+
 /// How long a client may take to complete the handshake (or send its first byte).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first byte of every TLS connection: a handshake record.
@@ -35,7 +37,7 @@ async fn drain_before_close(stream: &mut TcpStream) {
 
 /// Completes TLS handshakes for a server configuration.
 #[derive(Clone)]
-pub struct TlsAcceptor(tokio_rustls::TlsAcceptor);
+pub struct TlsAcceptor(tokio_rustls::TlsAcceptor, bool);
 
 impl std::fmt::Debug for TlsAcceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,7 +48,18 @@ impl std::fmt::Debug for TlsAcceptor {
 impl TlsAcceptor {
     /// An acceptor serving with `config`.
     pub fn new(config: Arc<ServerConfig>) -> TlsAcceptor {
-        TlsAcceptor(tokio_rustls::TlsAcceptor::from(config))
+        TlsAcceptor(tokio_rustls::TlsAcceptor::from(config), false)
+    }
+
+    /// The same acceptor on a port that also serves plain HTTP (`http://` and `https://` URLs on one address, as
+    /// etcd allows): a connection that does not begin with a TLS handshake is served in the clear.
+    pub fn with_plain_http(&self) -> TlsAcceptor {
+        TlsAcceptor(self.0.clone(), true)
+    }
+
+    /// Whether plain HTTP is served beside TLS.
+    pub fn serves_plain_http(&self) -> bool {
+        self.1
     }
 
     /// The same acceptor offering these ALPN protocols, in preference order (the client port offers `h2` for
@@ -54,18 +67,30 @@ impl TlsAcceptor {
     pub fn with_alpn(&self, protocols: &[&[u8]]) -> TlsAcceptor {
         let mut config = (**self.0.config()).clone();
         config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
-        TlsAcceptor::new(Arc::new(config))
+        TlsAcceptor(tokio_rustls::TlsAcceptor::from(Arc::new(config)), self.1)
     }
 
     /// Completes the handshake on `stream`. A client that speaks plain HTTP gets Go's `400` answer and the
     /// connection is closed; a client that stalls is dropped after a timeout; either way this returns an
     /// error, as for a failed handshake (an unknown CA, a revoked or refused certificate).
-    pub async fn accept(&self, mut stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+    pub async fn accept(&self, stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        match self.accept_either(stream).await? {
+            MaybeTls::Tls(stream) => Ok(*stream),
+            MaybeTls::Plain(_) => Err(std::io::Error::other("a plain connection")),
+        }
+    }
+
+    /// Completes the handshake on `stream`, or (on a port that also serves plain HTTP, and for a connection that
+    /// does not begin with one) hands the connection back as it is. Otherwise as [`TlsAcceptor::accept`].
+    pub async fn accept_either(&self, mut stream: TcpStream) -> std::io::Result<MaybeTls> {
         let mut first = [0u8; 1];
         let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first))
             .await
             .map_err(|_| std::io::Error::other("no TLS handshake before the timeout"))??;
         if peeked == 1 && first[0] != TLS_HANDSHAKE_RECORD {
+            if self.1 {
+                return Ok(MaybeTls::Plain(stream));
+            }
             let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
             let _ = stream.shutdown().await;
             drain_before_close(&mut stream).await;
@@ -73,8 +98,9 @@ impl TlsAcceptor {
                 "a plain-HTTP request on an HTTPS port",
             ));
         }
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, self.0.accept(stream))
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.0.accept(stream))
             .await
-            .map_err(|_| std::io::Error::other("TLS handshake timed out"))?
+            .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
+        Ok(MaybeTls::Tls(Box::new(tls)))
     }
 }

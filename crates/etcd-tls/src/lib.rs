@@ -34,6 +34,7 @@ mod acceptor;
 mod auto;
 mod cipher;
 mod client_check;
+mod either_stream;
 mod error;
 mod info;
 mod listener;
@@ -45,6 +46,7 @@ pub mod testing;
 pub use crate::{
     acceptor::TlsAcceptor,
     auto::self_signed,
+    either_stream::MaybeTls,
     error::TlsError,
     info::TlsInfo,
     listener::{Accepted, DEFAULT_MAX_CONNECTIONS, Listener},
