@@ -108,7 +108,7 @@ pub fn services(server: Arc<Server>, options: &ClientOptions) -> Routes {
 
 /// Serves gRPC (`routes`) and the v2 API (`backend`) on `listener` until the task is dropped.
 pub async fn serve_clients(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<etcd_tls::Bound> + Send + 'static,
     tls: Option<etcd_tls::TlsAcceptor>,
     routes: Routes,
     backend: Arc<dyn Backend>,

@@ -11,7 +11,7 @@ use etcd_api::v2::Backend;
 /// Serves client requests on `listener` (over TLS with `tls`) until the returned task is aborted. Each
 /// connection runs on its own task; a slow client holds only its own.
 pub fn serve(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<etcd_tls::Bound> + Send + 'static,
     tls: Option<etcd_tls::TlsAcceptor>,
     backend: Arc<dyn Backend>,
 ) -> tokio::task::JoinHandle<()> {
@@ -20,7 +20,7 @@ pub fn serve(
 
 /// The accept loop of [`serve`], for callers that run it in a task of their own.
 pub async fn serve_forever(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<etcd_tls::Bound> + Send + 'static,
     tls: Option<etcd_tls::TlsAcceptor>,
     backend: Arc<dyn Backend>,
 ) {
@@ -43,7 +43,7 @@ pub async fn serve_forever(
 /// Serves HTTP/1.1 on one accepted connection with `service`, after a TLS handshake when `tls` is given. A
 /// failed handshake (or a plain-HTTP client on a TLS port, which gets a `400` first) ends the connection.
 pub async fn serve_connection<S, B>(
-    stream: tokio::net::TcpStream,
+    stream: etcd_tls::Conn,
     tls: Option<&etcd_tls::TlsAcceptor>,
     service: S,
 ) where
@@ -52,8 +52,7 @@ pub async fn serve_connection<S, B>(
     B: Body + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    // Answers are small and latency-bound: no Nagle.
-    let _ = stream.set_nodelay(true);
+    // Answers are small and latency-bound: no Nagle (set when the connection was accepted).
     let mut http = hyper::server::conn::http1::Builder::new();
     // Header names as Go writes them (`X-Etcd-Index`, `Content-Type`), for clients that compare them exactly.
     http.title_case_headers(true);

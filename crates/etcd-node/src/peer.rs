@@ -9,7 +9,7 @@ use hyper::{Request, Response};
 
 /// Serves the peer port on `listener` until the task is aborted.
 pub fn serve(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<etcd_tls::Bound> + Send + 'static,
     tls: Option<etcd_tls::TlsAcceptor>,
     server: Arc<Server>,
 ) -> tokio::task::JoinHandle<()> {

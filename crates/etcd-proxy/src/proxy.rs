@@ -90,7 +90,7 @@ impl Proxy {
     pub async fn handle(
         &self,
         request: Request<Incoming>,
-        remote: SocketAddr,
+        remote: Option<SocketAddr>,
     ) -> Response<ProxyBody> {
         if self.config.readonly && request.method() != Method::GET {
             return answer(StatusCode::NOT_IMPLEMENTED, None, String::new());
@@ -149,7 +149,11 @@ impl Proxy {
         );
     }
 
-    async fn forward(&self, request: Request<Incoming>, remote: SocketAddr) -> Response<ProxyBody> {
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+        remote: Option<SocketAddr>,
+    ) -> Response<ProxyBody> {
         let endpoints = self.endpoints.available();
         if endpoints.is_empty() {
             return error(
@@ -178,12 +182,15 @@ impl Proxy {
             .to_owned();
         let mut headers = parts.headers.clone();
         strip_hop_by_hop(&mut headers);
-        let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(earlier) => format!("{earlier}, {}", remote.ip()),
-            None => remote.ip().to_string(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&forwarded) {
-            headers.insert("x-forwarded-for", v);
+        // Go's reverse proxy adds the client's IP; a client on a Unix socket has none.
+        if let Some(remote) = remote {
+            let forwarded = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(earlier) => format!("{earlier}, {}", remote.ip()),
+                None => remote.ip().to_string(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&forwarded) {
+                headers.insert("x-forwarded-for", v);
+            }
         }
         let is_watch = path_and_query.contains("wait=true");
         for endpoint in &endpoints {

@@ -620,7 +620,7 @@ fn reply(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
 /// full peer server, with `/members` and `/version`, belongs to the HTTP layer; this one is enough for a
 /// cluster of raft nodes.
 pub fn spawn_peer_server(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<etcd_tls::Bound> + Send + 'static,
     raft: RaftHandle,
     cluster_id: u64,
 ) -> tokio::task::JoinHandle<()> {

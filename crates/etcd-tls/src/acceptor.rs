@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use crate::conn::Conn;
 use crate::either_stream::MaybeTls;
 
 /// How long a client may take to complete the handshake (or send its first byte).
@@ -73,23 +74,33 @@ impl TlsAcceptor {
     /// Completes the handshake on `stream`. A client that speaks plain HTTP gets Go's `400` answer and the
     /// connection is closed; a client that stalls is dropped after a timeout; either way this returns an
     /// error, as for a failed handshake (an unknown CA, a revoked or refused certificate).
-    pub async fn accept(&self, stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
-        match self.accept_either(stream).await? {
+    pub async fn accept(&self, stream: TcpStream) -> std::io::Result<TlsStream<Conn>> {
+        match self.accept_either(Conn::Tcp(stream)).await? {
             MaybeTls::Tls(stream) => Ok(*stream),
             MaybeTls::Plain(_) => Err(std::io::Error::other("a plain connection")),
         }
     }
 
-    /// Completes the handshake on `stream`, or (on a port that also serves plain HTTP, and for a connection that
-    /// does not begin with one) hands the connection back as it is. Otherwise as [`TlsAcceptor::accept`].
-    pub async fn accept_either(&self, mut stream: TcpStream) -> std::io::Result<MaybeTls> {
+    /// Completes the handshake on `stream`, or (on a TCP port that also serves plain HTTP, and for a connection
+    /// that does not begin with one) hands the connection back as it is. Otherwise as [`TlsAcceptor::accept`].
+    pub async fn accept_either(&self, stream: Conn) -> std::io::Result<MaybeTls> {
+        let mut stream = match stream {
+            Conn::Tcp(stream) => stream,
+            // A `unixs://` socket is TLS only: there is no plain HTTP to tell apart.
+            unix @ Conn::Unix(_) => {
+                let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.0.accept(unix))
+                    .await
+                    .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
+                return Ok(MaybeTls::Tls(Box::new(tls)));
+            }
+        };
         let mut first = [0u8; 1];
         let peeked = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first))
             .await
             .map_err(|_| std::io::Error::other("no TLS handshake before the timeout"))??;
         if peeked == 1 && first[0] != TLS_HANDSHAKE_RECORD {
             if self.1 {
-                return Ok(MaybeTls::Plain(stream));
+                return Ok(MaybeTls::Plain(Conn::Tcp(stream)));
             }
             let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
             let _ = stream.shutdown().await;
@@ -98,7 +109,7 @@ impl TlsAcceptor {
                 "a plain-HTTP request on an HTTPS port",
             ));
         }
-        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.0.accept(stream))
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.0.accept(Conn::Tcp(stream)))
             .await
             .map_err(|_| std::io::Error::other("TLS handshake timed out"))??;
         Ok(MaybeTls::Tls(Box::new(tls)))

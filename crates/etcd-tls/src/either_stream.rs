@@ -5,16 +5,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
+
+use crate::conn::Conn;
 
 /// A client connection, in the clear or over TLS.
 #[derive(Debug)]
 pub enum MaybeTls {
-    /// Plain TCP.
-    Plain(TcpStream),
-    /// TLS over TCP, the handshake done.
-    Tls(Box<TlsStream<TcpStream>>),
+    /// In the clear.
+    Plain(Conn),
+    /// Over TLS, the handshake done.
+    Tls(Box<TlsStream<Conn>>),
 }
 
 impl AsyncRead for MaybeTls {

@@ -34,6 +34,7 @@ mod acceptor;
 mod auto;
 mod cipher;
 mod client_check;
+mod conn;
 mod either_stream;
 mod error;
 mod info;
@@ -46,6 +47,7 @@ pub mod testing;
 pub use crate::{
     acceptor::TlsAcceptor,
     auto::self_signed,
+    conn::{Bound, Conn, SocketFile},
     either_stream::MaybeTls,
     error::TlsError,
     info::TlsInfo,

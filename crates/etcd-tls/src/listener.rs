@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::conn::{Bound, Conn};
 
 /// The first pause after a failed accept.
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
@@ -21,26 +22,26 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
 /// A listener whose [`Listener::accept`] backs off on errors and bounds open connections.
 #[derive(Debug)]
 pub struct Listener {
-    inner: TcpListener,
+    inner: Bound,
     open: Arc<Semaphore>,
 }
 
 /// An accepted connection; the slot it holds is given back when the permit is dropped.
 #[derive(Debug)]
 pub struct Accepted {
-    /// The connection (Nagle off: answers are small and latency-bound).
-    pub stream: TcpStream,
-    /// The peer's address.
-    pub remote: std::net::SocketAddr,
+    /// The connection (over TCP, Nagle off: answers are small and latency-bound).
+    pub stream: Conn,
+    /// The peer's TCP address (`None` over a Unix socket).
+    pub remote: Option<std::net::SocketAddr>,
     /// Hold for as long as the connection is served.
     pub permit: OwnedSemaphorePermit,
 }
 
 impl Listener {
     /// Wraps `inner`, allowing at most `max_connections` connections open at once.
-    pub fn new(inner: TcpListener, max_connections: usize) -> Listener {
+    pub fn new(inner: impl Into<Bound>, max_connections: usize) -> Listener {
         Listener {
-            inner,
+            inner: inner.into(),
             open: Arc::new(Semaphore::new(max_connections.max(1))),
         }
     }
@@ -59,7 +60,6 @@ impl Listener {
             };
             match self.inner.accept().await {
                 Ok((stream, remote)) => {
-                    let _ = stream.set_nodelay(true);
                     return Accepted {
                         stream,
                         remote,
@@ -76,8 +76,8 @@ impl Listener {
         }
     }
 
-    /// The address it listens on.
-    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+    /// The TCP address it listens on (`None` for a Unix socket).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         self.inner.local_addr()
     }
 }
@@ -85,6 +85,7 @@ impl Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::{TcpListener, TcpStream};
 
     #[tokio::test]
     async fn connections_are_bounded_and_slots_come_back() {
