@@ -164,6 +164,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     /// How clients reach an `https://` client URL: (CA file, client certificate, client key).
     pub client_tls: Option<ClientTls>,
+    /// The process's working directory (where `unix://host:port` sockets are made); the test's when `None`.
+    pub cwd: Option<PathBuf>,
 }
 
 /// What a client presents to an `https://` member.
@@ -201,6 +203,7 @@ impl Server {
             child: None,
             dir,
             client_tls: None,
+            cwd: None,
         }
     }
 
@@ -216,7 +219,11 @@ impl Server {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        let child = command
             .args(["--name", &self.name, "--enable-v2"])
             .arg("--data-dir")
             .arg(&self.data)

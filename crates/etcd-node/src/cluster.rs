@@ -86,14 +86,13 @@ pub fn parse_urls(flag: &str, text: &str) -> Result<Vec<String>, String> {
 
 fn check_url(url: &str) -> Result<(), String> {
     match url.split_once("://") {
-        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),
+        Some(("http" | "https" | "unix" | "unixs", rest)) if !rest.is_empty() => Ok(()),
         _ => Err(format!(
             "URL scheme must be http, https, unix, or unixs: {url}"
         )),
     }
 }
 
-/// `host:port` of an `http(s)://host:port` URL, for binding; `localhost` binds the loopback address.
 /// The listen URLs grouped by the address they bind, in first-seen order: `http://h:p` and `https://h:p` share one
 /// listener, as in etcd (each connection is told apart by its first byte).
 pub fn ports(urls: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
@@ -108,11 +107,25 @@ pub fn ports(urls: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
     Ok(ports)
 }
 
+/// What a listen URL binds: `host:port` of an `http(s)://host:port` URL (`localhost` binds the loopback
+/// address), or `unix:<path>` for a `unix(s)://` URL, whose socket path is its `host:port` text (etcd's rule).
 pub fn bind_address(url: &str) -> Result<String, String> {
+    if let Some(rest) = url
+        .strip_prefix("unix://")
+        .or_else(|| url.strip_prefix("unixs://"))
+    {
+        let path = rest.split('/').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(format!("{url}: no socket path"));
+        }
+        return Ok(format!("unix:{path}"));
+    }
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("{url}: only http and https URLs can be listened on"))?;
+        .ok_or_else(|| {
+            format!("{url}: only http, https, unix and unixs URLs can be listened on")
+        })?;
     let host_port = rest.split('/').next().unwrap_or_default();
     let (host, port) = host_port
         .rsplit_once(':')

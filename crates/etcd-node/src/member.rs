@@ -214,16 +214,21 @@ pub async fn start(flags: &Flags) -> Result<Member> {
     Ok(Member { running, tasks })
 }
 
-/// Binds a listener for each port (an address and the URLs it serves).
-async fn bind_all(
-    what: &str,
-    ports: &[(String, Vec<String>)],
-) -> Result<Vec<tokio::net::TcpListener>> {
+/// Binds a listener for each port (an address and the URLs it serves): a TCP port, or a Unix socket (its file
+/// removed when the listener is dropped).
+async fn bind_all(what: &str, ports: &[(String, Vec<String>)]) -> Result<Vec<etcd_tls::Bound>> {
     let mut listeners = Vec::with_capacity(ports.len());
     for (addr, urls) in ports {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening for {what} on {}", urls.join(",")))?;
+        let context = || format!("listening for {what} on {}", urls.join(","));
+        let listener = match addr.strip_prefix("unix:") {
+            Some(path) => {
+                etcd_tls::Bound::unix(std::path::Path::new(path)).with_context(context)?
+            }
+            None => tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(context)?
+                .into(),
+        };
         listeners.push(listener);
     }
     Ok(listeners)

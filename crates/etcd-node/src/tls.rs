@@ -25,7 +25,7 @@ pub struct TlsSetup {
 impl TlsSetup {
     /// The acceptor for a listen URL: `Some` for `https://`.
     pub fn acceptor_for(acceptor: &Option<TlsAcceptor>, url: &str) -> Option<TlsAcceptor> {
-        url.starts_with("https://")
+        (url.starts_with("https://") || url.starts_with("unixs://"))
             .then(|| acceptor.clone())
             .flatten()
     }

@@ -25,7 +25,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -55,7 +54,7 @@ pub const CLUSTER_ID_HEADER: &str = "X-Etcd-Cluster-ID";
 /// Header naming the member that sent a peer request.
 pub const FROM_HEADER: &str = "X-Server-From";
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, FrameBody>;
+type HttpClient = Client<crate::peer_connector::PeerConnector, FrameBody>;
 
 /// Sends raft messages to peers over HTTP; see the module documentation for the wire format.
 #[derive(Debug)]
@@ -106,11 +105,12 @@ impl HttpTransport {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
+        let connector = crate::peer_connector::PeerConnector { https, tls };
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(HttpTransport {
             local_id,

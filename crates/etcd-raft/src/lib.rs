@@ -66,6 +66,7 @@ mod ids;
 mod logger;
 mod membership;
 mod node;
+mod peer_connector;
 mod storage;
 mod transport;
 mod types;
