@@ -216,7 +216,10 @@ pub async fn start(flags: &Flags) -> Result<Member> {
 
 /// Binds a listener for each port (an address and the URLs it serves): a TCP port, or a Unix socket (its file
 /// removed when the listener is dropped).
-async fn bind_all(what: &str, ports: &[(String, Vec<String>)]) -> Result<Vec<etcd_tls::Bound>> {
+pub(crate) async fn bind_all(
+    what: &str,
+    ports: &[(String, Vec<String>)],
+) -> Result<Vec<etcd_tls::Bound>> {
     let mut listeners = Vec::with_capacity(ports.len());
     for (addr, urls) in ports {
         let context = || format!("listening for {what} on {}", urls.join(","));

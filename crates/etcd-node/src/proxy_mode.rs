@@ -46,17 +46,18 @@ pub async fn start(flags: &Flags) -> Result<RunningProxy> {
         .map(|o| o.trim().to_owned())
         .filter(|o| !o.is_empty())
         .collect();
-    let mut listeners = Vec::new();
-    for url in &listen_client {
-        let addr = crate::cluster::bind_address(url).map_err(anyhow::Error::msg)?;
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("listening for clients on {url}"))?;
-        listeners.push((
-            listener,
-            crate::tls::TlsSetup::acceptor_for(&tls.client, url),
-        ));
-    }
+    let ports = crate::cluster::ports(&listen_client).map_err(anyhow::Error::msg)?;
+    let bound = crate::member::bind_all("clients", &ports).await?;
+    let listeners = bound
+        .into_iter()
+        .zip(&ports)
+        .map(|(listener, (_, urls))| {
+            (
+                listener,
+                crate::tls::TlsSetup::acceptor_for_port(&tls.client, urls),
+            )
+        })
+        .collect();
     let running = etcd_proxy::start(config, listeners)?;
     for url in &listen_client {
         tracing::info!(mode = %flags.proxy, "proxy serving client requests on {url}");

@@ -19,7 +19,7 @@
 //! let mut config = ProxyConfig::new(vec!["http://10.0.0.1:2380".to_owned()], tls);
 //! config.cluster_file = Some(etcd_proxy::cluster_file_path("proxy.etcd".as_ref()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
-//! let proxy = start(config, vec![(listener, None)])?;
+//! let proxy = start(config, vec![(listener.into(), None)])?;
 //! # proxy.shutdown();
 //! # Ok(())
 //! # }
@@ -67,7 +67,7 @@ impl RunningProxy {
 /// saved cluster file when there is one (the initial ones are then ignored, as in etcd).
 pub fn start(
     config: ProxyConfig,
-    listeners: Vec<(tokio::net::TcpListener, Option<etcd_tls::TlsAcceptor>)>,
+    listeners: Vec<(etcd_tls::Bound, Option<etcd_tls::TlsAcceptor>)>,
 ) -> Result<RunningProxy, ProxyError> {
     let saved = match &config.cluster_file {
         Some(file) => cluster_file::load(file)?,
@@ -97,7 +97,7 @@ pub fn start(
 }
 
 async fn accept_forever(
-    listener: tokio::net::TcpListener,
+    listener: etcd_tls::Bound,
     tls: Option<etcd_tls::TlsAcceptor>,
     proxy: Arc<Proxy>,
 ) {
