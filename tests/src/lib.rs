@@ -396,6 +396,17 @@ impl Server {
         child.wait_with_output().expect("etcdctl output")
     }
 
+    /// Runs a v3 `etcdctl` (3.5.1) command that must succeed; answers what it printed.
+    pub fn etcdctl3_ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.etcdctl3(Etcdctl::V35, args, stdin);
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
     /// Runs a v3 `etcdctl` command that does not end by itself (`watch`, `make-mirror`) for `run`, feeding it
     /// `stdin` (kept open meanwhile), then kills it and returns what it printed.
     pub fn etcdctl3_for(
@@ -438,11 +449,20 @@ pub fn peer_urls(scheme: &str, n: usize) -> (Vec<String>, String) {
 
 /// Starts a cluster of `n` members of `flavor` and waits until it is ready.
 pub fn cluster(flavor: Flavor, n: usize) -> Vec<Server> {
+    cluster_with(flavor, n, &[])
+}
+
+/// [`cluster`], every member started with the flags `extra` as well.
+pub fn cluster_with(flavor: Flavor, n: usize, extra: &[&str]) -> Vec<Server> {
     let (peers, initial) = peer_urls("http", n);
     let mut members: Vec<Server> = peers
         .iter()
         .enumerate()
-        .map(|(i, p)| Server::new(flavor, &format!("n{}", i + 1), p, &initial))
+        .map(|(i, p)| {
+            let mut m = Server::new(flavor, &format!("n{}", i + 1), p, &initial);
+            m.extra = extra.iter().map(|f| (*f).to_owned()).collect();
+            m
+        })
         .collect();
     for m in &mut members {
         m.launch();
@@ -598,6 +618,22 @@ pub fn mask_cluster_ids(output: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `line` with each word that is a hex ID of 10 digits or more (as etcdctl prints member and cluster IDs) replaced
+/// by `ID`, and runs of spaces made one (etcdctl pads IDs with `%16x`).
+pub fn mask_hex_ids(line: &str) -> String {
+    line.split_whitespace()
+        .map(|w| {
+            let bare = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            if bare.len() >= 10 && bare.chars().all(|c| c.is_ascii_hexdigit()) {
+                w.replace(bare, "ID")
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `line` with the digits after each `prefix` replaced by `N`.

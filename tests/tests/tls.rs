@@ -300,11 +300,9 @@ fn http_and_https_share_one_port_as_in_etcd() {
         server.launch();
         server.client_url = plain.clone();
         server.wait_ready();
-        // etcd 3.4.23's shared port now and then closes a new gRPC connection in the clear before serving it
-        // ("connection closed"); a call is retried a few times on both servers before its outcome counts.
         let etcdctl = |endpoint: &str, args: &[&str]| {
             let mut last = String::new();
-            for _ in 0..3 {
+            for _ in 0..2 {
                 let out = std::process::Command::new(common::Etcdctl::V35.binary())
                     .env("ETCDCTL_API", "3")
                     .args(["--endpoints", endpoint, "--command-timeout=5s"])
@@ -324,10 +322,21 @@ fn http_and_https_share_one_port_as_in_etcd() {
             }
             last
         };
+        // etcd 3.4.23 serves gRPC in the clear on a shared port only some of the time: in some runs every such
+        // connection is closed before it is served ("connection closed"), in others none. Its plain gRPC is
+        // therefore not compared; etcd-node's must always work.
+        if flavor == Flavor::EtcdNode {
+            let plain_grpc = [
+                etcdctl(&plain, &["put", "over", "plain"]),
+                etcdctl(&plain, &["get", "over", "--print-value-only"]),
+            ];
+            assert_eq!(
+                plain_grpc,
+                ["Some(0) OK\n".to_owned(), "Some(0) plain\n".to_owned()]
+            );
+        }
         let mut t = vec![
-            etcdctl(&plain, &["put", "over", "plain"]),
             etcdctl(&secure, &["put", "over", "tls"]),
-            etcdctl(&plain, &["get", "over", "--print-value-only"]),
             etcdctl(&secure, &["get", "over", "--print-value-only"]),
         ];
         let tls = ClientTls {

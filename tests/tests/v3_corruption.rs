@@ -8,16 +8,10 @@ use std::time::{Duration, Instant};
 use etcd_tests as common;
 use redb::{ReadableDatabase, ReadableTable};
 
-use common::{Etcdctl, Flavor, Server, leader_of, peer_urls, text};
+use common::{Etcdctl, Flavor, Server, leader_of, text};
 
 fn ok(server: &Server, args: &[&str]) -> String {
-    let out = server.etcdctl3(Etcdctl::V35, args, "");
-    assert!(
-        out.status.success(),
-        "etcdctl {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    server.etcdctl3_ok(args, "")
 }
 
 /// Rewrites, in the stopped member's database, the stored value `from` as `to` (same length): the revision and
@@ -52,22 +46,11 @@ fn alter_value(member: &Server, from: &[u8], to: &[u8]) {
 
 #[test]
 fn a_member_altered_on_disk_is_caught_by_the_corruption_checks() {
-    let (peers, initial) = peer_urls("http", 3);
-    let mut members: Vec<Server> = peers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut m = Server::new(Flavor::EtcdNode, &format!("n{}", i + 1), p, &initial);
-            m.extra = vec!["--experimental-corrupt-check-time".into(), "1s".into()];
-            m
-        })
-        .collect();
-    for m in &mut members {
-        m.launch();
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+    let mut members = common::cluster_with(
+        Flavor::EtcdNode,
+        3,
+        &["--experimental-corrupt-check-time", "1s"],
+    );
     let leader = leader_of(&members);
     let victim = (leader + 1) % 3;
     ok(&members[leader], &["put", "precious", "original-value"]);

@@ -17,30 +17,13 @@ fn masked(out: &std::process::Output) -> String {
         if line.starts_with('{') || line.starts_with("ETCD_") || line.is_empty() {
             continue;
         }
-        let words: Vec<String> = line
-            .split_whitespace()
-            .map(|w| {
-                let bare = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-                if bare.len() >= 10 && bare.chars().all(|c| c.is_ascii_hexdigit()) {
-                    w.replace(bare, "ID")
-                } else {
-                    w.to_owned()
-                }
-            })
-            .collect();
-        lines.push(words.join(" "));
+        lines.push(common::mask_hex_ids(line));
     }
     format!("{:?} {}", out.status.code(), lines.join(" / "))
 }
 
 fn ok(server: &Server, args: &[&str]) -> String {
-    let out = server.etcdctl3(Etcdctl::V35, args, "");
-    assert!(
-        out.status.success(),
-        "etcdctl {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    server.etcdctl3_ok(args, "")
 }
 
 /// Retries `args` until it succeeds (a learner's catch-up, `--strict-reconfig-check`'s wait), for 30 s.

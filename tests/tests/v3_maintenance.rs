@@ -433,20 +433,7 @@ fn member_changes_answer_as_etcds() {
             if line.starts_with('{') {
                 continue;
             }
-            // etcdctl prints IDs with `%16x`: an ID with a leading zero digit gets a space instead, so words
-            // are split on any run of spaces.
-            let words: Vec<String> = mask_number(line, "127.0.0.1:")
-                .split_whitespace()
-                .map(|w| {
-                    let bare = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-                    if bare.len() >= 10 && bare.chars().all(|c| c.is_ascii_hexdigit()) {
-                        w.replace(bare, "ID")
-                    } else {
-                        w.to_owned()
-                    }
-                })
-                .collect();
-            let mut line = words.join(" ");
+            let mut line = common::mask_hex_ids(&mask_number(line, "127.0.0.1:"));
             if let Some(list) = line
                 .strip_prefix("ETCD_INITIAL_CLUSTER=\"")
                 .map(|l| l.trim_end_matches('"').to_owned())

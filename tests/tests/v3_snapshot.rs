@@ -6,36 +6,15 @@ use std::time::{Duration, Instant};
 
 use etcd_tests as common;
 
-use common::{Etcdctl, Flavor, Server, http, leader_of, peer_urls, text};
+use common::{Etcdctl, Flavor, Server, http, leader_of, text};
 
 fn v3(server: &Server, args: &[&str]) -> String {
-    let out = server.etcdctl3(Etcdctl::V35, args, "");
-    assert!(
-        out.status.success(),
-        "etcdctl {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    server.etcdctl3_ok(args, "")
 }
 
 #[test]
 fn a_member_restored_from_a_snapshot_serves_the_same_v3_state() {
-    let (peers, initial) = peer_urls("http", 3);
-    let mut members: Vec<Server> = peers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut m = Server::new(Flavor::EtcdNode, &format!("n{}", i + 1), p, &initial);
-            m.extra = vec!["--snapshot-count".into(), "100".into()];
-            m
-        })
-        .collect();
-    for m in &mut members {
-        m.launch();
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+    let mut members = common::cluster_with(Flavor::EtcdNode, 3, &["--snapshot-count", "100"]);
     let leader = leader_of(&members);
     let behind = (leader + 1) % 3;
     for i in 0..5 {

@@ -11,13 +11,7 @@ use sha2::Digest as _;
 use common::{Etcdctl, Flavor, Server, etcd_node_binary, peer_urls, text};
 
 fn v3(server: &Server, args: &[&str], stdin: &str) -> String {
-    let out = server.etcdctl3(Etcdctl::V35, args, stdin);
-    assert!(
-        out.status.success(),
-        "etcdctl {args:?}: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    server.etcdctl3_ok(args, stdin)
 }
 
 fn etcd_node(args: &[&str]) -> Output {
