@@ -76,10 +76,9 @@ fn a_member_on_unix_sockets_serves_as_etcd() {
     );
 }
 
-#[test]
-fn three_members_replicate_over_unix_peer_sockets() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let peers: Vec<String> = (1..=3).map(|i| format!("unix://n{i}.peer:1")).collect();
+/// Members `n1`…`nN` of a new cluster, their peer URLs `peers`, started with `dir` as working directory (where
+/// the sockets are) and the flags `extra(name)`; launched and ready.
+fn unix_cluster(dir: &Path, peers: &[String], extra: impl Fn(&str) -> Vec<String>) -> Vec<Server> {
     let initial: Vec<String> = peers
         .iter()
         .enumerate()
@@ -90,8 +89,10 @@ fn three_members_replicate_over_unix_peer_sockets() {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let mut m = Server::new(Flavor::EtcdNode, &format!("n{}", i + 1), p, &initial);
-            m.cwd = Some(dir.path().to_path_buf());
+            let name = format!("n{}", i + 1);
+            let mut m = Server::new(Flavor::EtcdNode, &name, p, &initial);
+            m.cwd = Some(dir.to_path_buf());
+            m.extra = extra(&name);
             m
         })
         .collect();
@@ -101,6 +102,14 @@ fn three_members_replicate_over_unix_peer_sockets() {
     for m in &members {
         m.wait_ready();
     }
+    members
+}
+
+#[test]
+fn three_members_replicate_over_unix_peer_sockets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let peers: Vec<String> = (1..=3).map(|i| format!("unix://n{i}.peer:1")).collect();
+    let mut members = unix_cluster(dir.path(), &peers, |_| Vec::new());
     let put = members[0].etcdctl3(Etcdctl::V35, &["put", "replicated", "yes"], "");
     assert!(put.status.success(), "{}", text(&put.stderr));
     let got = members[2].etcdctl3(
@@ -124,37 +133,17 @@ fn members_replicate_over_unixs_peer_sockets() {
     let ca = TestCa::new("peer CA").expect("CA");
     let ca_file = ca.write_cert(&dir.path().join("ca.pem")).expect("CA file");
     let peers: Vec<String> = (1..=2).map(|i| format!("unixs://localhost:{i}")).collect();
-    let initial: Vec<String> = peers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("n{}={p}", i + 1))
-        .collect();
-    let initial = initial.join(",");
-    let mut members: Vec<Server> = peers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let name = format!("n{}", i + 1);
-            let cert = ca
-                .issue(dir.path(), &format!("peer-{name}"), &name, &["localhost"])
-                .expect("certificate");
-            let mut m = Server::new(Flavor::EtcdNode, &name, p, &initial);
-            m.cwd = Some(dir.path().to_path_buf());
-            m.extra = vec![
-                format!("--peer-cert-file={}", cert.cert.display()),
-                format!("--peer-key-file={}", cert.key.display()),
-                format!("--peer-trusted-ca-file={}", ca_file.display()),
-                "--peer-client-cert-auth".to_owned(),
-            ];
-            m
-        })
-        .collect();
-    for m in &mut members {
-        m.launch();
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+    let members = unix_cluster(dir.path(), &peers, |name| {
+        let cert = ca
+            .issue(dir.path(), &format!("peer-{name}"), name, &["localhost"])
+            .expect("certificate");
+        vec![
+            format!("--peer-cert-file={}", cert.cert.display()),
+            format!("--peer-key-file={}", cert.key.display()),
+            format!("--peer-trusted-ca-file={}", ca_file.display()),
+            "--peer-client-cert-auth".to_owned(),
+        ]
+    });
     let put = members[0].etcdctl3(Etcdctl::V35, &["put", "over", "unixs"], "");
     assert!(put.status.success(), "{}", text(&put.stderr));
     let got = members[1].etcdctl3(Etcdctl::V35, &["get", "over", "--print-value-only"], "");
