@@ -118,6 +118,34 @@ fn three_members_replicate_over_unix_peer_sockets() {
         "",
     );
     assert_eq!(text(&got.stdout), "yes\n", "{}", text(&got.stderr));
+    // A member added to the running cluster joins over the peers' sockets (it asks them who they are).
+    let added = common::until_success(|| {
+        members[0].etcdctl3(
+            Etcdctl::V35,
+            &["member", "add", "n4", "--peer-urls=unix://n4.peer:1"],
+            "",
+        )
+    });
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let initial: Vec<String> = (1..=4)
+        .map(|i| format!("n{i}=unix://n{i}.peer:1"))
+        .collect();
+    let mut joining = Server::new(
+        Flavor::EtcdNode,
+        "n4",
+        "unix://n4.peer:1",
+        &initial.join(","),
+    );
+    joining.cwd = Some(dir.path().to_path_buf());
+    joining.state = "existing".to_owned();
+    joining.launch();
+    joining.wait_ready();
+    let got = joining.etcdctl3(
+        Etcdctl::V35,
+        &["get", "replicated", "--print-value-only"],
+        "",
+    );
+    assert_eq!(text(&got.stdout), "yes\n", "{}", text(&got.stderr));
     assert!(members[1].terminate());
     assert!(
         !dir.path().join("n2.peer:1").exists(),

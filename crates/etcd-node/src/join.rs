@@ -1,6 +1,6 @@
 //! Joining a running cluster (`--initial-cluster-state existing`): ask its members who they are, as etcd
 //! does, to learn the cluster's ID and this member's ID (given when it was added). Peers are asked over
-//! `http://` or `https://` (with the peer TLS configuration) as their URLs say.
+//! `http://`, `https://`, `unix://` or `unixs://` (with the peer TLS configuration) as their URLs say.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,11 +43,8 @@ pub async fn fetch(
             .client_config()
             .map_err(|e| e.to_string())?,
     };
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config((*config).clone())
-        .https_or_http()
-        .enable_http1()
-        .build();
+    // The transport's connector: `http(s)://` and `unix(s)://` peers alike.
+    let connector = etcd_raft::PeerConnector::new(config);
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
     let mut last_error = "no peer URLs to ask".to_owned();
     for url in peer_urls {

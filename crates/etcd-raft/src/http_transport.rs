@@ -26,7 +26,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
@@ -100,17 +99,7 @@ impl HttpTransport {
         tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Arc<HttpTransport> {
         let tls = tls.unwrap_or_else(|| Arc::new(unverifiable_client_config()));
-        // No Nagle: raft messages are small and latency-bound; with Nagle and delayed ACKs a stream frame can
-        // wait 40 ms.
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls).clone())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let connector = crate::peer_connector::PeerConnector { https, tls };
+        let connector = crate::peer_connector::PeerConnector::new(tls);
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Arc::new(HttpTransport {
             local_id,

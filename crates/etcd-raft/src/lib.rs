@@ -83,6 +83,7 @@ pub use crate::{
     },
     ids::{cluster_id, member_id},
     node::RaftNode,
+    peer_connector::{PeerConnector, PeerStream},
     transport::{OutMessage, SnapshotSource, Transport},
     types::{
         ApplyEvent, Bootstrap, CommittedEntry, EntryKind, Histogram, InitialMember, Leadership,

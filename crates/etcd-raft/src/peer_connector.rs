@@ -17,17 +17,36 @@ use tokio_rustls::client::TlsStream;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Dials peers by URL scheme.
+/// Dials peers by URL scheme (a hyper-util client connector).
 #[derive(Clone)]
-pub(crate) struct PeerConnector {
-    pub(crate) https: HttpsConnector<HttpConnector>,
-    pub(crate) tls: Arc<rustls::ClientConfig>,
+pub struct PeerConnector {
+    https: HttpsConnector<HttpConnector>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl PeerConnector {
+    /// A connector presenting and checking certificates with `tls` (for `https://` and `unixs://` peers).
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> PeerConnector {
+        // No Nagle: peer messages are small and latency-bound; with Nagle and delayed ACKs a frame can wait 40 ms.
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        PeerConnector { https, tls }
+    }
 }
 
 /// A connection to a peer.
-pub(crate) enum PeerStream {
+pub enum PeerStream {
+    /// `http://` or `https://`.
     Tcp(Box<MaybeHttpsStream<TokioIo<TcpStream>>>),
+    /// `unix://`.
     Unix(TokioIo<UnixStream>),
+    /// `unixs://`.
     UnixTls(Box<TokioIo<TlsStream<UnixStream>>>),
 }
 
