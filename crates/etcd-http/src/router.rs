@@ -100,7 +100,7 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
     }
     match path.as_str() {
         "/version" => get_only(&method, || {
-            let (server, cluster) = backend.versions();
+            let etcd_api::v2::Versions { server, cluster } = backend.versions();
             respond::json(
                 StatusCode::OK,
                 format!(r#"{{"etcdserver":"{server}","etcdcluster":"{cluster}"}}"#),
@@ -357,7 +357,7 @@ pub async fn route_peer(
             r
         }
         "/version" => get_only(&method, || {
-            let (server, cluster) = backend.versions();
+            let etcd_api::v2::Versions { server, cluster } = backend.versions();
             respond::json(
                 StatusCode::OK,
                 format!(r#"{{"etcdserver":"{server}","etcdcluster":"{cluster}"}}"#),

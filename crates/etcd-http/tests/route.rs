@@ -83,8 +83,11 @@ impl Backend for Fake {
     fn probes(&self, _: bool) -> BoxFuture<'_, Vec<(&'static str, Option<String>)>> {
         Box::pin(async { vec![("serializable_read", None)] })
     }
-    fn versions(&self) -> (String, String) {
-        ("3.4.23".into(), "3.4.0".into())
+    fn versions(&self) -> etcd_api::v2::Versions {
+        etcd_api::v2::Versions {
+            server: "3.4.23".into(),
+            cluster: "3.4.0".into(),
+        }
     }
     fn metrics(&self) -> String {
         "etcd_server_has_leader 1\n".into()

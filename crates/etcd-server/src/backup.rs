@@ -40,7 +40,7 @@ impl Server {
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
         let store = self.mvcc();
         let header = self.header(store.current_revision());
-        let version = self.versions().0;
+        let version = self.versions().server;
         tokio::task::spawn_blocking(move || {
             let sent = (|| -> Result<(), V3Error> {
                 let snapshot = store.begin_snapshot()?;

@@ -108,7 +108,7 @@ impl Server {
     }
 
     fn cluster_version_text(&self) -> Result<String, V3Error> {
-        let version = self.versions().1;
+        let version = self.versions().cluster;
         if version == "not_decided" {
             return Err(V3Error::ClusterVersionUnavailable);
         }

@@ -26,7 +26,7 @@ impl Server {
         errors.extend(self.alarms.lock().errors());
         Ok(StatusResponse {
             header: Some(self.header(store.current_revision())),
-            version: self.versions().0,
+            version: self.versions().server,
             db_size,
             leader: raft.leader,
             raft_index: raft.commit,

@@ -559,12 +559,15 @@ impl Backend for Server {
         Box::pin(self.probe_results(ready))
     }
 
-    fn versions(&self) -> (String, String) {
+    fn versions(&self) -> etcd_api::v2::Versions {
         let cluster = self
             .with_store(|store| store.peek("/0/version", false, 0).ok())
             .and_then(|e| e.node.value)
             .unwrap_or_else(|| "not_decided".to_owned());
-        (self.server_version.clone(), cluster)
+        etcd_api::v2::Versions {
+            server: self.server_version.clone(),
+            cluster,
+        }
     }
 
     fn metrics(&self) -> String {

@@ -290,7 +290,7 @@ async fn publish(server: Arc<Server>) {
     server.ready.send_replace(true);
     loop {
         let is_leader = server.raft.leadership().role == Role::Leader;
-        let cluster_version = server.versions().1;
+        let cluster_version = server.versions().cluster;
         if cluster_version != "not_decided" {
             // etcd's words, which tools wait for; the capabilities are those of the major.minor version.
             let major_minor: String = cluster_version

@@ -60,6 +60,16 @@ pub enum MemberError {
     Internal,
 }
 
+/// What `/version` reports: this member's etcd version and the cluster's (`not_decided` until the leader sets
+/// it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versions {
+    /// `etcdserver`.
+    pub server: String,
+    /// `etcdcluster`.
+    pub cluster: String,
+}
+
 /// The server behind the HTTP layer.
 pub trait Backend: Send + Sync + 'static {
     /// The cluster's ID, for `X-Etcd-Cluster-Id`.
@@ -109,8 +119,8 @@ pub trait Backend: Send + Sync + 'static {
     fn health(&self, excluded: Vec<String>, serializable: bool) -> BoxFuture<'_, Option<String>>;
     /// The checks of `/readyz` (`ready`) or `/livez`, in order: each one's name and, when it fails, why.
     fn probes(&self, ready: bool) -> BoxFuture<'_, Vec<(&'static str, Option<String>)>>;
-    /// (server version, cluster version) for `/version`.
-    fn versions(&self) -> (String, String);
+    /// The versions `/version` reports.
+    fn versions(&self) -> Versions;
     /// Prometheus text for `/metrics`.
     fn metrics(&self) -> String;
 }

@@ -14,7 +14,7 @@ mod request;
 mod stats;
 
 pub use self::backend::{
-    Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition, checked_peer_urls,
+    Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition, Versions, checked_peer_urls,
 };
 pub use self::error::{Error, ErrorCode};
 pub use self::event::{Action, Event, NodeView};
