@@ -30,6 +30,9 @@ use crate::transport::{OutMessage, SnapshotSource, Transport};
 use crate::types::*;
 use crate::wire;
 
+mod snapshots;
+mod status;
+
 /// Inputs the loop takes at once before it handles a `Ready`, so that ticks are never starved.
 const MAX_INPUTS_PER_ROUND: usize = 4096;
 /// Room in the loop's input queue.
@@ -465,52 +468,6 @@ impl Loop {
         }
     }
 
-    fn take_snapshot(&mut self) -> Result<(), RaftError> {
-        let Some((index, data)) = self.snapshots.snapshot() else {
-            return Ok(());
-        };
-        if index > self.applied || index <= self.store.snapshot_index() {
-            return Ok(());
-        }
-        let conf_state = self
-            .conf_history
-            .iter()
-            .rev()
-            .find(|(i, _)| *i <= index)
-            .map(|(_, cs)| cs.clone())
-            .unwrap_or_else(|| self.snapshot_conf_state());
-        let snapshot = self
-            .store
-            .create_snapshot(index, conf_state.clone(), data)
-            .map_err(|e| RaftError::Storage(e.to_owned()))?;
-        let Some(disk) = self.disk.as_mut() else {
-            return Err(RaftError::Stopped);
-        };
-        disk.save_snapshot(&snapshot)?;
-        self.store
-            .compact(index.saturating_sub(self.config.snapshot_catchup_entries));
-        disk.release_before(index)?;
-        // Keep only the configurations a later snapshot may still need.
-        while self.conf_history.len() > 1
-            && self.conf_history.get(1).is_some_and(|(i, _)| *i <= index)
-        {
-            self.conf_history.pop_front();
-        }
-        if self.conf_history.is_empty() {
-            self.conf_history.push_back((index, conf_state));
-        }
-        tracing::info!(member = %format!("{:x}", self.config.id), index, "saved snapshot");
-        Ok(())
-    }
-
-    /// The configuration as of the last snapshot (before any change recorded in the history).
-    fn snapshot_conf_state(&self) -> ConfState {
-        raft::Storage::snapshot(self.raw.store(), 0, 0).map_or_else(
-            |_| self.store.conf_state(),
-            |s| s.get_metadata().get_conf_state().clone(),
-        )
-    }
-
     fn expire(&mut self, now: Instant) {
         for (change, reply, deadline) in std::mem::take(&mut self.deferred_changes) {
             if deadline <= now {
@@ -746,57 +703,6 @@ impl Loop {
             let _ = p.reply.send(reply);
         }
         EntryKind::MemberChange { change, applied }
-    }
-
-    fn status(&self) -> Status {
-        let raft = &self.raw.raft;
-        let role = role_of(raft.state);
-        let conf = raft.prs().conf();
-        let mut voters: Vec<u64> = conf.voters().ids().iter().collect();
-        voters.sort_unstable();
-        let mut learners: Vec<u64> = conf.learners().iter().copied().collect();
-        learners.sort_unstable();
-        let progress = if role == Role::Leader {
-            raft.prs()
-                .iter()
-                .map(|(id, pr)| {
-                    let state = match pr.state {
-                        raft::ProgressState::Probe => ReplicationState::Probe,
-                        raft::ProgressState::Replicate => ReplicationState::Replicate,
-                        raft::ProgressState::Snapshot => ReplicationState::Snapshot,
-                    };
-                    (
-                        *id,
-                        PeerProgress {
-                            matched: pr.matched,
-                            next: pr.next_idx,
-                            state,
-                            is_learner: conf.learners().contains(id),
-                        },
-                    )
-                })
-                .collect()
-        } else {
-            Default::default()
-        };
-        Status {
-            id: self.config.id,
-            leader: raft.leader_id,
-            term: raft.term,
-            commit: raft.raft_log.committed,
-            applied: self.applied,
-            role,
-            wal_syncs: self.disk.as_ref().map_or(0, |d| d.syncs),
-            wal_entries: self.disk.as_ref().map_or(0, |d| d.entries_written),
-            wal_fsync_seconds: self
-                .disk
-                .as_ref()
-                .map(|d| d.sync_seconds.clone())
-                .unwrap_or_default(),
-            voters,
-            learners,
-            progress,
-        }
     }
 
     fn stop(&mut self) {
