@@ -11,8 +11,50 @@ use etcd_proto::etcdserverpb::{
     AlarmRequest, PutRequest, RequestOp, TxnRequest, alarm_request::AlarmAction, request_op,
 };
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use crate::server::Server;
 use crate::v3::V3Error;
+
+/// How long a measured backend size is used before the file is measured again: writes check the quota without a
+/// system call each (the quota is an estimate anyway, checked before apply, as etcd's is).
+const SIZE_FRESH_FOR: Duration = Duration::from_millis(100);
+
+/// The backend file's size as last measured, and when.
+#[derive(Debug)]
+pub(crate) struct SizeCache {
+    since: Instant,
+    bytes: AtomicU64,
+    /// Milliseconds after `since` of the measure (`u64::MAX`: never measured).
+    measured_at: AtomicU64,
+}
+
+impl Default for SizeCache {
+    fn default() -> Self {
+        SizeCache {
+            since: Instant::now(),
+            bytes: AtomicU64::new(0),
+            measured_at: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl SizeCache {
+    /// The size, measured with `measure` when the last measure is older than [`SIZE_FRESH_FOR`]. Two writers
+    /// racing may both measure: harmless.
+    fn get(&self, measure: impl FnOnce() -> u64) -> u64 {
+        let now = self.since.elapsed().as_millis() as u64;
+        let at = self.measured_at.load(Ordering::Relaxed);
+        if at != u64::MAX && now.saturating_sub(at) < SIZE_FRESH_FOR.as_millis() as u64 {
+            return self.bytes.load(Ordering::Relaxed);
+        }
+        let bytes = measure();
+        self.bytes.store(bytes, Ordering::Relaxed);
+        self.measured_at.store(now, Ordering::Relaxed);
+        bytes
+    }
+}
 
 /// etcd's default quota (its "low space quota"), for `--quota-backend-bytes 0`.
 pub(crate) const DEFAULT_QUOTA: u64 = 2 * 1024 * 1024 * 1024;
@@ -77,7 +119,11 @@ impl Server {
         let Some(quota) = self.quota else {
             return Ok(());
         };
-        if cost == 0 || self.mvcc().db_size().saturating_add(cost) < quota {
+        if cost == 0 {
+            return Ok(());
+        }
+        let size = self.backend_size.get(|| self.mvcc().db_size());
+        if size.saturating_add(cost) < quota {
             return Ok(());
         }
         let raise = AlarmRequest {
@@ -119,6 +165,16 @@ mod tests {
         };
         assert_eq!(txn_cost(&txn), 2 * 258);
         assert_eq!(txn_cost(&TxnRequest::default()), 0);
+    }
+
+    #[test]
+    fn the_size_is_measured_again_only_once_stale() {
+        let cache = SizeCache::default();
+        assert_eq!(cache.get(|| 10), 10);
+        assert_eq!(cache.get(|| 20), 10, "fresh: not measured again");
+        cache.measured_at.store(0, Ordering::Relaxed);
+        std::thread::sleep(SIZE_FRESH_FOR + Duration::from_millis(10));
+        assert_eq!(cache.get(|| 30), 30);
     }
 
     #[test]

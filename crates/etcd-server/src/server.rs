@@ -110,6 +110,8 @@ pub struct Server {
     pub(crate) server_version: String,
     /// The backend quota in bytes (`--quota-backend-bytes`), `None` when disabled.
     pub(crate) quota: Option<u64>,
+    /// The backend file's size, measured at most every 100 ms for the quota check.
+    pub(crate) backend_size: crate::quota::SizeCache,
     /// Whether this member is a learner, as of the last raft status (refreshed every 100 ms).
     pub(crate) learner: std::sync::atomic::AtomicBool,
     /// Becomes true once this member has published its attributes: everything committed before it is then

@@ -205,6 +205,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         max_learners: config.max_learners,
         learner: Default::default(),
         quota: crate::quota::resolve(config.quota_backend_bytes),
+        backend_size: Default::default(),
         server_version: config.server_version.clone(),
         ready: tokio::sync::watch::channel(false).0,
         stop: tokio::sync::watch::channel(None).0,
