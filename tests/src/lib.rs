@@ -439,12 +439,28 @@ pub fn peer_urls(scheme: &str, n: usize) -> (Vec<String>, String) {
     let peers: Vec<String> = (0..n)
         .map(|_| format!("{scheme}://127.0.0.1:{}", free_port()))
         .collect();
-    let initial: Vec<String> = peers
+    let initial = initial_cluster(&peers);
+    (peers, initial)
+}
+
+/// The `--initial-cluster` naming `peers` `n1`, `n2`, ...
+pub fn initial_cluster(peers: &[String]) -> String {
+    let named: Vec<String> = peers
         .iter()
         .enumerate()
         .map(|(i, p)| format!("n{}={p}", i + 1))
         .collect();
-    (peers, initial.join(","))
+    named.join(",")
+}
+
+/// Starts every member, then waits until each is ready.
+pub fn start_all(members: &mut [Server]) {
+    for m in members.iter_mut() {
+        m.launch();
+    }
+    for m in members.iter() {
+        m.wait_ready();
+    }
 }
 
 /// Starts a cluster of `n` members of `flavor` and waits until it is ready.
@@ -464,12 +480,7 @@ pub fn cluster_with(flavor: Flavor, n: usize, extra: &[&str]) -> Vec<Server> {
             m
         })
         .collect();
-    for m in &mut members {
-        m.launch();
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+    start_all(&mut members);
     members
 }
 

@@ -79,12 +79,7 @@ fn a_member_on_unix_sockets_serves_as_etcd() {
 /// Members `n1`…`nN` of a new cluster, their peer URLs `peers`, started with `dir` as working directory (where
 /// the sockets are) and the flags `extra(name)`; launched and ready.
 fn unix_cluster(dir: &Path, peers: &[String], extra: impl Fn(&str) -> Vec<String>) -> Vec<Server> {
-    let initial: Vec<String> = peers
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("n{}={p}", i + 1))
-        .collect();
-    let initial = initial.join(",");
+    let initial = common::initial_cluster(peers);
     let mut members: Vec<Server> = peers
         .iter()
         .enumerate()
@@ -96,12 +91,7 @@ fn unix_cluster(dir: &Path, peers: &[String], extra: impl Fn(&str) -> Vec<String
             m
         })
         .collect();
-    for m in &mut members {
-        m.launch();
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+    common::start_all(&mut members);
     members
 }
 

@@ -239,12 +239,7 @@ fn tls_cluster(flavor: Flavor, n: usize, pki: &Path) -> Vec<Server> {
             server
         })
         .collect();
-    for m in &mut members {
-        m.launch();
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+    common::start_all(&mut members);
     members
 }
 

@@ -57,12 +57,7 @@ fn transcript(flavor: Flavor) -> Vec<String> {
             m
         })
         .collect();
-    for m in &mut members {
-        m.launch();
-    }
-    for m in &members {
-        m.wait_ready();
-    }
+    common::start_all(&mut members);
     let leader = leader_of(&members);
     let follower = &members[(leader + 1) % 3];
     // Past the snapshot count, so the learner is sent a snapshot.
