@@ -58,7 +58,7 @@ fn hash_kv(server: &Server, query: &str) -> Response<ResponseBody> {
         .find_map(|p| p.strip_prefix("revision="))
         .and_then(|r| r.parse::<i64>().ok());
     let (status, body) = match revision.map(|r| server.hash_kv_for_peer(r)) {
-        Some(Ok(r)) => (200, etcd_server::hash_kv_json(&r)),
+        Some(Ok(json)) => (200, json),
         Some(Err(e)) => (400, e.to_string()),
         None => (400, "a revision is required".to_owned()),
     };

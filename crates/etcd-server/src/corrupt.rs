@@ -32,7 +32,7 @@ struct PeerHash {
 }
 
 /// The JSON a peer answers a hash request with.
-pub fn hash_kv_json(r: &HashKvResponse) -> String {
+fn hash_kv_json(r: &HashKvResponse) -> String {
     let header = r.header.unwrap_or_default();
     serde_json::json!({
         "header": {
@@ -59,9 +59,11 @@ fn parse_peer_hash(member: u64, body: &[u8]) -> Option<PeerHash> {
 }
 
 impl Server {
-    /// This member's `HashKV` at `revision`, for a peer's corruption check.
-    pub fn hash_kv_for_peer(&self, revision: i64) -> Result<HashKvResponse, crate::V3Error> {
+    /// The peer answer to a corruption check: this member's `HashKV` at `revision`, as JSON (the binary
+    /// serving the peer port knows no protobuf types).
+    pub fn hash_kv_for_peer(&self, revision: i64) -> Result<String, crate::V3Error> {
         self.hash_kv(HashKvRequest { revision })
+            .map(|r| hash_kv_json(&r))
     }
 
     /// Every other member's hash at `revision` (those that answered).

@@ -45,7 +45,7 @@ mod waiting;
 pub use crate::{
     backup::{RestoreConfig, RestoreError, SnapshotStatus, restore_snapshot, snapshot_status},
     cluster::PROMOTE_PATH,
-    corrupt::{HASHKV_PATH, hash_kv_json},
+    corrupt::HASHKV_PATH,
     entry::UndecodableEntry,
     members::member_context,
     server::{MetricSource, Server, StopReason, unix_nanos},
