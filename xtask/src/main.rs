@@ -276,6 +276,19 @@ const NEVER_KNOWS: &[(&str, Option<u32>, &[&str])] = &[
         ],
     ),
     (
+        "etcd-auth",
+        None,
+        &[
+            "raft",
+            "hyper",
+            "tonic",
+            "tokio",
+            "etcd-raft",
+            "etcd-mvcc",
+            "etcd-store",
+        ],
+    ),
+    (
         "etcd-server",
         Some(1),
         &[
