@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{refuse_learner, require_leader, status};
+use crate::status::{caller, refuse_learner, require_leader, status};
 use crate::unary::call_with;
 
 /// The Lock and Election services of one member.
@@ -36,7 +36,7 @@ impl Lock for ConcurrencyService {
             &self.metrics,
             Method::Lock,
             r,
-            |s, r| async move { s.lock(r).await },
+            |s, r, who| async move { s.lock(&who, r).await },
             as_unknown,
         )
         .await
@@ -48,7 +48,7 @@ impl Lock for ConcurrencyService {
             &self.metrics,
             Method::Unlock,
             r,
-            |s, r| async move { s.unlock(r).await },
+            |s, r, who| async move { s.unlock(&who, r).await },
             as_unknown,
         )
         .await
@@ -79,7 +79,7 @@ impl Election for ConcurrencyService {
             &self.metrics,
             Method::Campaign,
             r,
-            |s, r| async move { s.campaign(r).await },
+            |s, r, who| async move { s.campaign(&who, r).await },
             as_unknown,
         )
         .await
@@ -94,7 +94,7 @@ impl Election for ConcurrencyService {
             &self.metrics,
             Method::Proclaim,
             r,
-            |s, r| async move { s.proclaim(r).await },
+            |s, r, who| async move { s.proclaim(&who, r).await },
             as_unknown,
         )
         .await
@@ -106,7 +106,7 @@ impl Election for ConcurrencyService {
             &self.metrics,
             Method::Leader,
             r,
-            |s, r| async move { s.election_leader(r).await },
+            |s, r, who| async move { s.election_leader(&who, r).await },
             as_unknown,
         )
         .await
@@ -119,15 +119,19 @@ impl Election for ConcurrencyService {
         r: Request<LeaderRequest>,
     ) -> Result<Response<ObserveResponses>, Status> {
         self.metrics.started(Method::Observe);
-        if let Err(e) = require_leader(r.metadata(), &self.server)
+        let admitted = require_leader(r.metadata(), &self.server)
             .and_then(|()| refuse_learner(&self.server, false))
-        {
-            self.metrics.handled(Method::Observe, e.code());
-            return Err(e);
-        }
+            .and_then(|()| caller(&self.server, &r).map_err(as_unknown));
+        let who = match admitted {
+            Ok(who) => who,
+            Err(e) => {
+                self.metrics.handled(Method::Observe, e.code());
+                return Err(e);
+            }
+        };
         self.metrics.handled(Method::Observe, tonic::Code::Ok);
         Ok(Response::new(ObserveResponses(
-            self.server.observe(r.into_inner()),
+            self.server.observe(who, r.into_inner()),
         )))
     }
 
@@ -137,7 +141,7 @@ impl Election for ConcurrencyService {
             &self.metrics,
             Method::Resign,
             r,
-            |s, r| async move { s.resign(r).await },
+            |s, r, who| async move { s.resign(&who, r).await },
             as_unknown,
         )
         .await

@@ -54,7 +54,7 @@ impl Lease for LeaseService {
             &self.metrics,
             Method::LeaseGrant,
             r,
-            |s, r| async move { s.lease_grant(r).await },
+            |s, r, _| async move { s.lease_grant(r).await },
         )
         .await
     }
@@ -68,7 +68,7 @@ impl Lease for LeaseService {
             &self.metrics,
             Method::LeaseRevoke,
             r,
-            |s, r| async move { s.lease_revoke(r).await },
+            |s, r, who| async move { s.lease_revoke(&who, r).await },
         )
         .await
     }
@@ -125,7 +125,7 @@ impl Lease for LeaseService {
             &self.metrics,
             Method::LeaseTimeToLive,
             r,
-            |s, r| async move { s.lease_time_to_live(r).await },
+            |s, r, _| async move { s.lease_time_to_live(r).await },
         )
         .await
     }
@@ -139,7 +139,7 @@ impl Lease for LeaseService {
             &self.metrics,
             Method::LeaseLeases,
             r,
-            |s, _| async move { s.lease_leases().await },
+            |s, _, _| async move { s.lease_leases().await },
         )
         .await
     }

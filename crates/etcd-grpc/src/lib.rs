@@ -1,6 +1,8 @@
-//! etcd's `v3rpc`: the v3 gRPC services over [`etcd_server::Server`] — `etcdserverpb.KV`,
-//! `etcdserverpb.Watch`, `etcdserverpb.Lease`, `v3lockpb.Lock` and `v3electionpb.Election` — with etcd's status codes and exact error texts, `hasleader` metadata, and request
-//! limits; and the client listener that serves them beside the v2 HTTP API on one port.
+//! etcd's `v3rpc`: the v3 gRPC services over [`etcd_server::Server`] — `etcdserverpb.KV`, `Watch`, `Lease`,
+//! `Cluster`, `Maintenance` and `Auth`, `v3lockpb.Lock` and `v3electionpb.Election` — with etcd's status codes
+//! and exact error texts, `hasleader` metadata, the caller's identity (the `token` metadata, or the client
+//! certificate's common name), and request limits; and the client listener that serves them beside the v2 HTTP
+//! API on one port.
 //!
 //! ```no_run
 //! # async fn run(server: std::sync::Arc<etcd_server::Server>) -> std::io::Result<()> {
@@ -12,6 +14,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod concurrency;
 mod kv;
 mod lease;

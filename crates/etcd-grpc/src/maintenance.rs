@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{refuse_learner, require_leader, status};
+use crate::status::{caller, refuse_learner, require_leader, status};
 use crate::unary::call;
 
 /// The Maintenance and Cluster services of one member.
@@ -51,7 +51,7 @@ impl Maintenance for MaintenanceService {
             &self.metrics,
             Method::Alarm,
             r,
-            |s, r| async move { s.alarm(r).await },
+            |s, r, _| async move { s.alarm(r).await },
         )
         .await
     }
@@ -62,7 +62,7 @@ impl Maintenance for MaintenanceService {
             &self.metrics,
             Method::Status,
             r,
-            |s, _| async move { s.status().await },
+            |s, _, _| async move { s.status().await },
         )
         .await
     }
@@ -76,7 +76,7 @@ impl Maintenance for MaintenanceService {
             &self.metrics,
             Method::Defragment,
             r,
-            |s, _| async move { s.defragment().await },
+            |s, _, who| async move { s.defragment(&who).await },
         )
         .await
     }
@@ -87,7 +87,7 @@ impl Maintenance for MaintenanceService {
             &self.metrics,
             Method::Hash,
             r,
-            |s, _| async move { s.hash() },
+            |s, _, who| async move { s.hash(&who) },
         )
         .await
     }
@@ -98,7 +98,7 @@ impl Maintenance for MaintenanceService {
             &self.metrics,
             Method::HashKv,
             r,
-            |s, r| async move { s.hash_kv(r) },
+            |s, r, who| async move { s.hash_kv(&who, r) },
         )
         .await
     }
@@ -110,14 +110,19 @@ impl Maintenance for MaintenanceService {
         r: Request<SnapshotRequest>,
     ) -> Result<Response<SnapshotResponses>, Status> {
         self.metrics.started(Method::Snapshot);
-        if let Err(e) = require_leader(r.metadata(), &self.server)
+        let started = require_leader(r.metadata(), &self.server)
             .and_then(|()| refuse_learner(&self.server, false))
-        {
-            self.metrics.handled(Method::Snapshot, e.code());
-            return Err(e);
-        }
+            .and_then(|()| caller(&self.server, &r).map_err(status))
+            .and_then(|who| self.server.snapshot(&who).map_err(status));
+        let responses = match started {
+            Ok(responses) => responses,
+            Err(e) => {
+                self.metrics.handled(Method::Snapshot, e.code());
+                return Err(e);
+            }
+        };
         self.metrics.handled(Method::Snapshot, tonic::Code::Ok);
-        Ok(Response::new(SnapshotResponses(self.server.snapshot())))
+        Ok(Response::new(SnapshotResponses(responses)))
     }
 
     async fn move_leader(
@@ -129,7 +134,7 @@ impl Maintenance for MaintenanceService {
             &self.metrics,
             Method::MoveLeader,
             r,
-            |s, r| async move { s.move_leader(r).await },
+            |s, r, _| async move { s.move_leader(r).await },
         )
         .await
     }
@@ -143,7 +148,7 @@ impl Maintenance for MaintenanceService {
             &self.metrics,
             Method::Downgrade,
             r,
-            |s, r| async move { s.downgrade(r).await },
+            |s, r, who| async move { s.downgrade(&who, r).await },
         )
         .await
     }
@@ -160,7 +165,7 @@ impl Cluster for MaintenanceService {
             &self.metrics,
             Method::MemberAdd,
             r,
-            |s, r| async move { s.member_add(r).await },
+            |s, r, who| async move { s.member_add(&who, r).await },
         )
         .await
     }
@@ -174,7 +179,7 @@ impl Cluster for MaintenanceService {
             &self.metrics,
             Method::MemberRemove,
             r,
-            |s, r| async move { s.member_remove(r).await },
+            |s, r, who| async move { s.member_remove(&who, r).await },
         )
         .await
     }
@@ -188,7 +193,7 @@ impl Cluster for MaintenanceService {
             &self.metrics,
             Method::MemberUpdate,
             r,
-            |s, r| async move { s.member_update(r).await },
+            |s, r, who| async move { s.member_update(&who, r).await },
         )
         .await
     }
@@ -202,7 +207,7 @@ impl Cluster for MaintenanceService {
             &self.metrics,
             Method::MemberList,
             r,
-            |s, r| async move { s.member_list(r).await },
+            |s, r, _| async move { s.member_list(r).await },
         )
         .await
     }
@@ -216,7 +221,7 @@ impl Cluster for MaintenanceService {
             &self.metrics,
             Method::MemberPromote,
             r,
-            |s, r| async move { s.member_promote(r).await },
+            |s, r, who| async move { s.member_promote(&who, r).await },
         )
         .await
     }

@@ -7,8 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tonic::Code;
 
 /// The methods served, as (service, method, gRPC type), in the order Prometheus sorts them.
-pub(crate) const METHODS: [(&str, &str, &str); 31] = [
+pub(crate) const METHODS: [(&str, &str, &str); 48] = [
     ("etcdserverpb.Maintenance", "Alarm", "unary"),
+    ("etcdserverpb.Auth", "AuthDisable", "unary"),
+    ("etcdserverpb.Auth", "AuthEnable", "unary"),
+    ("etcdserverpb.Auth", "AuthStatus", "unary"),
+    ("etcdserverpb.Auth", "Authenticate", "unary"),
     ("v3electionpb.Election", "Campaign", "unary"),
     ("etcdserverpb.KV", "Compact", "unary"),
     ("etcdserverpb.Maintenance", "Defragment", "unary"),
@@ -34,10 +38,23 @@ pub(crate) const METHODS: [(&str, &str, &str); 31] = [
     ("etcdserverpb.KV", "Put", "unary"),
     ("etcdserverpb.KV", "Range", "unary"),
     ("v3electionpb.Election", "Resign", "unary"),
+    ("etcdserverpb.Auth", "RoleAdd", "unary"),
+    ("etcdserverpb.Auth", "RoleDelete", "unary"),
+    ("etcdserverpb.Auth", "RoleGet", "unary"),
+    ("etcdserverpb.Auth", "RoleGrantPermission", "unary"),
+    ("etcdserverpb.Auth", "RoleList", "unary"),
+    ("etcdserverpb.Auth", "RoleRevokePermission", "unary"),
     ("etcdserverpb.Maintenance", "Snapshot", "server_stream"),
     ("etcdserverpb.Maintenance", "Status", "unary"),
     ("etcdserverpb.KV", "Txn", "unary"),
     ("v3lockpb.Lock", "Unlock", "unary"),
+    ("etcdserverpb.Auth", "UserAdd", "unary"),
+    ("etcdserverpb.Auth", "UserChangePassword", "unary"),
+    ("etcdserverpb.Auth", "UserDelete", "unary"),
+    ("etcdserverpb.Auth", "UserGet", "unary"),
+    ("etcdserverpb.Auth", "UserGrantRole", "unary"),
+    ("etcdserverpb.Auth", "UserList", "unary"),
+    ("etcdserverpb.Auth", "UserRevokeRole", "unary"),
     ("etcdserverpb.Watch", "Watch", "bidi_stream"),
 ];
 
@@ -45,36 +62,53 @@ pub(crate) const METHODS: [(&str, &str, &str); 31] = [
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Method {
     Alarm = 0,
-    Campaign = 1,
-    Compact = 2,
-    Defragment = 3,
-    DeleteRange = 4,
-    Downgrade = 5,
-    Hash = 6,
-    HashKv = 7,
-    Leader = 8,
-    LeaseGrant = 9,
-    LeaseKeepAlive = 10,
-    LeaseLeases = 11,
-    LeaseRevoke = 12,
-    LeaseTimeToLive = 13,
-    Lock = 14,
-    MemberAdd = 15,
-    MemberList = 16,
-    MemberPromote = 17,
-    MemberRemove = 18,
-    MemberUpdate = 19,
-    MoveLeader = 20,
-    Observe = 21,
-    Proclaim = 22,
-    Put = 23,
-    Range = 24,
-    Resign = 25,
-    Snapshot = 26,
-    Status = 27,
-    Txn = 28,
-    Unlock = 29,
-    Watch = 30,
+    AuthDisable = 1,
+    AuthEnable = 2,
+    AuthStatus = 3,
+    Authenticate = 4,
+    Campaign = 5,
+    Compact = 6,
+    Defragment = 7,
+    DeleteRange = 8,
+    Downgrade = 9,
+    Hash = 10,
+    HashKv = 11,
+    Leader = 12,
+    LeaseGrant = 13,
+    LeaseKeepAlive = 14,
+    LeaseLeases = 15,
+    LeaseRevoke = 16,
+    LeaseTimeToLive = 17,
+    Lock = 18,
+    MemberAdd = 19,
+    MemberList = 20,
+    MemberPromote = 21,
+    MemberRemove = 22,
+    MemberUpdate = 23,
+    MoveLeader = 24,
+    Observe = 25,
+    Proclaim = 26,
+    Put = 27,
+    Range = 28,
+    Resign = 29,
+    RoleAdd = 30,
+    RoleDelete = 31,
+    RoleGet = 32,
+    RoleGrantPermission = 33,
+    RoleList = 34,
+    RoleRevokePermission = 35,
+    Snapshot = 36,
+    Status = 37,
+    Txn = 38,
+    Unlock = 39,
+    UserAdd = 40,
+    UserChangePassword = 41,
+    UserDelete = 42,
+    UserGet = 43,
+    UserGrantRole = 44,
+    UserList = 45,
+    UserRevokeRole = 46,
+    Watch = 47,
 }
 
 /// gRPC codes by number, with the names Go prints.
@@ -99,10 +133,18 @@ const CODES: [&str; 17] = [
 ];
 
 /// The counters of one member's gRPC server.
-#[derive(Default)]
 pub(crate) struct GrpcMetrics {
     started: [AtomicU64; METHODS.len()],
     handled: [[AtomicU64; CODES.len()]; METHODS.len()],
+}
+
+impl Default for GrpcMetrics {
+    fn default() -> Self {
+        GrpcMetrics {
+            started: std::array::from_fn(|_| AtomicU64::new(0)),
+            handled: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+        }
+    }
 }
 
 impl GrpcMetrics {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_api::v2::Backend;
+use etcd_proto::etcdserverpb::auth_server::AuthServer;
 use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::lease_server::LeaseServer;
@@ -22,6 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tonic::service::Routes;
 
+use crate::auth::AuthService;
 use crate::concurrency::ConcurrencyService;
 use crate::kv::KvService;
 use crate::lease::LeaseService;
@@ -95,8 +97,12 @@ pub fn services(server: Arc<Server>, options: &ClientOptions) -> Routes {
         metrics: metrics.clone(),
     })
     .max_decoding_message_size(limit);
-    let cluster =
-        ClusterServer::new(MaintenanceService { server, metrics }).max_decoding_message_size(limit);
+    let cluster = ClusterServer::new(MaintenanceService {
+        server: server.clone(),
+        metrics: metrics.clone(),
+    })
+    .max_decoding_message_size(limit);
+    let auth = AuthServer::new(AuthService { server, metrics }).max_decoding_message_size(limit);
     Routes::new(kv)
         .add_service(watch)
         .add_service(lease)
@@ -104,6 +110,7 @@ pub fn services(server: Arc<Server>, options: &ClientOptions) -> Routes {
         .add_service(election)
         .add_service(maintenance)
         .add_service(cluster)
+        .add_service(auth)
 }
 
 /// Serves gRPC (`routes`) and the v2 API (`backend`) on `listener` until the task is dropped.

@@ -1,6 +1,6 @@
 //! etcd-server's errors as gRPC statuses: etcd's codes and exact texts.
 
-use etcd_server::{ErrorClass, Server, V3Error};
+use etcd_server::{Caller, ErrorClass, Server, V3Error};
 use tonic::{Code, Status};
 
 /// The status etcd answers `e` with.
@@ -17,6 +17,8 @@ pub(crate) fn status(e: V3Error) -> Status {
         ErrorClass::Internal => Code::Internal,
         ErrorClass::DataLoss => Code::DataLoss,
         ErrorClass::Unimplemented => Code::Unimplemented,
+        ErrorClass::PermissionDenied => Code::PermissionDenied,
+        ErrorClass::Unauthenticated => Code::Unauthenticated,
     };
     Status::new(code, e.to_string())
 }
@@ -43,4 +45,24 @@ pub(crate) fn refuse_learner(server: &Server, allowed: bool) -> Result<(), Statu
         return Err(status(V3Error::NotSupportedForLearner));
     }
     Ok(())
+}
+
+/// The common name of the client certificate a connection presented (put in each request's extensions by the
+/// listener).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientCommonName(pub(crate) String);
+
+/// Who a call comes from: its `token` metadata (or `authorization`, which etcd's gateway forwards), else its
+/// client certificate's common name.
+pub(crate) fn caller<T>(server: &Server, request: &tonic::Request<T>) -> Result<Caller, V3Error> {
+    let metadata = request.metadata();
+    let token = metadata
+        .get("token")
+        .or_else(|| metadata.get("authorization"))
+        .and_then(|v| v.to_str().ok());
+    let common_name = request
+        .extensions()
+        .get::<ClientCommonName>()
+        .map(|cn| cn.0.as_str());
+    server.caller(token, common_name)
 }

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use etcd_server::{Server, V3Error};
+use etcd_server::{Caller, Server, V3Error};
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{refuse_learner, require_leader, status};
+use crate::status::{caller, refuse_learner, require_leader, status};
 
 /// Runs `run` for one unary call of `method`.
 pub(crate) async fn call<Req, Resp, F>(
@@ -14,7 +14,7 @@ pub(crate) async fn call<Req, Resp, F>(
     metrics: &GrpcMetrics,
     method: Method,
     request: Request<Req>,
-    run: impl FnOnce(Arc<Server>, Req) -> F,
+    run: impl FnOnce(Arc<Server>, Req, Caller) -> F,
 ) -> Result<Response<Resp>, Status>
 where
     F: std::future::Future<Output = Result<Resp, V3Error>>,
@@ -28,7 +28,7 @@ pub(crate) async fn call_with<Req, Resp, F>(
     metrics: &GrpcMetrics,
     method: Method,
     request: Request<Req>,
-    run: impl FnOnce(Arc<Server>, Req) -> F,
+    run: impl FnOnce(Arc<Server>, Req, Caller) -> F,
     to_status: fn(V3Error) -> Status,
 ) -> Result<Response<Resp>, Status>
 where
@@ -37,9 +37,10 @@ where
     metrics.started(method);
     let learner_allowed = matches!(method, Method::Status | Method::Range);
     let admitted = require_leader(request.metadata(), server)
-        .and_then(|()| refuse_learner(server, learner_allowed));
+        .and_then(|()| refuse_learner(server, learner_allowed))
+        .and_then(|()| caller(server, &request).map_err(to_status));
     let result = match admitted {
-        Ok(()) => run(server.clone(), request.into_inner())
+        Ok(who) => run(server.clone(), request.into_inner(), who)
             .await
             .map(Response::new)
             .map_err(to_status),

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::metrics::Method;
-use crate::status::{refuse_learner, require_leader};
+use crate::status::{ClientCommonName, refuse_learner, require_leader};
 
 /// Responses queued per stream for gRPC to send.
 const OUT_QUEUE: usize = 16;
@@ -69,9 +69,11 @@ impl Watch for WatchService {
             self.metrics.handled(Method::Watch, e.code());
             return Err(e);
         }
+        let identity = Identity::of(&request);
         let (out, responses) = mpsc::channel(OUT_QUEUE);
         let (events_tx, events) = mpsc::channel(EVENTS_QUEUE);
         let session = Session {
+            identity,
             store: self.server.mvcc(),
             server: self.server.clone(),
             max_request_bytes: self.max_request_bytes,
@@ -104,7 +106,40 @@ struct Watcher {
 /// The stream was closed by the client (or the member is stopping).
 struct Closed;
 
+/// What names the stream's caller, looked at again for each watcher created (permissions may change while a
+/// stream lives).
+struct Identity {
+    token: Option<String>,
+    common_name: Option<String>,
+}
+
+impl Identity {
+    fn of<T>(request: &Request<T>) -> Identity {
+        let metadata = request.metadata();
+        Identity {
+            token: metadata
+                .get("token")
+                .or_else(|| metadata.get("authorization"))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            common_name: request
+                .extensions()
+                .get::<ClientCommonName>()
+                .map(|cn| cn.0.clone()),
+        }
+    }
+
+    /// Whether the caller may read what `create` watches (etcd's `isWatchPermitted`: any failure refuses).
+    fn may_watch(&self, server: &Server, spec: &WatchSpec) -> bool {
+        server
+            .caller(self.token.as_deref(), self.common_name.as_deref())
+            .and_then(|who| server.check_read(&who, &spec.key, &spec.range_end))
+            .is_ok()
+    }
+}
+
 struct Session {
+    identity: Identity,
     server: Arc<Server>,
     /// The store the watchers are registered with.
     store: Arc<etcd_mvcc::Store>,
@@ -233,8 +268,10 @@ impl Session {
         let empty_range = !spec.range_end.is_empty()
             && spec.range_end != [0]
             && spec.key.as_slice() >= spec.range_end.as_slice();
-        // As etcd: an empty range is refused before an ID is taken.
-        let id = if empty_range {
+        // As etcd: a watch the caller may not read, or an empty range, is refused before an ID is taken.
+        let id = if !self.identity.may_watch(&self.server, &spec) {
+            Err("rpc error: code = PermissionDenied desc = etcdserver: permission denied")
+        } else if empty_range {
             Err("mvcc: watcher range is empty")
         } else if create.watch_id == 0 {
             while self.watchers.contains_key(&self.next_id) {

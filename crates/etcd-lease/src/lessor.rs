@@ -230,6 +230,14 @@ impl Lessor {
         })
     }
 
+    /// The keys attached to lease `id` (none when it does not exist).
+    pub fn keys(&self, id: i64) -> Vec<Vec<u8>> {
+        self.leases
+            .get(&id)
+            .map(|l| l.keys.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Lease `id`'s remaining time by this member's clock.
     pub fn time_to_live(&self, id: i64, now: Instant) -> Option<TimeToLive> {
         self.leases.get(&id).map(|l| TimeToLive {

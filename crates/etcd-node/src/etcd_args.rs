@@ -7,13 +7,10 @@ use std::ffi::OsString;
 /// etcd 3.4's flags that etcd-node does not implement (yet). Each is refused by name rather than ignored, so
 /// a configuration carried over from etcd never silently loses a setting.
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "auth-token",
-    "auth-token-ttl",
     "auto-compaction-mode",
     "auto-compaction-retention",
     "backend-batch-interval",
     "backend-batch-limit",
-    "bcrypt-cost",
     "client-cert-allowed-hostname",
     "discovery",
     "discovery-fallback",

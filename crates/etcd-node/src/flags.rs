@@ -101,6 +101,16 @@ pub struct Flags {
         allow_negative_numbers = true
     )]
     pub quota_backend_bytes: i64,
+    /// Specify a v3 authentication token type and its options ('simple' or 'jwt').
+    #[arg(long, env = "ETCD_AUTH_TOKEN", default_value = "simple")]
+    pub auth_token: String,
+    /// Specify the cost / strength of the bcrypt algorithm for hashing auth passwords. Valid values are between 4
+    /// and 31.
+    #[arg(long, env = "ETCD_BCRYPT_COST", default_value_t = 10)]
+    pub bcrypt_cost: u32,
+    /// Time (in seconds) of the auth-token-ttl.
+    #[arg(long, env = "ETCD_AUTH_TOKEN_TTL", default_value_t = 300)]
+    pub auth_token_ttl: u64,
     /// Sets the maximum number of learners that can be available in the cluster membership.
     #[arg(long, env = "ETCD_MAX_LEARNERS", default_value_t = 1)]
     pub max_learners: u32,

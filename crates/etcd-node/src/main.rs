@@ -1,6 +1,7 @@
 //! `etcd-node`: an etcd server and cluster member (v3 gRPC and the v2 API on one client port). With no flags it starts a single-member cluster on
 //! `http://localhost:2379` (clients) and `http://localhost:2380` (peers), data in `default.etcd`, as etcd does.
 
+mod auth_options;
 mod cluster;
 mod config_file;
 #[cfg(test)]

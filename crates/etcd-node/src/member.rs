@@ -159,6 +159,7 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         snapshot_catchup_entries: flags.experimental_snapshot_catchup_entries,
         max_request_bytes,
         lease_checkpoint_interval: flags.experimental_lease_checkpoint_interval,
+        auth: crate::auth_options::from_flags(flags)?,
     };
     let running = etcd_server::start(config, transport)?;
     let server = running.server.clone();

@@ -79,6 +79,9 @@ fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), St
         .map_err(|e| format!("cannot restore the leases of the snapshot at index {index}: {e}"))?;
     *server.alarms.lock() = crate::alarms::Alarms::load(&server.mvcc())
         .map_err(|e| format!("cannot restore the alarms of the snapshot at index {index}: {e}"))?;
+    *server.auth.store.write() = crate::auth::load(&server.mvcc()).map_err(|e| {
+        format!("cannot restore the users and roles of the snapshot at index {index}: {e}")
+    })?;
     server.position.set(index, term);
     Ok(())
 }
@@ -161,7 +164,7 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
                                 alarms: &mut alarms,
                                 now,
                             };
-                            v3.apply(id, request, e.index, &mut answers)?;
+                            v3.apply(id, &decoded.caller, request, e.index, &mut answers)?;
                         }
                         server
                             .counters
@@ -217,6 +220,7 @@ impl V3Apply<'_, '_> {
     fn apply(
         &mut self,
         id: u64,
+        caller: &etcd_auth::Caller,
         request: Kind,
         index: u64,
         answers: &mut Answers,
@@ -234,6 +238,13 @@ impl V3Apply<'_, '_> {
         }
         if let Some(refused) = self.alarms.refusal(&request) {
             answers.outcomes.push((id, Outcome::V3(Err(refused))));
+            return Ok(());
+        }
+        // Checked again with the identity and auth revision the entry carries: every member decides alike.
+        let denied =
+            crate::auth::check_write(&server.auth.store.read(), self.lessor, caller, &request);
+        if let Err(denied) = denied {
+            answers.outcomes.push((id, Outcome::V3(Err(denied.into()))));
             return Ok(());
         }
         let events_before = self.batch.event_count();
@@ -279,6 +290,28 @@ impl V3Apply<'_, '_> {
                 r.header = Some(server.header(self.batch.revision()));
                 V3Response::Alarm(r)
             }),
+            auth @ (Kind::AuthEnable(_)
+            | Kind::AuthDisable(_)
+            | Kind::AuthStatus(_)
+            | Kind::Authenticate(_)
+            | Kind::AuthUserAdd(_)
+            | Kind::AuthUserDelete(_)
+            | Kind::AuthUserGet(_)
+            | Kind::AuthUserChangePassword(_)
+            | Kind::AuthUserGrantRole(_)
+            | Kind::AuthUserRevokeRole(_)
+            | Kind::AuthUserList(_)
+            | Kind::AuthRoleList(_)
+            | Kind::AuthRoleAdd(_)
+            | Kind::AuthRoleDelete(_)
+            | Kind::AuthRoleGet(_)
+            | Kind::AuthRoleGrantPermission(_)
+            | Kind::AuthRoleRevokePermission(_)) => {
+                let outcome = crate::auth::apply(server, self.batch, caller, auth, index, self.now)
+                    .map_err(|e| format!("raft entry {index}: the v3 store failed: {e}"))?;
+                answers.outcomes.push((id, Outcome::V3(outcome)));
+                return Ok(());
+            }
             Kind::DowngradeInfoSet(req) => {
                 crate::downgrade::apply(self.batch, &req).map(|()| V3Response::DowngradeSet)
             }
@@ -352,8 +385,25 @@ fn kind_name(kind: &Kind) -> &'static str {
         | Kind::LeaseTimeCheckpoint(_)
         | Kind::LeaseExpire(_) => "lease",
         Kind::Alarm(_) => "alarm",
+        Kind::AuthEnable(_)
+        | Kind::AuthDisable(_)
+        | Kind::AuthStatus(_)
+        | Kind::Authenticate(_)
+        | Kind::AuthUserAdd(_)
+        | Kind::AuthUserDelete(_)
+        | Kind::AuthUserGet(_)
+        | Kind::AuthUserChangePassword(_)
+        | Kind::AuthUserGrantRole(_)
+        | Kind::AuthUserRevokeRole(_)
+        | Kind::AuthUserList(_)
+        | Kind::AuthRoleList(_)
+        | Kind::AuthRoleAdd(_)
+        | Kind::AuthRoleDelete(_)
+        | Kind::AuthRoleGet(_)
+        | Kind::AuthRoleGrantPermission(_)
+        | Kind::AuthRoleRevokePermission(_) => "auth",
         Kind::DowngradeInfoSet(_) => "downgrade",
-        _ => "auth or cluster",
+        _ => "cluster",
     }
 }
 

@@ -36,7 +36,11 @@ const IN_FLIGHT: usize = 4;
 impl Server {
     /// `Snapshot`: the v3 backend as of now, as etcd's snapshot stream. The backend is read from one read
     /// transaction on a blocking thread, at the pace the client takes the messages; writes go on meanwhile.
-    pub fn snapshot(&self) -> mpsc::Receiver<Result<SnapshotResponse, V3Error>> {
+    pub fn snapshot(
+        &self,
+        caller: &etcd_auth::Caller,
+    ) -> Result<mpsc::Receiver<Result<SnapshotResponse, V3Error>>, V3Error> {
+        self.check_admin_maintenance(caller)?;
         let (tx, rx) = mpsc::channel(IN_FLIGHT);
         let store = self.mvcc();
         let header = self.header(store.current_revision());
@@ -65,7 +69,7 @@ impl Server {
                 let _ = tx.blocking_send(Err(e));
             }
         });
-        rx
+        Ok(rx)
     }
 }
 

@@ -6,6 +6,7 @@
 //! does not lead hands it to the leader over the peer port (`POST /members/promote/<id>`, as etcd does) and
 //! answers what the leader answered.
 
+use etcd_auth::Caller;
 use std::time::Duration;
 
 use etcd_raft::{MemberChange, MemberChangeKind, Role};
@@ -76,7 +77,12 @@ impl Server {
 
     /// `MemberAdd`: a voting member or a learner with these peer URLs; answers it and the members after the
     /// change.
-    pub async fn member_add(&self, req: MemberAddRequest) -> Result<MemberAddResponse, V3Error> {
+    pub async fn member_add(
+        &self,
+        caller: &Caller,
+        req: MemberAddRequest,
+    ) -> Result<MemberAddResponse, V3Error> {
+        self.check_admin(caller)?;
         let urls = checked_peer_urls(req.peer_ur_ls).map_err(|_| V3Error::MemberBadUrls)?;
         let voting = if req.is_learner {
             Voting::Learner
@@ -100,8 +106,10 @@ impl Server {
     /// `MemberRemove`: answers the members after the change.
     pub async fn member_remove(
         &self,
+        caller: &Caller,
         req: MemberRemoveRequest,
     ) -> Result<MemberRemoveResponse, V3Error> {
+        self.check_admin(caller)?;
         self.remove_member(req.id).await.map_err(v3_error)?;
         Ok(MemberRemoveResponse {
             header: Some(self.header(0)),
@@ -112,8 +120,10 @@ impl Server {
     /// `MemberUpdate`: new peer URLs for a member; answers the members after the change.
     pub async fn member_update(
         &self,
+        caller: &Caller,
         req: MemberUpdateRequest,
     ) -> Result<MemberUpdateResponse, V3Error> {
+        self.check_admin(caller)?;
         let urls = checked_peer_urls(req.peer_ur_ls).map_err(|_| V3Error::MemberBadUrls)?;
         self.update_member(req.id, urls).await.map_err(v3_error)?;
         Ok(MemberUpdateResponse {
@@ -128,8 +138,10 @@ impl Server {
     /// the leader (handed to it by the others); answers the members after the change.
     pub async fn member_promote(
         &self,
+        caller: &Caller,
         req: MemberPromoteRequest,
     ) -> Result<MemberPromoteResponse, V3Error> {
+        self.check_admin(caller)?;
         let leader = self.raft.leadership().leader;
         if leader == 0 {
             return Err(V3Error::NoLeader);

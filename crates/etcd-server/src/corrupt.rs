@@ -62,7 +62,7 @@ impl Server {
     /// The peer answer to a corruption check: this member's `HashKV` at `revision`, as JSON (the binary
     /// serving the peer port knows no protobuf types).
     pub fn hash_kv_for_peer(&self, revision: i64) -> Result<String, crate::V3Error> {
-        self.hash_kv(HashKvRequest { revision })
+        self.local_hash_kv(HashKvRequest { revision })
             .map(|r| hash_kv_json(&r))
     }
 
@@ -103,7 +103,7 @@ impl Server {
     pub async fn initial_corruption_check(&self) -> Result<(), String> {
         tracing::info!(local_member_id = %format!("{:x}", self.id), "starting initial corruption check");
         let local = self
-            .hash_kv(HashKvRequest { revision: 0 })
+            .local_hash_kv(HashKvRequest { revision: 0 })
             .map_err(|e| e.to_string())?;
         let mut mismatches = 0;
         for peer in self.peer_hashes(local.hash_revision).await {
@@ -138,14 +138,14 @@ impl Server {
 
     /// One periodic check on the leader: raises CORRUPT for the first member found inconsistent.
     async fn periodic_corruption_check(&self) {
-        let Ok(before) = self.hash_kv(HashKvRequest { revision: 0 }) else {
+        let Ok(before) = self.local_hash_kv(HashKvRequest { revision: 0 }) else {
             return;
         };
         let peers = self.peer_hashes(before.hash_revision).await;
         if self.linearizable_read().await.is_err() {
             return;
         }
-        let Ok(after) = self.hash_kv(HashKvRequest { revision: 0 }) else {
+        let Ok(after) = self.local_hash_kv(HashKvRequest { revision: 0 }) else {
             return;
         };
         let mut suspect = None;

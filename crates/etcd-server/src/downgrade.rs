@@ -63,7 +63,12 @@ impl Server {
     }
 
     /// `Downgrade`.
-    pub async fn downgrade(&self, req: DowngradeRequest) -> Result<DowngradeResponse, V3Error> {
+    pub async fn downgrade(
+        &self,
+        caller: &etcd_auth::Caller,
+        req: DowngradeRequest,
+    ) -> Result<DowngradeResponse, V3Error> {
+        self.check_admin_maintenance(caller)?;
         match DowngradeAction::try_from(req.action) {
             Ok(DowngradeAction::Validate) => self.downgrade_validate(&req.version).await,
             Ok(DowngradeAction::Enable) => {

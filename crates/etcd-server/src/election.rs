@@ -17,6 +17,8 @@ use etcd_proto::v3electionpb::{
 use tokio::sync::mpsc;
 
 use crate::lock::{create_unless_exists, created_at};
+use etcd_auth::Caller;
+
 use crate::server::Server;
 use crate::v3::V3Error;
 use crate::waiting::{Claim, by_create, go_hex, prefix_end, wait_deletes};
@@ -48,12 +50,14 @@ impl Server {
     /// `Campaign`: waits until the caller leads election `name`; answers its leader key.
     pub async fn campaign(
         self: &Arc<Self>,
+        caller: &Caller,
         req: CampaignRequest,
     ) -> Result<CampaignResponse, V3Error> {
         let prefix = prefix_of(&req.name);
         let key = [prefix.as_slice(), go_hex(req.lease).as_bytes()].concat();
         let made = create_unless_exists(
             self,
+            caller,
             PutRequest {
                 key: key.clone(),
                 value: req.value.clone(),
@@ -62,7 +66,7 @@ impl Server {
             },
         )
         .await?;
-        let claim = Claim::new(self, key.clone(), req.lease);
+        let claim = Claim::new(self, caller, key.clone(), req.lease);
         let (rev, found) = created_at(&made)?;
         let leader = LeaderKey {
             name: req.name.clone(),
@@ -73,15 +77,13 @@ impl Server {
         let mut header = made.header;
         // A candidate already campaigning with another value proclaims the new one.
         if found.is_some_and(|v| v != req.value) {
-            header = self
-                .proclaim(ProclaimRequest {
-                    leader: Some(leader.clone()),
-                    value: req.value.clone(),
-                })
-                .await?
-                .header;
+            let proclaim = ProclaimRequest {
+                leader: Some(leader.clone()),
+                value: req.value.clone(),
+            };
+            header = self.proclaim(caller, proclaim).await?.header;
         }
-        wait_deletes(self, &prefix, rev - 1).await?;
+        wait_deletes(self, caller, &prefix, rev - 1).await?;
         claim.keep();
         Ok(CampaignResponse {
             header,
@@ -90,7 +92,11 @@ impl Server {
     }
 
     /// `Proclaim`: a new value from the leader; "election: not leader" from anyone else.
-    pub async fn proclaim(&self, req: ProclaimRequest) -> Result<ProclaimResponse, V3Error> {
+    pub async fn proclaim(
+        &self,
+        caller: &Caller,
+        req: ProclaimRequest,
+    ) -> Result<ProclaimResponse, V3Error> {
         let leader = req.leader.ok_or(V3Error::MissingLeaderKey)?;
         let put = Op::RequestPut(PutRequest {
             key: leader.key.clone(),
@@ -98,7 +104,7 @@ impl Server {
             ignore_lease: true,
             ..PutRequest::default()
         });
-        let resp = self.txn(while_leader(&leader, put)).await?;
+        let resp = self.txn(caller, while_leader(&leader, put)).await?;
         if !resp.succeeded {
             return Err(V3Error::ElectionNotLeader);
         }
@@ -108,8 +114,12 @@ impl Server {
     }
 
     /// `Leader`: the current leader's key-value; "election: no leader" when nobody campaigns.
-    pub async fn election_leader(&self, req: LeaderRequest) -> Result<LeaderResponse, V3Error> {
-        let found = by_create(self, &prefix_of(&req.name), true, 0).await?;
+    pub async fn election_leader(
+        &self,
+        caller: &Caller,
+        req: LeaderRequest,
+    ) -> Result<LeaderResponse, V3Error> {
+        let found = by_create(self, caller, &prefix_of(&req.name), true, 0).await?;
         match found.kvs.into_iter().next() {
             Some(kv) => Ok(LeaderResponse {
                 header: found.header,
@@ -120,13 +130,17 @@ impl Server {
     }
 
     /// `Resign`: the leader steps down (its key is deleted); a key that no longer leads is left alone.
-    pub async fn resign(&self, req: ResignRequest) -> Result<ResignResponse, V3Error> {
+    pub async fn resign(
+        &self,
+        caller: &Caller,
+        req: ResignRequest,
+    ) -> Result<ResignResponse, V3Error> {
         let leader = req.leader.ok_or(V3Error::MissingLeaderKey)?;
         let delete = Op::RequestDeleteRange(DeleteRangeRequest {
             key: leader.key.clone(),
             ..DeleteRangeRequest::default()
         });
-        let resp = self.txn(while_leader(&leader, delete)).await?;
+        let resp = self.txn(caller, while_leader(&leader, delete)).await?;
         Ok(ResignResponse {
             header: resp.header,
         })
@@ -135,12 +149,13 @@ impl Server {
     /// `Observe`: the leader now, then every change of leader or of its value, until the receiver is dropped.
     pub fn observe(
         self: &Arc<Self>,
+        caller: Caller,
         req: LeaderRequest,
     ) -> mpsc::Receiver<Result<LeaderResponse, V3Error>> {
         let (tx, rx) = mpsc::channel(16);
         let server = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = observe(&server, &prefix_of(&req.name), &tx).await {
+            if let Err(e) = observe(&server, &caller, &prefix_of(&req.name), &tx).await {
                 let _ = tx.send(Err(e)).await;
             }
         });
@@ -151,16 +166,17 @@ impl Server {
 /// Follows the leadership of the election at `prefix`; returns when the receiver is gone.
 async fn observe(
     server: &Server,
+    caller: &Caller,
     prefix: &[u8],
     tx: &mpsc::Sender<Result<LeaderResponse, V3Error>>,
 ) -> Result<(), V3Error> {
     loop {
         // The leader now, or the first candidate to appear.
-        let found = by_create(server, prefix, true, 0).await?;
+        let found = by_create(server, caller, prefix, true, 0).await?;
         let mut seen = found.header.unwrap_or_default().revision;
         let leader = match found.kvs.into_iter().next() {
             Some(kv) => kv,
-            None => match next_put(server, prefix, &prefix_end(prefix), seen, tx).await? {
+            None => match next_put(server, caller, prefix, &prefix_end(prefix), seen, tx).await? {
                 Some(kv) => kv,
                 None => return Ok(()),
             },
@@ -222,7 +238,7 @@ async fn observe(
                 }
                 // No news within a second: is it still there (the store may have been replaced)?
                 None => {
-                    let now = by_create(server, prefix, true, 0).await?;
+                    let now = by_create(server, caller, prefix, true, 0).await?;
                     gone = now.kvs.first().is_none_or(|kv| kv.key != leader.key);
                 }
             }
@@ -236,6 +252,7 @@ async fn observe(
 /// Waits for the first put in `[key, end)` after revision `seen`.
 async fn next_put(
     server: &Server,
+    caller: &Caller,
     key: &[u8],
     end: &[u8],
     seen: i64,
@@ -264,7 +281,7 @@ async fn next_put(
         if let Some(kv) = got.and_then(|b| b.events.into_iter().find_map(|e| e.kv)) {
             return Ok(Some(kv));
         }
-        let now = by_create(server, key, true, 0).await?;
+        let now = by_create(server, caller, key, true, 0).await?;
         if let Some(kv) = now.kvs.into_iter().next() {
             return Ok(Some(kv));
         }

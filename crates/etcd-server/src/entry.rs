@@ -7,6 +7,7 @@
 //! error the apply loop stops on, never an entry it skips.
 
 use etcd_api::v2::{Method, Request};
+use etcd_auth::Caller;
 use etcd_proto::Message as _;
 use etcd_proto::etcdrs::internal_raft_request::Request as Kind;
 use etcd_proto::etcdrs::{InternalRaftRequest, RequestHeader, V2Request};
@@ -18,6 +19,8 @@ pub(crate) struct Decoded {
     pub id: u64,
     /// The proposer's clock (Unix ns).
     pub proposed_at: i64,
+    /// Who proposed it, at which auth revision (anonymous for the member's own requests).
+    pub caller: Caller,
     pub request: Applies,
 }
 
@@ -41,15 +44,21 @@ pub struct UndecodableEntry {
 
 /// Encodes a v2 request with the proposer's clock.
 pub(crate) fn encode_v2(request: &Request, proposed_at: i64) -> Vec<u8> {
-    encode(request.id, proposed_at, Kind::V2(to_wire(request)))
+    encode(
+        request.id,
+        proposed_at,
+        &Caller::anonymous(),
+        Kind::V2(to_wire(request)),
+    )
 }
 
-/// Encodes a request with its ID and the proposer's clock.
-pub(crate) fn encode(id: u64, proposed_at: i64, request: Kind) -> Vec<u8> {
+/// Encodes a request with its ID, the proposer's clock and the identity it is applied under.
+pub(crate) fn encode(id: u64, proposed_at: i64, caller: &Caller, request: Kind) -> Vec<u8> {
     etcd_proto::encode_entry(InternalRaftRequest {
         header: Some(RequestHeader {
             id,
-            ..RequestHeader::default()
+            username: caller.user.clone(),
+            auth_revision: caller.revision,
         }),
         id,
         proposed_at_unix_nanos: proposed_at,
@@ -62,7 +71,16 @@ pub(crate) fn encode(id: u64, proposed_at: i64, request: Kind) -> Vec<u8> {
 pub(crate) fn decode(index: u64, bytes: &[u8]) -> Result<Decoded, UndecodableEntry> {
     match etcd_proto::decode_entry(bytes) {
         Ok(entry) => {
-            let id = entry.header.map_or(entry.id, |h| h.id);
+            let (id, caller) = match entry.header {
+                Some(h) => (
+                    h.id,
+                    Caller {
+                        user: h.username,
+                        revision: h.auth_revision,
+                    },
+                ),
+                None => (entry.id, Caller::anonymous()),
+            };
             let request = entry.request.ok_or_else(|| UndecodableEntry {
                 index,
                 reason: "no request".into(),
@@ -80,6 +98,7 @@ pub(crate) fn decode(index: u64, bytes: &[u8]) -> Result<Decoded, UndecodableEnt
             Ok(Decoded {
                 id,
                 proposed_at: entry.proposed_at_unix_nanos,
+                caller,
                 request,
             })
         }
@@ -87,6 +106,7 @@ pub(crate) fn decode(index: u64, bytes: &[u8]) -> Result<Decoded, UndecodableEnt
             Some((request, proposed_at)) => Ok(Decoded {
                 id: request.id,
                 proposed_at,
+                caller: Caller::anonymous(),
                 request: Applies::V2(request),
             }),
             None => Err(UndecodableEntry {
@@ -211,6 +231,6 @@ mod tests {
         );
         let mut bad = to_wire(&put());
         bad.method = "PATCH".into();
-        assert!(decode(3, &encode(7, 0, Kind::V2(bad))).is_err());
+        assert!(decode(3, &encode(7, 0, &Caller::anonymous(), Kind::V2(bad))).is_err());
     }
 }

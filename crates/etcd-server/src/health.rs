@@ -81,7 +81,7 @@ impl Server {
             serializable,
             ..RangeRequest::default()
         };
-        match tokio::time::timeout(READ_TIMEOUT, self.range(read)).await {
+        match tokio::time::timeout(READ_TIMEOUT, self.read_range(read)).await {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(e.to_string()),
             Err(_) => Some("context deadline exceeded".to_owned()),

@@ -260,9 +260,12 @@ impl Server {
     /// `LeaseRevoke`: the lease and every key attached to it, at one revision.
     pub async fn lease_revoke(
         &self,
+        caller: &etcd_auth::Caller,
         req: LeaseRevokeRequest,
     ) -> Result<LeaseRevokeResponse, V3Error> {
-        match self.propose_v3(Kind::LeaseRevoke(req)).await? {
+        let request = Kind::LeaseRevoke(req);
+        self.check_write(caller, &request)?;
+        match self.propose_v3_as(caller, request).await? {
             V3Response::LeaseRevoke(r) => Ok(r),
             _ => Err(V3Error::Canceled),
         }
@@ -409,7 +412,11 @@ async fn renew(server: &Server, request: LeaseRenewRequest) -> Result<V3Response
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let outcome = server
-            .propose_v3_within(Kind::LeaseRenew(request.clone()), attempt.min(left))
+            .propose_v3_within(
+                &etcd_auth::Caller::anonymous(),
+                Kind::LeaseRenew(request.clone()),
+                attempt.min(left),
+            )
             .await;
         match outcome {
             Err(V3Error::Timeout | V3Error::TimeoutDueToLeaderFail | V3Error::NoLeader)
@@ -512,7 +519,7 @@ async fn propose_expiries(server: &Server, now: Instant) {
 
 /// Proposes an entry nobody waits for.
 async fn fire(server: &Server, request: Kind) {
-    let bytes = crate::entry::encode(0, unix_nanos(), request);
+    let bytes = crate::entry::encode(0, unix_nanos(), &etcd_auth::Caller::anonymous(), request);
     if let Err(e) = server.raft.propose(bytes).await {
         tracing::debug!("a lease duty was not proposed: {e}");
     }

@@ -13,7 +13,7 @@
 //! let running = etcd_server::start(config, transport)?;
 //! running.server.ready().await;
 //! let put = PutRequest { key: b"foo".to_vec(), value: b"bar".to_vec(), ..Default::default() };
-//! let response = running.server.put(put).await?;
+//! let response = running.server.put(&etcd_server::Caller::anonymous(), put).await?;
 //! println!("written at revision {}", response.header.unwrap_or_default().revision);
 //! running.shutdown().await;
 //! # Ok(())
@@ -22,6 +22,7 @@
 
 mod alarms;
 mod apply;
+mod auth;
 mod backup;
 mod cluster;
 mod corrupt;
@@ -43,6 +44,7 @@ mod waiters;
 mod waiting;
 
 pub use crate::{
+    auth::{AuthAnswer, AuthOptions, TokenOptions},
     backup::{RestoreConfig, RestoreError, SnapshotStatus, restore_snapshot, snapshot_status},
     cluster::PROMOTE_PATH,
     corrupt::HASHKV_PATH,
@@ -52,3 +54,4 @@ pub use crate::{
     start::{Running, ServerConfig, StartError, start},
     v3::{ErrorClass, V3Error, V3Response},
 };
+pub use etcd_auth::Caller;

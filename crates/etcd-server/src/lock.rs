@@ -12,6 +12,8 @@ use etcd_proto::etcdserverpb::{
 };
 use etcd_proto::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
 
+use etcd_auth::Caller;
+
 use crate::server::Server;
 use crate::v3::V3Error;
 use crate::waiting::{Claim, go_hex, wait_deletes};
@@ -19,6 +21,7 @@ use crate::waiting::{Claim, go_hex, wait_deletes};
 /// A txn that creates `key` with `put` unless it exists, and reads it back either way (etcd's `tryAcquire`).
 pub(crate) async fn create_unless_exists(
     server: &Server,
+    caller: &Caller,
     put: PutRequest,
 ) -> Result<TxnResponse, V3Error> {
     let key = put.key.clone();
@@ -29,19 +32,22 @@ pub(crate) async fn create_unless_exists(
         })),
     };
     server
-        .txn(TxnRequest {
-            compare: vec![Compare {
-                key: key.clone(),
-                result: CompareResult::Equal as i32,
-                target: CompareTarget::Create as i32,
-                target_union: Some(TargetUnion::CreateRevision(0)),
-                ..Compare::default()
-            }],
-            success: vec![RequestOp {
-                request: Some(Op::RequestPut(put)),
-            }],
-            failure: vec![get],
-        })
+        .txn(
+            caller,
+            TxnRequest {
+                compare: vec![Compare {
+                    key: key.clone(),
+                    result: CompareResult::Equal as i32,
+                    target: CompareTarget::Create as i32,
+                    target_union: Some(TargetUnion::CreateRevision(0)),
+                    ..Compare::default()
+                }],
+                success: vec![RequestOp {
+                    request: Some(Op::RequestPut(put)),
+                }],
+                failure: vec![get],
+            },
+        )
         .await
 }
 
@@ -61,12 +67,17 @@ pub(crate) fn created_at(resp: &TxnResponse) -> Result<(i64, Option<Vec<u8>>), V
 
 impl Server {
     /// `Lock`: waits until the caller holds the lock `name` under `lease`; answers the key that holds it.
-    pub async fn lock(self: &Arc<Self>, req: LockRequest) -> Result<LockResponse, V3Error> {
+    pub async fn lock(
+        self: &Arc<Self>,
+        caller: &Caller,
+        req: LockRequest,
+    ) -> Result<LockResponse, V3Error> {
         let mut prefix = req.name.clone();
         prefix.push(b'/');
         let key = [prefix.as_slice(), go_hex(req.lease).as_bytes()].concat();
         let made = create_unless_exists(
             self,
+            caller,
             PutRequest {
                 key: key.clone(),
                 lease: req.lease,
@@ -74,15 +85,18 @@ impl Server {
             },
         )
         .await?;
-        let claim = Claim::new(self, key.clone(), req.lease);
+        let claim = Claim::new(self, caller, key.clone(), req.lease);
         let (my_rev, _) = created_at(&made)?;
-        wait_deletes(self, &prefix, my_rev - 1).await?;
+        wait_deletes(self, caller, &prefix, my_rev - 1).await?;
         // The lease may have ended while waiting: then the key is gone and the lock is not held.
         let mine = self
-            .range(RangeRequest {
-                key: key.clone(),
-                ..RangeRequest::default()
-            })
+            .range(
+                caller,
+                RangeRequest {
+                    key: key.clone(),
+                    ..RangeRequest::default()
+                },
+            )
             .await?;
         if mine.kvs.is_empty() {
             return Err(V3Error::SessionExpired);
@@ -95,12 +109,19 @@ impl Server {
     }
 
     /// `Unlock`: deletes the key `Lock` answered.
-    pub async fn unlock(&self, req: UnlockRequest) -> Result<UnlockResponse, V3Error> {
+    pub async fn unlock(
+        &self,
+        caller: &Caller,
+        req: UnlockRequest,
+    ) -> Result<UnlockResponse, V3Error> {
         let deleted = self
-            .delete_range(DeleteRangeRequest {
-                key: req.key,
-                ..DeleteRangeRequest::default()
-            })
+            .delete_range(
+                caller,
+                DeleteRangeRequest {
+                    key: req.key,
+                    ..DeleteRangeRequest::default()
+                },
+            )
             .await?;
         Ok(UnlockResponse {
             header: deleted.header,

@@ -2,6 +2,7 @@
 //! `MoveLeader`.
 
 use etcd_api::v2::Backend as _;
+use etcd_auth::Caller;
 use etcd_proto::etcdrs::internal_raft_request::Request as Kind;
 use etcd_proto::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentResponse, HashKvRequest, HashKvResponse, HashResponse,
@@ -81,7 +82,8 @@ impl Server {
     /// `Defragment`: this member's backend rewritten into a file of live pages only, returning the space
     /// compactions freed to the file system. Writes wait only for the copy's last step (see etcd-mvcc's
     /// defragmentation), reads not at all. Member-local, as etcd's.
-    pub async fn defragment(&self) -> Result<DefragmentResponse, V3Error> {
+    pub async fn defragment(&self, caller: &Caller) -> Result<DefragmentResponse, V3Error> {
+        self.check_admin_maintenance(caller)?;
         let store = self.mvcc();
         let file = self.backend_file.clone();
         tracing::info!(path = %self.mvcc_path.display(), "defragmenting");
@@ -105,7 +107,8 @@ impl Server {
     }
 
     /// `Hash`: a hash of the whole v3 backend (etcd's is of its whole bbolt file).
-    pub fn hash(&self) -> Result<HashResponse, V3Error> {
+    pub fn hash(&self, caller: &Caller) -> Result<HashResponse, V3Error> {
+        self.check_admin_maintenance(caller)?;
         let store = self.mvcc();
         let hash = store.hash()?;
         Ok(HashResponse {
@@ -116,7 +119,13 @@ impl Server {
 
     /// `HashKV`: the hash of the key-value history up to a revision (0: the current one), which members that
     /// applied the same log agree on. A store never compacted answers compact revision -1, as etcd's does.
-    pub fn hash_kv(&self, req: HashKvRequest) -> Result<HashKvResponse, V3Error> {
+    pub fn hash_kv(&self, caller: &Caller, req: HashKvRequest) -> Result<HashKvResponse, V3Error> {
+        self.check_admin_maintenance(caller)?;
+        self.local_hash_kv(req)
+    }
+
+    /// `HashKV` for the member's own corruption checks.
+    pub(crate) fn local_hash_kv(&self, req: HashKvRequest) -> Result<HashKvResponse, V3Error> {
         let store = self.mvcc();
         let h = store.hash_kv(req.revision)?;
         Ok(HashKvResponse {

@@ -123,6 +123,8 @@ pub struct Server {
     pub(crate) leases: crate::lease::Leases,
     /// The active alarms.
     pub(crate) alarms: parking_lot::Mutex<crate::alarms::Alarms>,
+    /// Users, roles, permissions and tokens.
+    pub(crate) auth: crate::auth::Auth,
 }
 
 /// Why a member stops by itself.

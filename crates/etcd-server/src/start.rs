@@ -65,6 +65,8 @@ pub struct ServerConfig {
     pub corrupt_check_time: Duration,
     /// `--experimental-lease-checkpoint-interval`: how often the leader checkpoints remaining lease TTLs.
     pub lease_checkpoint_interval: Duration,
+    /// `--auth-token`, `--bcrypt-cost`, `--client-cert-auth`.
+    pub auth: crate::auth::AuthOptions,
 }
 
 /// Why a member could not start.
@@ -87,6 +89,9 @@ pub enum StartError {
     /// The leases in the v3 store could not be read.
     #[error("reading the leases of the v3 store: {0}")]
     Leases(String),
+    /// The users and roles in the v3 store could not be read.
+    #[error("reading the users and roles of the v3 store: {0}")]
+    Auth(String),
     /// The member directory could not be created.
     #[error("creating {}: {source}", dir.display())]
     Directory {
@@ -143,6 +148,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
     let min_ttl = crate::lease::min_ttl(config.heartbeat_interval, config.election_timeout);
     let lessor = crate::lease::load(&store, min_ttl).map_err(StartError::Leases)?;
     let alarms = crate::alarms::Alarms::load(&store).map_err(StartError::Alarms)?;
+    let auth = crate::auth::load(&store).map_err(StartError::Auth)?;
     let mvcc = Arc::new(parking_lot::RwLock::new(Arc::new(store)));
     let mut raft_config = RaftConfig::new(config.id, config.cluster_id)
         .with_timing(config.heartbeat_interval, config.election_timeout);
@@ -217,6 +223,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
                 .max(Duration::from_millis(100)),
         ),
         alarms: parking_lot::Mutex::new(alarms),
+        auth: crate::auth::Auth::new(auth, config.auth),
     });
     // etcd reads /2/enabled once at start (its v2 auth check), which shows as one getsFail in the store stats.
     server.check_access();

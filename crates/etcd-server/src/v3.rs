@@ -11,6 +11,8 @@ use etcd_proto::etcdserverpb::{
 };
 use etcd_raft::RaftError;
 
+use etcd_auth::Caller;
+
 use crate::server::{Server, unix_nanos};
 use crate::waiters::Outcome;
 
@@ -35,6 +37,8 @@ pub enum V3Response {
     Alarm(etcd_proto::etcdserverpb::AlarmResponse),
     /// To a downgrade state change.
     DowngradeSet,
+    /// To an auth request.
+    Auth(crate::auth::AuthAnswer),
 }
 
 /// The gRPC status class of an error (the gRPC layer maps it to its status code).
@@ -58,6 +62,10 @@ pub enum ErrorClass {
     Unknown,
     /// `Internal`.
     Internal,
+    /// `PermissionDenied`.
+    PermissionDenied,
+    /// `Unauthenticated`.
+    Unauthenticated,
     /// `DataLoss`.
     DataLoss,
     /// `Unimplemented`.
@@ -169,6 +177,15 @@ pub enum V3Error {
     /// An action etcd does not know.
     #[error("etcdserver: unknown method")]
     UnknownMethod,
+    /// Auth refused the request (etcd's gRPC texts).
+    #[error(transparent)]
+    Auth(#[from] etcd_auth::AuthError),
+    /// Auth refused a Maintenance request: etcd answers these with the auth package's own text, code Unknown.
+    #[error("{}", .0.package_text())]
+    AuthUnknown(etcd_auth::AuthError),
+    /// Something failed that should not have; the text says what.
+    #[error("etcdserver: {0}")]
+    Internal(String),
     /// Something etcd serves that this member does not yet; the text names it.
     #[error("etcdserver: {0} is not supported by etcd-node yet")]
     NotSupported(&'static str),
@@ -221,12 +238,40 @@ impl V3Error {
             V3Error::MemberBadUrls => ErrorClass::InvalidArgument,
             V3Error::Unhealthy => ErrorClass::Unavailable,
             V3Error::NotSupported(_) => ErrorClass::Unimplemented,
+            V3Error::Auth(e) => auth_class(*e),
+            V3Error::AuthUnknown(_) => ErrorClass::Unknown,
+            V3Error::Internal(_) => ErrorClass::Internal,
             V3Error::Canceled => ErrorClass::Canceled,
             V3Error::NoLeader
             | V3Error::Timeout
             | V3Error::TimeoutDueToLeaderFail
             | V3Error::Stopped => ErrorClass::Unavailable,
         }
+    }
+}
+
+/// The gRPC code etcd gives each auth error.
+fn auth_class(e: etcd_auth::AuthError) -> ErrorClass {
+    use etcd_auth::AuthError as A;
+    match e {
+        A::UserEmpty
+        | A::RoleEmpty
+        | A::AuthFailed
+        | A::PermissionNotGiven
+        | A::InvalidAuthMgmt
+        | A::AuthOldRevision => ErrorClass::InvalidArgument,
+        A::PermissionDenied => ErrorClass::PermissionDenied,
+        A::InvalidAuthToken => ErrorClass::Unauthenticated,
+        A::NoPasswordUser => ErrorClass::Unknown,
+        A::RootUserNotExist
+        | A::RootRoleNotExist
+        | A::UserAlreadyExist
+        | A::UserNotFound
+        | A::RoleAlreadyExist
+        | A::RoleNotFound
+        | A::RoleNotGranted
+        | A::PermissionNotGranted
+        | A::AuthNotEnabled => ErrorClass::FailedPrecondition,
     }
 }
 
@@ -251,11 +296,21 @@ impl Server {
         self.raft.leadership().leader != 0
     }
 
-    /// A range: linearizable (after a read index) unless `serializable`.
-    pub async fn range(&self, req: RangeRequest) -> Result<RangeResponse, V3Error> {
+    /// A range: linearizable (after a read index) unless `serializable`; `caller` must may read it.
+    pub async fn range(
+        &self,
+        caller: &Caller,
+        req: RangeRequest,
+    ) -> Result<RangeResponse, V3Error> {
         if req.key.is_empty() {
             return Err(etcd_mvcc::Error::EmptyKey.into());
         }
+        self.check_read(caller, &req.key, &req.range_end)?;
+        self.read_range(req).await
+    }
+
+    /// A range with no permission check (the member's own reads).
+    pub(crate) async fn read_range(&self, req: RangeRequest) -> Result<RangeResponse, V3Error> {
         if !req.serializable {
             self.linearizable_read().await?;
         }
@@ -270,12 +325,15 @@ impl Server {
     }
 
     /// A put, through raft.
-    pub async fn put(&self, req: PutRequest) -> Result<PutResponse, V3Error> {
+    pub async fn put(&self, caller: &Caller, req: PutRequest) -> Result<PutResponse, V3Error> {
         if req.key.is_empty() {
             return Err(etcd_mvcc::Error::EmptyKey.into());
         }
-        self.check_quota(crate::quota::put_cost(&req)).await?;
-        match self.propose_v3(Kind::Put(req)).await? {
+        let cost = crate::quota::put_cost(&req);
+        let request = Kind::Put(req);
+        self.check_write(caller, &request)?;
+        self.check_quota(cost).await?;
+        match self.propose_v3_as(caller, request).await? {
             V3Response::Put(r) => Ok(r),
             _ => Err(V3Error::Canceled),
         }
@@ -284,22 +342,28 @@ impl Server {
     /// A delete, through raft.
     pub async fn delete_range(
         &self,
+        caller: &Caller,
         req: DeleteRangeRequest,
     ) -> Result<DeleteRangeResponse, V3Error> {
         if req.key.is_empty() {
             return Err(etcd_mvcc::Error::EmptyKey.into());
         }
-        match self.propose_v3(Kind::DeleteRange(req)).await? {
+        let request = Kind::DeleteRange(req);
+        self.check_write(caller, &request)?;
+        match self.propose_v3_as(caller, request).await? {
             V3Response::DeleteRange(r) => Ok(r),
             _ => Err(V3Error::Canceled),
         }
     }
 
     /// A txn, through raft (checked against `--max-txn-ops` and for duplicate keys first).
-    pub async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, V3Error> {
+    pub async fn txn(&self, caller: &Caller, req: TxnRequest) -> Result<TxnResponse, V3Error> {
         etcd_mvcc::check_txn(&req, self.limits.max_txn_ops)?;
-        self.check_quota(crate::quota::txn_cost(&req)).await?;
-        match self.propose_v3(Kind::Txn(req)).await? {
+        let cost = crate::quota::txn_cost(&req);
+        let request = Kind::Txn(req);
+        self.check_write(caller, &request)?;
+        self.check_quota(cost).await?;
+        match self.propose_v3_as(caller, request).await? {
             V3Response::Txn(r) => Ok(r),
             _ => Err(V3Error::Canceled),
         }
@@ -324,19 +388,31 @@ impl Server {
         }
     }
 
-    /// Proposes a v3 request and waits for its outcome.
+    /// Proposes a v3 request of the member's own (no user) and waits for its outcome.
     pub(crate) async fn propose_v3(&self, request: Kind) -> Result<V3Response, V3Error> {
-        self.propose_v3_within(request, self.request_timeout).await
+        self.propose_v3_within(&Caller::anonymous(), request, self.request_timeout)
+            .await
+    }
+
+    /// Proposes a client's v3 request, applied under its identity, and waits for its outcome.
+    pub(crate) async fn propose_v3_as(
+        &self,
+        caller: &Caller,
+        request: Kind,
+    ) -> Result<V3Response, V3Error> {
+        self.propose_v3_within(caller, request, self.request_timeout)
+            .await
     }
 
     /// Proposes a v3 request and waits for its outcome at most `within`.
     pub(crate) async fn propose_v3_within(
         &self,
+        caller: &Caller,
         request: Kind,
         within: Duration,
     ) -> Result<V3Response, V3Error> {
         let (id, rx) = self.waiters.register();
-        let bytes = crate::entry::encode(id, unix_nanos(), request);
+        let bytes = crate::entry::encode(id, unix_nanos(), caller, request);
         if bytes.len() > self.limits.max_request_bytes {
             self.waiters.cancel(id);
             return Err(V3Error::RequestTooLarge);

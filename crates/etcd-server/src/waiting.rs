@@ -10,6 +10,8 @@ use etcd_proto::etcdserverpb::{DeleteRangeRequest, RangeRequest, RangeResponse, 
 use etcd_proto::mvccpb::event::EventType;
 use tokio::sync::mpsc;
 
+use etcd_auth::Caller;
+
 use crate::server::Server;
 use crate::v3::V3Error;
 
@@ -44,24 +46,28 @@ pub(crate) fn go_hex(id: i64) -> String {
 /// The key of `prefix` with the lowest (`first`) or highest create revision, at most `max_create` (0: any).
 pub(crate) async fn by_create(
     server: &Server,
+    caller: &Caller,
     prefix: &[u8],
     first: bool,
     max_create: i64,
 ) -> Result<RangeResponse, V3Error> {
     server
-        .range(RangeRequest {
-            key: prefix.to_vec(),
-            range_end: prefix_end(prefix),
-            limit: 1,
-            sort_target: SortTarget::Create as i32,
-            sort_order: if first {
-                SortOrder::Ascend
-            } else {
-                SortOrder::Descend
-            } as i32,
-            max_create_revision: max_create,
-            ..RangeRequest::default()
-        })
+        .range(
+            caller,
+            RangeRequest {
+                key: prefix.to_vec(),
+                range_end: prefix_end(prefix),
+                limit: 1,
+                sort_target: SortTarget::Create as i32,
+                sort_order: if first {
+                    SortOrder::Ascend
+                } else {
+                    SortOrder::Descend
+                } as i32,
+                max_create_revision: max_create,
+                ..RangeRequest::default()
+            },
+        )
         .await
 }
 
@@ -69,21 +75,27 @@ pub(crate) async fn by_create(
 /// gone. Answers the header of the last look.
 pub(crate) async fn wait_deletes(
     server: &Server,
+    caller: &Caller,
     prefix: &[u8],
     max_create: i64,
 ) -> Result<ResponseHeader, V3Error> {
     loop {
-        let ahead = by_create(server, prefix, false, max_create).await?;
+        let ahead = by_create(server, caller, prefix, false, max_create).await?;
         let header = ahead.header.unwrap_or_default();
         match ahead.kvs.first() {
             None => return Ok(header),
-            Some(kv) => wait_delete(server, &kv.key, header.revision).await?,
+            Some(kv) => wait_delete(server, caller, &kv.key, header.revision).await?,
         }
     }
 }
 
 /// Waits for `key` to be deleted after revision `seen`.
-async fn wait_delete(server: &Server, key: &[u8], seen: i64) -> Result<(), V3Error> {
+async fn wait_delete(
+    server: &Server,
+    caller: &Caller,
+    key: &[u8],
+    seen: i64,
+) -> Result<(), V3Error> {
     loop {
         let store = server.mvcc();
         let (tx, mut rx) = mpsc::channel(16);
@@ -116,12 +128,15 @@ async fn wait_delete(server: &Server, key: &[u8], seen: i64) -> Result<(), V3Err
             return Ok(());
         }
         let still = server
-            .range(RangeRequest {
-                key: key.to_vec(),
-                serializable: true,
-                keys_only: true,
-                ..RangeRequest::default()
-            })
+            .range(
+                caller,
+                RangeRequest {
+                    key: key.to_vec(),
+                    serializable: true,
+                    keys_only: true,
+                    ..RangeRequest::default()
+                },
+            )
             .await?;
         if still.kvs.is_empty() {
             return Ok(());
@@ -133,6 +148,7 @@ async fn wait_delete(server: &Server, key: &[u8], seen: i64) -> Result<(), V3Err
 /// [`Claim::keep`].
 pub(crate) struct Claim {
     server: Arc<Server>,
+    caller: Caller,
     key: Vec<u8>,
     keepalive: Option<tokio::task::JoinHandle<()>>,
     armed: bool,
@@ -140,7 +156,7 @@ pub(crate) struct Claim {
 
 impl Claim {
     /// Claims `key`, keeping `lease` alive meanwhile (every third of its TTL).
-    pub(crate) fn new(server: &Arc<Server>, key: Vec<u8>, lease: i64) -> Self {
+    pub(crate) fn new(server: &Arc<Server>, caller: &Caller, key: Vec<u8>, lease: i64) -> Self {
         let keepalive = (lease != 0).then(|| {
             let server = server.clone();
             tokio::spawn(async move {
@@ -161,6 +177,7 @@ impl Claim {
         });
         Self {
             server: server.clone(),
+            caller: caller.clone(),
             key,
             keepalive,
             armed: true,
@@ -180,13 +197,13 @@ impl Drop for Claim {
         }
         if self.armed {
             let (server, key) = (self.server.clone(), std::mem::take(&mut self.key));
+            let caller = std::mem::take(&mut self.caller);
             tokio::spawn(async move {
-                let _ = server
-                    .delete_range(DeleteRangeRequest {
-                        key,
-                        ..DeleteRangeRequest::default()
-                    })
-                    .await;
+                let delete = DeleteRangeRequest {
+                    key,
+                    ..DeleteRangeRequest::default()
+                };
+                let _ = server.delete_range(&caller, delete).await;
             });
         }
     }
