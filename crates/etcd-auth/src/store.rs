@@ -113,13 +113,18 @@ impl AuthStore {
         Ok(vec![record::enabled_write(true)])
     }
 
-    /// Turns auth off. Off already: nothing changes.
+    /// Turns auth off, which counts as a change (as in etcd, where turning it on does not). Off already:
+    /// nothing changes.
     pub fn disable(&mut self) -> Vec<Write> {
         if !self.enabled {
             return Vec::new();
         }
         self.enabled = false;
-        vec![record::enabled_write(false)]
+        self.revision += 1;
+        vec![
+            record::enabled_write(false),
+            record::revision_write(self.revision),
+        ]
     }
 
     /// The stored password of `name`, for a password check before `Authenticate` is proposed.

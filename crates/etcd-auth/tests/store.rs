@@ -170,6 +170,9 @@ fn revisions_errors_and_order_as_etcd_answers_them() {
     assert_eq!(a.enable(), Ok(Vec::new()));
     assert_eq!(a.revision(), 27, "enabling does not count");
     assert_eq!(a.user_list(), ["alice", "bob", "dave", "root"]);
+    let mut off = a.clone();
+    off.disable();
+    assert_eq!(off.revision(), 28, "disabling counts");
     assert_eq!(a.role_list(), ["reader", "root"]);
 
     // While auth is on, root keeps its name and role.
