@@ -55,9 +55,13 @@ pub enum AuthError {
     /// Deleting `root`, its role, or taking the `root` role from it while auth is on.
     #[error("etcdserver: invalid auth management")]
     InvalidAuthMgmt,
-    /// The auth store changed between the request's check and its apply.
-    #[error("etcdserver: revision of auth store is old")]
+    /// The auth store changed since the caller's identity was established (a JWT's revision, or a change
+    /// between a request's check and its apply). etcd 3.5 answers it with the auth package's own text.
+    #[error("auth: revision in header is old")]
     AuthOldRevision,
+    /// `Authenticate` on a member that has only the public JWT key.
+    #[error("auth: token signing attempted with verify-only key")]
+    VerifyOnly,
 }
 
 impl AuthError {
@@ -84,6 +88,7 @@ impl AuthError {
             AuthError::InvalidAuthToken => "auth: invalid auth token",
             AuthError::InvalidAuthMgmt => "auth: invalid auth management",
             AuthError::AuthOldRevision => "auth: revision in header is old",
+            AuthError::VerifyOnly => "auth: token signing attempted with verify-only key",
         }
     }
 }

@@ -5,7 +5,8 @@
 //! applied from the raft log in order on every member; each one answers the backend records to write in the
 //! same transaction ([`Write`], format in [`record`](crate#record-format)). Checking a password
 //! ([`password_matches`]) is deliberately slow and runs before a request is proposed, never while applying.
-//! [`SimpleTokens`] remembers etcd's simple tokens, with time entering as arguments.
+//! [`SimpleTokens`] remembers etcd's simple tokens and [`JwtTokens`] signs and checks JWT ones, with time
+//! entering as arguments.
 //!
 //! # Record format
 //! Version 1 is etcd 3.5's layout: table `auth` (`authEnabled`: one byte; `authRevision`: u64 big-endian),
@@ -32,6 +33,7 @@
 //! ```
 
 mod error;
+mod jwt;
 mod password;
 mod perms;
 mod record;
@@ -40,6 +42,9 @@ mod token;
 
 pub use crate::{
     error::AuthError,
+    jwt::{
+        DEFAULT_JWT_TTL, JwtOptions, JwtTokens, TokenKind, TokenOptionError, parse_token_option,
+    },
     password::{
         BadCost, DEFAULT_BCRYPT_COST, MAX_BCRYPT_COST, MIN_BCRYPT_COST, hash_password,
         password_matches,

@@ -15,6 +15,7 @@
 //! ```
 
 mod auth;
+mod authority;
 mod concurrency;
 mod kv;
 mod lease;

@@ -24,11 +24,13 @@ use hyper_util::server::conn::auto;
 use tonic::service::Routes;
 
 use crate::auth::AuthService;
+use crate::authority::LenientAuthority;
 use crate::concurrency::ConcurrencyService;
 use crate::kv::KvService;
 use crate::lease::LeaseService;
 use crate::maintenance::MaintenanceService;
 use crate::metrics::GrpcMetrics;
+use crate::status::ClientCommonName;
 use crate::watch::WatchService;
 
 /// What gRPC gets above the request limit before it refuses a message (etcd's `grpcOverheadBytes`).
@@ -133,9 +135,6 @@ pub async fn serve_clients(
         );
         tokio::spawn(async move {
             let _permit = accepted.permit;
-            let service = hyper::service::service_fn(move |request| {
-                answer(routes.clone(), backend.clone(), request)
-            });
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // Header names as Go writes them, for v2 clients that compare them exactly.
             builder.http1().title_case_headers(true);
@@ -155,8 +154,15 @@ pub async fn serve_clients(
                     }
                 },
             };
+            let common_name = stream.client_common_name().map(ClientCommonName);
+            let service = hyper::service::service_fn(move |mut request| {
+                if let Some(cn) = &common_name {
+                    request.extensions_mut().insert(cn.clone());
+                }
+                answer(routes.clone(), backend.clone(), request)
+            });
             let result = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(LenientAuthority::new(stream)), service)
                 .await;
             if let Err(e) = result {
                 tracing::debug!("client connection ended: {e}");

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
+use etcd_auth::TokenKind;
 use etcd_server::{AuthOptions, TokenOptions};
 
 use crate::flags::Flags;
 
 /// The member's auth settings. A bcrypt cost out of range falls back to the default with a warning, as etcd
-/// does; a token type etcd does not know stops the member with etcd's words.
+/// does; a token type or option etcd does not know, or a JWT key that cannot be used, stops the member.
 pub fn from_flags(flags: &Flags) -> anyhow::Result<AuthOptions> {
     let mut bcrypt_cost = flags.bcrypt_cost;
     if !(etcd_auth::MIN_BCRYPT_COST..=etcd_auth::MAX_BCRYPT_COST).contains(&bcrypt_cost) {
@@ -21,13 +21,17 @@ pub fn from_flags(flags: &Flags) -> anyhow::Result<AuthOptions> {
         );
         bcrypt_cost = etcd_auth::DEFAULT_BCRYPT_COST;
     }
-    let kind = flags.auth_token.split(',').next().unwrap_or_default();
+    let kind =
+        etcd_auth::parse_token_option(&flags.auth_token, |d| crate::go_duration::parse(d).ok())?;
     let token = match kind {
-        "simple" => TokenOptions::Simple {
+        TokenKind::Simple => TokenOptions::Simple {
             ttl: Duration::from_secs(flags.auth_token_ttl),
         },
-        "jwt" => bail!("--auth-token jwt is not supported by etcd-node yet: use simple"),
-        _ => bail!("auth: invalid auth options"),
+        TokenKind::Jwt(jwt) => {
+            // Checked here so a bad key stops the member before it starts, with the reason.
+            etcd_auth::JwtTokens::new(&jwt)?;
+            TokenOptions::Jwt(jwt)
+        }
     };
     Ok(AuthOptions {
         token,

@@ -4,7 +4,7 @@
 //! Every request is checked twice: when it arrives (so a refused one never enters the log) and, for those that
 //! go through raft, again at apply with the identity and auth revision its entry carries. A change of users,
 //! roles or permissions between the two moves the revision, and the apply check then refuses the request as
-//! etcd does ("revision of auth store is old"), so no change is ever missed.
+//! etcd does ("auth: revision in header is old"), so no change is ever missed.
 //!
 //! Passwords are hashed and checked on the blocking pool, a bounded number at a time (half the cores), never on
 //! the apply path: a storm of logins slows logins, not the other requests.
@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use etcd_auth::{
-    Access, AuthError, AuthStore, Caller, SimpleTokens, Write, password_matches, simple_token,
-    simple_token_prefix,
+    Access, AuthError, AuthStore, Caller, JwtTokens, SimpleTokens, Write, password_matches,
+    simple_token, simple_token_prefix,
 };
 use etcd_lease::Lessor;
 use etcd_proto::authpb::Permission;
@@ -33,6 +33,8 @@ pub enum TokenOptions {
         /// `--auth-token-ttl`.
         ttl: Duration,
     },
+    /// Signed JWT tokens.
+    Jwt(etcd_auth::JwtOptions),
 }
 
 /// What the member's auth is started with.
@@ -62,21 +64,30 @@ impl Default for AuthOptions {
 pub(crate) struct Auth {
     pub(crate) store: parking_lot::RwLock<AuthStore>,
     tokens: parking_lot::Mutex<SimpleTokens>,
+    /// With `--auth-token jwt`: the keys (simple tokens are then never made).
+    jwt: Option<JwtTokens>,
     options: AuthOptions,
     /// Bounds the password hashes computed at once.
     hashing: tokio::sync::Semaphore,
 }
 
 impl Auth {
-    pub(crate) fn new(store: AuthStore, options: AuthOptions) -> Auth {
-        let TokenOptions::Simple { ttl } = options.token;
+    pub(crate) fn new(store: AuthStore, options: AuthOptions) -> Result<Auth, String> {
+        let (ttl, jwt) = match &options.token {
+            TokenOptions::Simple { ttl } => (*ttl, None),
+            TokenOptions::Jwt(jwt) => (
+                Duration::from_secs(etcd_auth::DEFAULT_TOKEN_TTL_SECS),
+                Some(JwtTokens::new(jwt).map_err(|e| e.to_string())?),
+            ),
+        };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Auth {
+        Ok(Auth {
             store: parking_lot::RwLock::new(store),
             tokens: parking_lot::Mutex::new(SimpleTokens::new(ttl)),
+            jwt,
             options,
             hashing: tokio::sync::Semaphore::new((cores / 2).max(1)),
-        }
+        })
     }
 
     /// Runs a password hash or check on the blocking pool, a bounded number at a time.
@@ -114,8 +125,13 @@ pub enum AuthAnswer {
         /// The auth revision.
         revision: u64,
     },
-    /// `Authenticate`: the token.
+    /// `Authenticate` with a simple token: the token.
     Token(String),
+    /// `Authenticate` with no simple token (JWT): the auth revision the login was applied at.
+    Authenticated {
+        /// The auth revision.
+        revision: u64,
+    },
     /// User or role names.
     Names(Vec<String>),
     /// A role's permissions.
@@ -231,6 +247,7 @@ pub(crate) fn apply(
     if let Err(e) = check_auth_request(&store, caller, &request) {
         return Ok(Err(e.into()));
     }
+    let applied = Applied::of(&request);
     let done = |writes: Vec<Write>| (writes, AuthAnswer::Done);
     let result: Result<(Vec<Write>, AuthAnswer), AuthError> = match request {
         Kind::AuthEnable(_) => store.enable().map(done),
@@ -246,6 +263,10 @@ pub(crate) fn apply(
             },
         )),
         Kind::Authenticate(r) => store.authenticate(&r.name).map(|()| {
+            if r.simple_token.is_empty() {
+                let revision = store.revision();
+                return (Vec::new(), AuthAnswer::Authenticated { revision });
+            }
             let token = simple_token(&r.simple_token, index);
             auth.tokens.lock().assign(token.clone(), &r.name, now);
             (Vec::new(), AuthAnswer::Token(token))
@@ -286,6 +307,9 @@ pub(crate) fn apply(
         Ok(done) => done,
         Err(e) => return Ok(Err(e.into())),
     };
+    if !writes.is_empty() {
+        applied.log();
+    }
     for w in writes {
         match w.value {
             Some(value) => batch.put_aux(w.table, &w.key, &value)?,
@@ -295,20 +319,98 @@ pub(crate) fn apply(
     Ok(Ok(V3Response::Auth(answer)))
 }
 
+/// An applied change of the auth store, logged as etcd logs it (on every member).
+enum Applied {
+    Enabled,
+    Disabled,
+    UserAdded(String),
+    UserDeleted(String),
+    PasswordChanged(String),
+    RoleGranted(String, String),
+    RoleRevoked(String, String),
+    RoleAdded(String),
+    RoleDeleted(String),
+    PermissionGranted(String, String),
+    PermissionRevoked(String, String, String),
+    Other,
+}
+
+impl Applied {
+    fn of(request: &Kind) -> Applied {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match request {
+            Kind::AuthEnable(_) => Applied::Enabled,
+            Kind::AuthDisable(_) => Applied::Disabled,
+            Kind::AuthUserAdd(r) => Applied::UserAdded(r.name.clone()),
+            Kind::AuthUserDelete(r) => Applied::UserDeleted(r.name.clone()),
+            Kind::AuthUserChangePassword(r) => Applied::PasswordChanged(r.name.clone()),
+            Kind::AuthUserGrantRole(r) => Applied::RoleGranted(r.user.clone(), r.role.clone()),
+            Kind::AuthUserRevokeRole(r) => Applied::RoleRevoked(r.name.clone(), r.role.clone()),
+            Kind::AuthRoleAdd(r) => Applied::RoleAdded(r.name.clone()),
+            Kind::AuthRoleDelete(r) => Applied::RoleDeleted(r.role.clone()),
+            Kind::AuthRoleGrantPermission(r) => {
+                let kind = r
+                    .perm
+                    .as_ref()
+                    .and_then(|p| etcd_proto::authpb::permission::Type::try_from(p.perm_type).ok())
+                    .map_or("UNKNOWN", |t| t.as_str_name());
+                Applied::PermissionGranted(r.name.clone(), kind.to_owned())
+            }
+            Kind::AuthRoleRevokePermission(r) => {
+                Applied::PermissionRevoked(r.role.clone(), text(&r.key), text(&r.range_end))
+            }
+            _ => Applied::Other,
+        }
+    }
+
+    fn log(&self) {
+        match self {
+            Applied::Enabled => tracing::info!("enabled authentication"),
+            Applied::Disabled => tracing::info!("disabled authentication"),
+            Applied::UserAdded(user) => tracing::info!(user_name = %user, "added a user"),
+            Applied::UserDeleted(user) => tracing::info!(user_name = %user, "deleted a user"),
+            Applied::PasswordChanged(user) => {
+                tracing::info!(user_name = %user, "changed a password of a user")
+            }
+            Applied::RoleGranted(user, role) => {
+                tracing::info!(user_name = %user, added_role_name = %role, "granted a role to a user")
+            }
+            Applied::RoleRevoked(user, role) => {
+                tracing::info!(user_name = %user, revoked_role_name = %role, "revoked a role from a user")
+            }
+            Applied::RoleAdded(role) => tracing::info!(role_name = %role, "created a role"),
+            Applied::RoleDeleted(role) => tracing::info!(role_name = %role, "deleted a role"),
+            Applied::PermissionGranted(role, kind) => tracing::info!(
+                role_name = %role,
+                permission_name = %kind,
+                "granted/updated a permission to a role"
+            ),
+            Applied::PermissionRevoked(role, key, end) => tracing::info!(
+                role_name = %role,
+                key = %key,
+                range_end = %end,
+                "revoked a permission on range"
+            ),
+            Applied::Other => {}
+        }
+    }
+}
+
 impl Server {
     /// Who a request comes from: the user its token names, else (with `--client-cert-auth`) its client
-    /// certificate's common name, else nobody. While auth is off every request is anonymous and tokens are
-    /// not looked at.
+    /// certificate's common name, else nobody. A token is checked even while auth is off, as etcd does (an
+    /// unknown one is refused); nothing else is then checked.
     pub fn caller(
         &self,
         token: Option<&str>,
         common_name: Option<&str>,
     ) -> Result<Caller, V3Error> {
         let store = self.auth.store.read();
-        if !store.is_enabled() {
-            return Ok(Caller::anonymous());
-        }
         let revision = store.revision();
+        if let (Some(token), Some(jwt)) = (token, &self.auth.jwt) {
+            let (user, revision) = jwt.check(token, unix_seconds())?;
+            return Ok(Caller { user, revision });
+        }
         if let Some(token) = token {
             let user = self
                 .auth
@@ -319,10 +421,14 @@ impl Server {
             return Ok(Caller { user, revision });
         }
         match common_name {
-            Some(cn) if self.auth.options.client_cert_auth && !cn.is_empty() => Ok(Caller {
-                user: cn.to_owned(),
-                revision,
-            }),
+            Some(cn)
+                if self.auth.options.client_cert_auth && !cn.is_empty() && store.is_enabled() =>
+            {
+                Ok(Caller {
+                    user: cn.to_owned(),
+                    revision,
+                })
+            }
             _ => Ok(Caller::anonymous()),
         }
     }
@@ -365,7 +471,6 @@ impl Server {
     pub async fn auth_enable(&self, caller: &Caller) -> Result<AuthEnableResponse, V3Error> {
         self.propose_auth(caller, Kind::AuthEnable(AuthEnableRequest {}))
             .await?;
-        tracing::info!("enabled authentication");
         Ok(AuthEnableResponse {
             header: Some(self.auth_header()),
         })
@@ -375,7 +480,6 @@ impl Server {
     pub async fn auth_disable(&self, caller: &Caller) -> Result<AuthDisableResponse, V3Error> {
         self.propose_auth(caller, Kind::AuthDisable(AuthDisableRequest {}))
             .await?;
-        tracing::info!("disabled authentication");
         Ok(AuthDisableResponse {
             header: Some(self.auth_header()),
         })
@@ -412,24 +516,34 @@ impl Server {
             tracing::warn!(user = %req.name, "invalid password");
             return Err(AuthError::AuthFailed.into());
         }
+        if self.auth.jwt.as_ref().is_some_and(|jwt| !jwt.can_sign()) {
+            return Err(V3Error::Auth(AuthError::VerifyOnly));
+        }
         let login = InternalAuthenticateRequest {
             name: req.name.clone(),
             password: String::new(),
-            simple_token: simple_token_prefix(),
+            simple_token: if self.auth.jwt.is_some() {
+                String::new()
+            } else {
+                simple_token_prefix()
+            },
         };
-        match self
+        let token = match self
             .propose_auth(&Caller::anonymous(), Kind::Authenticate(login))
             .await?
         {
-            AuthAnswer::Token(token) => {
-                tracing::debug!(user = %req.name, "authenticated a user");
-                Ok(AuthenticateResponse {
-                    header: Some(self.auth_header()),
-                    token,
-                })
-            }
-            _ => Err(V3Error::Canceled),
-        }
+            AuthAnswer::Token(token) => token,
+            AuthAnswer::Authenticated { revision } => match &self.auth.jwt {
+                Some(jwt) => jwt.sign(&req.name, revision, unix_seconds())?,
+                None => return Err(V3Error::Canceled),
+            },
+            _ => return Err(V3Error::Canceled),
+        };
+        tracing::debug!(user = %req.name, "authenticated a user");
+        Ok(AuthenticateResponse {
+            header: Some(self.auth_header()),
+            token,
+        })
     }
 
     /// `UserAdd`: the password is hashed here, so only its hash enters the log.
@@ -561,4 +675,11 @@ impl Server {
     fn auth_header(&self) -> ResponseHeader {
         self.header(self.mvcc().current_revision())
     }
+}
+
+/// Now, in whole seconds of Unix time (JWT expiry).
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

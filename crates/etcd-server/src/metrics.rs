@@ -177,6 +177,12 @@ pub(crate) fn render(server: &Server) -> String {
     ] {
         gauge(name, help, "counter", counter.load(Ordering::Relaxed));
     }
+    gauge(
+        "etcd_debugging_auth_revision",
+        "The current revision of auth store.",
+        "gauge",
+        server.auth.store.read().revision(),
+    );
     lease_ttls(&mut out, leases);
     for render in server.metric_sources.read().iter() {
         render(&mut out);

@@ -92,6 +92,9 @@ pub enum StartError {
     /// The users and roles in the v3 store could not be read.
     #[error("reading the users and roles of the v3 store: {0}")]
     Auth(String),
+    /// The auth token keys could not be used.
+    #[error("setting up auth tokens: {0}")]
+    AuthTokens(String),
     /// The member directory could not be created.
     #[error("creating {}: {source}", dir.display())]
     Directory {
@@ -223,7 +226,7 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
                 .max(Duration::from_millis(100)),
         ),
         alarms: parking_lot::Mutex::new(alarms),
-        auth: crate::auth::Auth::new(auth, config.auth),
+        auth: crate::auth::Auth::new(auth, config.auth).map_err(StartError::AuthTokens)?,
     });
     // etcd reads /2/enabled once at start (its v2 auth check), which shows as one getsFail in the store stats.
     server.check_access();

@@ -258,11 +258,10 @@ fn auth_class(e: etcd_auth::AuthError) -> ErrorClass {
         | A::RoleEmpty
         | A::AuthFailed
         | A::PermissionNotGiven
-        | A::InvalidAuthMgmt
-        | A::AuthOldRevision => ErrorClass::InvalidArgument,
+        | A::InvalidAuthMgmt => ErrorClass::InvalidArgument,
         A::PermissionDenied => ErrorClass::PermissionDenied,
         A::InvalidAuthToken => ErrorClass::Unauthenticated,
-        A::NoPasswordUser => ErrorClass::Unknown,
+        A::NoPasswordUser | A::VerifyOnly | A::AuthOldRevision => ErrorClass::Unknown,
         A::RootUserNotExist
         | A::RootRoleNotExist
         | A::UserAlreadyExist

@@ -18,6 +18,22 @@ pub enum MaybeTls {
     Tls(Box<TlsStream<Conn>>),
 }
 
+impl MaybeTls {
+    /// The subject common name of the certificate the client presented (etcd's identity for
+    /// `--client-cert-auth`), if it presented one that has a CN.
+    pub fn client_common_name(&self) -> Option<String> {
+        match self {
+            MaybeTls::Plain(_) => None,
+            MaybeTls::Tls(s) => s
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| crate::client_check::common_names(cert).into_iter().next()),
+        }
+    }
+}
+
 impl AsyncRead for MaybeTls {
     fn poll_read(
         self: Pin<&mut Self>,

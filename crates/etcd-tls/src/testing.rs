@@ -97,6 +97,17 @@ impl TestCa {
         })
     }
 
+    /// Writes a new ECDSA P-256 key pair to `<dir>/<name>.key` (PKCS#8) and `<dir>/<name>.pub` (SubjectPublicKeyInfo),
+    /// as JWT signers read them; answers (private, public).
+    pub fn write_key_pair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf), String> {
+        let key = KeyPair::generate().map_err(fail)?;
+        let private = dir.join(format!("{name}.key"));
+        let public = dir.join(format!("{name}.pub"));
+        std::fs::write(&private, key.serialize_pem()).map_err(fail)?;
+        std::fs::write(&public, key.public_key_pem()).map_err(fail)?;
+        Ok((private, public))
+    }
+
     /// Writes a CRL revoking `serials` to `path`.
     pub fn write_crl(&self, path: &Path, serials: &[u64]) -> Result<PathBuf, String> {
         let now = time::OffsetDateTime::now_utc();
