@@ -505,6 +505,75 @@ pub fn http(base: &str, method: &str, path: &str, form: &str) -> Option<(u16, St
     Some((status, body))
 }
 
+/// One HTTP/1.1 exchange over a raw socket: status, headers (names lower-cased), body (de-chunked).
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpReply {
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `method target` with extra `headers` and `body`; a reply with status 0 when the server did not answer.
+pub fn http_exchange(
+    base: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpReply {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut raw = Vec::new();
+    if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+        let mut head =
+            format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty() {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        let _ = write!(stream, "{head}\r\n{body}");
+        let _ = stream.read_to_end(&mut raw);
+    }
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v == "chunked");
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    HttpReply {
+        status,
+        headers,
+        body,
+    }
+}
+
 /// A minimal HTTP GET over a raw socket; the body, or `None` if the server did not answer.
 pub fn http_get(base: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};

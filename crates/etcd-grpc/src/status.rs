@@ -47,10 +47,7 @@ pub(crate) fn refuse_learner(server: &Server, allowed: bool) -> Result<(), Statu
     Ok(())
 }
 
-/// The common name of the client certificate a connection presented (put in each request's extensions by the
-/// listener).
-#[derive(Debug, Clone)]
-pub(crate) struct ClientCommonName(pub(crate) String);
+pub(crate) use etcd_tls::ClientCommonName;
 
 /// Who a call comes from: its `token` metadata (or `authorization`, which etcd's gateway forwards), else its
 /// client certificate's common name.

@@ -159,6 +159,7 @@ pub(crate) async fn handle(
     key: &str,
     query: &str,
     content_type: Option<&str>,
+    credentials: &crate::v2auth::Credentials,
     body: hyper::body::Incoming,
 ) -> Response<ResponseBody> {
     let cluster_id = backend.cluster_id();
@@ -198,7 +199,14 @@ pub(crate) async fn handle(
         Ok(p) => p,
         Err(e) => return respond::v2_error(&e, cluster_id),
     };
-    backend.check_access();
+    let write = !matches!(*method, Method::GET | Method::HEAD);
+    let auth = crate::v2auth::V2Auth { backend };
+    if !auth
+        .has_key_access(credentials, key, params.request.recursive, write)
+        .await
+    {
+        return respond::v2_error(&crate::v2auth::keys_refusal(), cluster_id);
+    }
     let request = params.request;
     let head = *method == Method::HEAD;
 

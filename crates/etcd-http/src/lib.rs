@@ -17,12 +17,14 @@
 //! # }
 //! ```
 
+mod auth_api;
 mod form;
 mod health;
 mod keys;
 mod respond;
 mod router;
 mod serve;
+mod v2auth;
 
 pub use crate::{
     respond::ResponseBody,

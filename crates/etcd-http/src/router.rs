@@ -86,6 +86,7 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
         .get("Content-Type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let credentials = credentials(backend, &request);
     if path == "/v2/keys" || path.starts_with("/v2/keys/") {
         let key = &path["/v2/keys".len()..];
         return keys::handle(
@@ -94,9 +95,14 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
             key,
             &query,
             content_type.as_deref(),
+            &credentials,
             request.into_body(),
         )
         .await;
+    }
+    if let Some(rest) = path.strip_prefix("/v2/auth").filter(|r| r.starts_with('/')) {
+        return crate::auth_api::handle(backend, &method, rest, &credentials, request.into_body())
+            .await;
     }
     match path.as_str() {
         "/version" => get_only(&method, || {
@@ -143,6 +149,12 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
             r
         }),
         _ if path == "/v2/members" || path.starts_with("/v2/members/") => {
+            // Reading the members is anyone's; changing them is root's once v2 auth is on.
+            let reads = matches!(method, Method::GET | Method::HEAD);
+            let auth = crate::v2auth::V2Auth { backend };
+            if !reads && !auth.has_root_access(&credentials).await {
+                return respond::json_message(StatusCode::UNAUTHORIZED, "Insufficient credentials");
+            }
             members(
                 backend,
                 &method,
@@ -154,6 +166,21 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
         }
         _ => respond::text(StatusCode::NOT_FOUND, "404 page not found"),
     }
+}
+
+/// Who a request says it comes from (`Authorization: Basic`, or the client certificate's CN with
+/// `--client-cert-auth`).
+fn credentials(backend: &dyn Backend, request: &Request<Incoming>) -> crate::v2auth::Credentials {
+    let authorization = request
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok());
+    let common_name = request
+        .extensions()
+        .get::<etcd_tls::ClientCommonName>()
+        .filter(|_| backend.client_cert_auth())
+        .map(|cn| cn.0.as_str());
+    crate::v2auth::Credentials::of(authorization, common_name)
 }
 
 fn html_escape(text: &str) -> String {

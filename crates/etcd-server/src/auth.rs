@@ -90,6 +90,11 @@ impl Auth {
         })
     }
 
+    /// `--client-cert-auth`.
+    pub(crate) fn client_cert_auth(&self) -> bool {
+        self.options.client_cert_auth
+    }
+
     /// Runs a password hash or check on the blocking pool, a bounded number at a time.
     async fn hash<T: Send + 'static>(
         &self,

@@ -408,9 +408,13 @@ impl Backend for Server {
         self.cors.clone()
     }
 
+    fn client_cert_auth(&self) -> bool {
+        self.auth.client_cert_auth()
+    }
+
     fn check_access(&self) {
-        // etcd checks whether v2 auth is on with a local read of /2/enabled on every keys request that parsed;
-        // with auth never set up that read fails and counts in getsFail, which clients can see.
+        // etcd reads /2/enabled when it starts (as etcd-http does on every keys request that parsed, through
+        // `get`); with auth never set up that read fails and counts in getsFail, which clients can see.
         let _ = self.with_store(|store| store.get("/2/enabled", false, 0));
     }
 

@@ -18,6 +18,11 @@ pub enum MaybeTls {
     Tls(Box<TlsStream<Conn>>),
 }
 
+/// The subject common name of the certificate a client connection presented: the listener puts it in each
+/// request's extensions, where the v2 and v3 APIs read it as the user with `--client-cert-auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCommonName(pub String);
+
 impl MaybeTls {
     /// The subject common name of the certificate the client presented (etcd's identity for
     /// `--client-cert-auth`), if it presented one that has a CN.

@@ -48,7 +48,7 @@ pub use crate::{
     acceptor::TlsAcceptor,
     auto::self_signed,
     conn::{Bound, Conn, SocketFile},
-    either_stream::MaybeTls,
+    either_stream::{ClientCommonName, MaybeTls},
     error::TlsError,
     info::TlsInfo,
     listener::{Accepted, DEFAULT_MAX_CONNECTIONS, Listener},

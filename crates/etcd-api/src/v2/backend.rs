@@ -80,8 +80,13 @@ pub trait Backend: Send + Sync + 'static {
     fn cors_origins(&self) -> Vec<String> {
         vec!["*".to_owned()]
     }
-    /// Called for every keys request that passed validation, before it runs (etcd's auth check).
+    /// etcd's read of `/2/enabled` when a member starts (its v2 auth check), which shows in the store stats.
     fn check_access(&self) {}
+    /// `--client-cert-auth`: a client certificate's common name names the user of a request without
+    /// credentials.
+    fn client_cert_auth(&self) -> bool {
+        false
+    }
     /// A local (possibly stale) read.
     fn get(&self, path: &str, recursive: bool) -> Result<Event, Error>;
     /// Registers a watch; returns its events and the store index at registration.
