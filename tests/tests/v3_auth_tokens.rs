@@ -404,7 +404,11 @@ fn a_client_certificate_names_the_user() {
         // v2 auth takes the common name as the user too (its users are its own).
         let v2 = |cn: &str, args: &[&str]| {
             let out = as_user(cn).etcdctl(args);
-            format!("v2 {cn} {args:?}: {} {:?}", text(&out.stdout), out.status.code())
+            format!(
+                "v2 {cn} {args:?}: {} {:?}",
+                text(&out.stdout),
+                out.status.code()
+            )
         };
         for (cn, args) in [
             ("root", &["user", "add", "root:rootpw"][..]),
