@@ -510,6 +510,8 @@ pub fn http(base: &str, method: &str, path: &str, form: &str) -> Option<(u16, St
 pub struct HttpReply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// Header names as they came on the wire.
+    pub names: Vec<String>,
     pub body: String,
 }
 
@@ -555,8 +557,13 @@ pub fn http_exchange(
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
+    let raw_headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
+    let names = raw_headers
+        .iter()
+        .map(|(n, _)| n.trim().to_owned())
+        .collect();
+    let headers: Vec<(String, String)> = raw_headers
+        .iter()
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let chunked = headers
@@ -570,6 +577,7 @@ pub fn http_exchange(
     HttpReply {
         status,
         headers,
+        names,
         body,
     }
 }

@@ -3,29 +3,11 @@
 
 use etcd_tests as common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{Flavor, Server};
 
-/// One HTTP exchange: status, headers (lower-cased names), body.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    /// Header names as they came on the wire.
-    names: Vec<String>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+type Reply = common::HttpReply;
 
 fn exchange(base: &str, method: &str, target: &str, form: &str) -> Reply {
     exchange_typed(
@@ -38,51 +20,12 @@ fn exchange(base: &str, method: &str, target: &str, form: &str) -> Reply {
 }
 
 fn exchange_typed(base: &str, method: &str, target: &str, content_type: &str, form: &str) -> Reply {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let body_headers = if form.is_empty() {
-        String::new()
+    let headers: &[(&str, &str)] = if form.is_empty() {
+        &[]
     } else {
-        format!(
-            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
-            form.len()
-        )
+        &[("Content-Type", content_type)]
     };
-    write!(stream, "{method} {target} HTTP/1.1\r\nHost: {addr}\r\n{body_headers}Connection: close\r\n\r\n{form}")
-        .expect("write");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let raw: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
-    let names = raw.iter().map(|(n, _)| n.trim().to_owned()).collect();
-    let headers: Vec<(String, String)> = raw
-        .iter()
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v == "chunked");
-    let body = if chunked {
-        common::dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    Reply {
-        status,
-        headers,
-        names,
-        body,
-    }
+    common::http_exchange(base, method, target, headers, form)
 }
 
 /// Expiration instants depend on each server's clock: replace their values.

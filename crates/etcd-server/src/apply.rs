@@ -290,23 +290,7 @@ impl V3Apply<'_, '_> {
                 r.header = Some(server.header(self.batch.revision()));
                 V3Response::Alarm(r)
             }),
-            auth @ (Kind::AuthEnable(_)
-            | Kind::AuthDisable(_)
-            | Kind::AuthStatus(_)
-            | Kind::Authenticate(_)
-            | Kind::AuthUserAdd(_)
-            | Kind::AuthUserDelete(_)
-            | Kind::AuthUserGet(_)
-            | Kind::AuthUserChangePassword(_)
-            | Kind::AuthUserGrantRole(_)
-            | Kind::AuthUserRevokeRole(_)
-            | Kind::AuthUserList(_)
-            | Kind::AuthRoleList(_)
-            | Kind::AuthRoleAdd(_)
-            | Kind::AuthRoleDelete(_)
-            | Kind::AuthRoleGet(_)
-            | Kind::AuthRoleGrantPermission(_)
-            | Kind::AuthRoleRevokePermission(_)) => {
+            auth if crate::auth::is_auth_request(&auth) => {
                 let outcome = crate::auth::apply(server, self.batch, caller, auth, index, self.now)
                     .map_err(|e| format!("raft entry {index}: the v3 store failed: {e}"))?;
                 answers.outcomes.push((id, Outcome::V3(outcome)));
@@ -385,23 +369,7 @@ fn kind_name(kind: &Kind) -> &'static str {
         | Kind::LeaseTimeCheckpoint(_)
         | Kind::LeaseExpire(_) => "lease",
         Kind::Alarm(_) => "alarm",
-        Kind::AuthEnable(_)
-        | Kind::AuthDisable(_)
-        | Kind::AuthStatus(_)
-        | Kind::Authenticate(_)
-        | Kind::AuthUserAdd(_)
-        | Kind::AuthUserDelete(_)
-        | Kind::AuthUserGet(_)
-        | Kind::AuthUserChangePassword(_)
-        | Kind::AuthUserGrantRole(_)
-        | Kind::AuthUserRevokeRole(_)
-        | Kind::AuthUserList(_)
-        | Kind::AuthRoleList(_)
-        | Kind::AuthRoleAdd(_)
-        | Kind::AuthRoleDelete(_)
-        | Kind::AuthRoleGet(_)
-        | Kind::AuthRoleGrantPermission(_)
-        | Kind::AuthRoleRevokePermission(_) => "auth",
+        auth if crate::auth::is_auth_request(auth) => "auth",
         Kind::DowngradeInfoSet(_) => "downgrade",
         _ => "cluster",
     }

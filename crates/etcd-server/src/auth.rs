@@ -143,6 +143,30 @@ pub enum AuthAnswer {
     Permissions(Vec<Permission>),
 }
 
+/// Whether `kind` is one of the auth store's requests.
+pub(crate) fn is_auth_request(kind: &Kind) -> bool {
+    matches!(
+        kind,
+        Kind::AuthEnable(_)
+            | Kind::AuthDisable(_)
+            | Kind::AuthStatus(_)
+            | Kind::Authenticate(_)
+            | Kind::AuthUserAdd(_)
+            | Kind::AuthUserDelete(_)
+            | Kind::AuthUserGet(_)
+            | Kind::AuthUserChangePassword(_)
+            | Kind::AuthUserGrantRole(_)
+            | Kind::AuthUserRevokeRole(_)
+            | Kind::AuthUserList(_)
+            | Kind::AuthRoleList(_)
+            | Kind::AuthRoleAdd(_)
+            | Kind::AuthRoleDelete(_)
+            | Kind::AuthRoleGet(_)
+            | Kind::AuthRoleGrantPermission(_)
+            | Kind::AuthRoleRevokePermission(_)
+    )
+}
+
 /// Whether `caller` may make the write `request` (and read what it reads). Writes naming a lease need write
 /// permission on every key already attached to it (etcd's rule: whoever may not delete them may not tie a key
 /// to their lease either, since revoking it deletes them).
