@@ -17,6 +17,7 @@
 mod auth;
 mod authority;
 mod concurrency;
+mod gateway;
 mod kv;
 mod lease;
 mod maintenance;

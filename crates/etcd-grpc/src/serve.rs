@@ -187,5 +187,17 @@ async fn answer(
         let response = tonic::codegen::Service::call(&mut routes, request).await?;
         return Ok(response.map(Either::Left));
     }
+    if let Some(rest) = crate::gateway::gateway_path(request.uri().path()).map(str::to_owned)
+        && request.method() != hyper::Method::OPTIONS
+    {
+        let origin = request
+            .headers()
+            .get("Origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut response = crate::gateway::answer(routes, &rest, request).await;
+        etcd_http::add_cors(backend.as_ref(), origin, &mut response);
+        return Ok(response.map(Either::Right));
+    }
     Ok(etcd_http::route(backend, request).await.map(Either::Right))
 }

@@ -28,7 +28,7 @@ mod v2auth;
 
 pub use crate::{
     respond::ResponseBody,
-    router::{route, route_peer},
+    router::{add_cors, route, route_peer},
     serve::{serve, serve_connection, serve_forever},
 };
 /// The server behind the API, defined with the v2 types so the server need not know this crate.

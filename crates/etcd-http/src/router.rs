@@ -25,7 +25,17 @@ pub async fn route(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut response = route_inner(backend.as_ref(), request).await;
-    // etcd's CORS: `*` allows any origin; a list echoes the request's origin when it is on the list.
+    add_cors(backend.as_ref(), origin, &mut response);
+    response
+}
+
+/// etcd's CORS headers on a client response: `*` allows any origin; a list echoes the request's origin when it
+/// is on the list.
+pub fn add_cors(
+    backend: &dyn Backend,
+    origin: Option<String>,
+    response: &mut Response<ResponseBody>,
+) {
     let origins = backend.cors_origins();
     let allowed = if origins.iter().any(|o| o == "*") {
         Some("*".to_owned())
@@ -34,18 +44,17 @@ pub async fn route(
     };
     if let Some(allowed) = allowed {
         respond::set(
-            &mut response,
+            response,
             "Access-Control-Allow-Methods",
             "POST, GET, OPTIONS, PUT, DELETE",
         );
-        respond::set(&mut response, "Access-Control-Allow-Origin", allowed);
+        respond::set(response, "Access-Control-Allow-Origin", allowed);
         respond::set(
-            &mut response,
+            response,
             "Access-Control-Allow-Headers",
             "accept, content-type, authorization",
         );
     }
-    response
 }
 
 async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Response<ResponseBody> {

@@ -19,30 +19,40 @@
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod mvccpb {
     include!(concat!(env!("OUT_DIR"), "/mvccpb.rs"));
+    #[cfg(feature = "json")]
+    include!(concat!(env!("OUT_DIR"), "/mvccpb.serde.rs"));
 }
 
 /// Package `authpb`: users, roles, permissions.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod authpb {
     include!(concat!(env!("OUT_DIR"), "/authpb.rs"));
+    #[cfg(feature = "json")]
+    include!(concat!(env!("OUT_DIR"), "/authpb.serde.rs"));
 }
 
 /// Package `etcdserverpb`: the KV, Watch, Lease, Cluster, Maintenance and Auth services.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod etcdserverpb {
     include!(concat!(env!("OUT_DIR"), "/etcdserverpb.rs"));
+    #[cfg(feature = "json")]
+    include!(concat!(env!("OUT_DIR"), "/etcdserverpb.serde.rs"));
 }
 
 /// Package `v3lockpb`: the Lock service.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v3lockpb {
     include!(concat!(env!("OUT_DIR"), "/v3lockpb.rs"));
+    #[cfg(feature = "json")]
+    include!(concat!(env!("OUT_DIR"), "/v3lockpb.serde.rs"));
 }
 
 /// Package `v3electionpb`: the Election service.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v3electionpb {
     include!(concat!(env!("OUT_DIR"), "/v3electionpb.rs"));
+    #[cfg(feature = "json")]
+    include!(concat!(env!("OUT_DIR"), "/v3electionpb.serde.rs"));
 }
 
 /// Package `etcdrs`: this project's raft entry envelope (format documented in `proto/etcdrs/entry.proto`).
