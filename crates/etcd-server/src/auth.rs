@@ -473,11 +473,14 @@ impl Server {
 
     /// Whether `caller` may make the write `request`, as the apply loop will check it.
     pub(crate) fn check_write(&self, caller: &Caller, request: &Kind) -> Result<(), V3Error> {
-        let store = self.auth.store.read();
-        if !store.is_enabled() {
+        if !self.auth.store.read().is_enabled() {
             return Ok(());
         }
+        // The apply loop's order: the lessor, then the auth store. Taking them the other way round here
+        // deadlocked a write against an applied login (the login waits for the store's write lock while
+        // holding the lessor; this read waited for the lessor while holding the store).
         let lessor = self.leases.lessor.lock();
+        let store = self.auth.store.read();
         Ok(check_write(&store, &lessor, caller, request)?)
     }
 
