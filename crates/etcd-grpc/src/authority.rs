@@ -258,6 +258,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for LenientAuthority<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        // HTTP/1.1 once nothing detected is left: straight into the caller's buffer, no copy.
+        if matches!(this.mode, Mode::Passthrough) && this.output_at >= this.output.len() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
         loop {
             if this.output_at < this.output.len() {
                 let n = buf.remaining().min(this.output.len() - this.output_at);

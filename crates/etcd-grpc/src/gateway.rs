@@ -27,14 +27,11 @@ const MAX_BODY: usize = 8 << 20;
 
 type Answer = hyper::Response<etcd_http::ResponseBody>;
 
-/// One gateway method: its gRPC path and how its messages are carried.
-type Call = fn(Routes, Bytes, Option<hyper::header::HeaderValue>) -> futures_box::BoxAnswer;
+/// The gateway's answer to one call, boxed (the table holds one function per method).
+type BoxAnswer = std::pin::Pin<Box<dyn std::future::Future<Output = Answer> + Send>>;
 
-mod futures_box {
-    /// The gateway's answer to one call, boxed (the table holds one function per method).
-    pub(super) type BoxAnswer =
-        std::pin::Pin<Box<dyn std::future::Future<Output = super::Answer> + Send>>;
-}
+/// One gateway method: the routes, the JSON body and the `Authorization` header in, its answer out.
+type Call = fn(Routes, Bytes, Option<hyper::header::HeaderValue>) -> BoxAnswer;
 
 macro_rules! unary {
     ($path:literal, $req:ty, $resp:ty) => {

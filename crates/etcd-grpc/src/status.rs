@@ -52,6 +52,13 @@ pub(crate) use etcd_tls::ClientCommonName;
 /// Who a call comes from: its `token` metadata (or `authorization`, which etcd's gateway forwards), else its
 /// client certificate's common name.
 pub(crate) fn caller<T>(server: &Server, request: &tonic::Request<T>) -> Result<Caller, V3Error> {
+    let (token, common_name) = identity(request);
+    server.caller(token, common_name)
+}
+
+/// What names a call's caller: its token (`token`, or `authorization` as etcd's gateway forwards it) and its
+/// client certificate's common name.
+pub(crate) fn identity<T>(request: &tonic::Request<T>) -> (Option<&str>, Option<&str>) {
     let metadata = request.metadata();
     let token = metadata
         .get("token")
@@ -61,5 +68,5 @@ pub(crate) fn caller<T>(server: &Server, request: &tonic::Request<T>) -> Result<
         .extensions()
         .get::<ClientCommonName>()
         .map(|cn| cn.0.as_str());
-    server.caller(token, common_name)
+    (token, common_name)
 }

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::metrics::Method;
-use crate::status::{ClientCommonName, refuse_learner, require_leader};
+use crate::status::{refuse_learner, require_leader};
 
 /// Responses queued per stream for gRPC to send.
 const OUT_QUEUE: usize = 16;
@@ -115,17 +115,10 @@ struct Identity {
 
 impl Identity {
     fn of<T>(request: &Request<T>) -> Identity {
-        let metadata = request.metadata();
+        let (token, common_name) = crate::status::identity(request);
         Identity {
-            token: metadata
-                .get("token")
-                .or_else(|| metadata.get("authorization"))
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            common_name: request
-                .extensions()
-                .get::<ClientCommonName>()
-                .map(|cn| cn.0.clone()),
+            token: token.map(str::to_owned),
+            common_name: common_name.map(str::to_owned),
         }
     }
 

@@ -584,6 +584,7 @@ impl Server {
         caller: &Caller,
         mut req: AuthUserAddRequest,
     ) -> Result<AuthUserAddResponse, V3Error> {
+        // Refused before the (slow) hash is made; apply checks again.
         self.check_admin(caller)?;
         let no_password = req.options.as_ref().is_some_and(|o| o.no_password);
         if !no_password && req.hashed_password.is_empty() {
