@@ -4,8 +4,11 @@
 #![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
 
 pub mod fault_proxy;
+pub mod http_stream;
 pub mod ledger;
 pub mod linearizability;
+
+pub use http_stream::HttpStream;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

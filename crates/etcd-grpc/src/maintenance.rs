@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{caller, refuse_learner, require_leader, status};
+use crate::status::{caller_of, refuse_learner, require_leader, status};
 use crate::unary::call;
 
 /// The Maintenance and Cluster services of one member.
@@ -112,7 +112,7 @@ impl Maintenance for MaintenanceService {
         self.metrics.started(Method::Snapshot);
         let started = require_leader(r.metadata(), &self.server)
             .and_then(|()| refuse_learner(&self.server, false))
-            .and_then(|()| caller(&self.server, &r).map_err(status))
+            .and_then(|()| caller_of(Method::Snapshot, &self.server, &r).map_err(status))
             .and_then(|who| self.server.snapshot(&who).map_err(status));
         let responses = match started {
             Ok(responses) => responses,

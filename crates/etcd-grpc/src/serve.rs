@@ -155,11 +155,13 @@ pub async fn serve_clients(
                 },
             };
             let common_name = stream.client_common_name().map(ClientCommonName);
+            // A JSON request may spell its message out at twice its size (base64, names) and more.
+            let json_limit = 2 * (options.max_request_bytes + GRPC_OVERHEAD_BYTES) + (1 << 20);
             let service = hyper::service::service_fn(move |mut request| {
                 if let Some(cn) = &common_name {
                     request.extensions_mut().insert(cn.clone());
                 }
-                answer(routes.clone(), backend.clone(), request)
+                answer(routes.clone(), backend.clone(), request, json_limit)
             });
             let result = builder
                 .serve_connection(TokioIo::new(LenientAuthority::new(stream)), service)
@@ -177,6 +179,7 @@ async fn answer(
     mut routes: Routes,
     backend: Arc<dyn Backend>,
     request: hyper::Request<Incoming>,
+    json_limit: usize,
 ) -> Result<Answer, Infallible> {
     let grpc = request
         .headers()
@@ -184,7 +187,8 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/grpc"));
     if grpc {
-        let response = tonic::codegen::Service::call(&mut routes, request).await?;
+        let mut response = tonic::codegen::Service::call(&mut routes, request).await?;
+        crate::status::etcd_size_error(response.headers_mut());
         return Ok(response.map(Either::Left));
     }
     if let Some(rest) = crate::gateway::gateway_path(request.uri().path()).map(str::to_owned)
@@ -195,7 +199,7 @@ async fn answer(
             .get("Origin")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut response = crate::gateway::answer(routes, &rest, request).await;
+        let mut response = crate::gateway::answer(routes, &rest, request, json_limit).await;
         etcd_http::add_cors(backend.as_ref(), origin, &mut response);
         return Ok(response.map(Either::Right));
     }

@@ -1,6 +1,8 @@
 //! etcd-server's errors as gRPC statuses: etcd's codes and exact texts.
 
 use etcd_server::{Caller, ErrorClass, Server, V3Error};
+
+use crate::metrics::Method;
 use tonic::{Code, Status};
 
 /// The status etcd answers `e` with.
@@ -56,6 +58,33 @@ pub(crate) fn caller<T>(server: &Server, request: &tonic::Request<T>) -> Result<
     server.caller(token, common_name)
 }
 
+/// The caller of a call to `method`, as etcd 3.5 resolves it there: most calls refuse a token that is not
+/// valid (Unauthenticated); the admin-only maintenance calls refuse it with the auth package's own text (code
+/// Unknown); and the calls etcd never asks who is calling do not look at the token at all.
+pub(crate) fn caller_of<T>(
+    method: Method,
+    server: &Server,
+    request: &tonic::Request<T>,
+) -> Result<Caller, V3Error> {
+    match method {
+        Method::Status
+        | Method::MemberList
+        | Method::LeaseTimeToLive
+        | Method::LeaseLeases
+        | Method::LeaseKeepAlive
+        | Method::MoveLeader => Ok(Caller::anonymous()),
+        Method::Hash
+        | Method::HashKv
+        | Method::Defragment
+        | Method::Snapshot
+        | Method::Downgrade => caller(server, request).map_err(|e| match e {
+            V3Error::Auth(e) => V3Error::AuthUnknown(e),
+            other => other,
+        }),
+        _ => caller(server, request),
+    }
+}
+
 /// What names a call's caller: its token (`token`, or `authorization` as etcd's gateway forwards it) and its
 /// client certificate's common name.
 pub(crate) fn identity<T>(request: &tonic::Request<T>) -> (Option<&str>, Option<&str>) {
@@ -69,4 +98,30 @@ pub(crate) fn identity<T>(request: &tonic::Request<T>) -> (Option<&str>, Option<
         .get::<ClientCommonName>()
         .map(|cn| cn.0.as_str());
     (token, common_name)
+}
+
+/// Rewrites the status tonic answers a request above the size limit with (`OutOfRange`, its own text) into the
+/// one etcd's gRPC answers: `ResourceExhausted`, `grpc: received message larger than max (N vs. LIMIT)`.
+pub(crate) fn etcd_size_error(headers: &mut hyper::HeaderMap) {
+    let Some(status) = Status::from_header_map(headers) else {
+        return;
+    };
+    if status.code() != Code::OutOfRange {
+        return;
+    }
+    let numbers: Vec<&str> = status
+        .message()
+        .strip_prefix("Error, decoded message length too large: found ")
+        .map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let [found, limit] = numbers[..] {
+        let etcd = Status::resource_exhausted(format!(
+            "grpc: received message larger than max ({found} vs. {limit})"
+        ));
+        let _ = etcd.add_header(headers);
+    }
 }

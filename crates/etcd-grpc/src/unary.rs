@@ -6,7 +6,7 @@ use etcd_server::{Caller, Server, V3Error};
 use tonic::{Request, Response, Status};
 
 use crate::metrics::{GrpcMetrics, Method};
-use crate::status::{caller, refuse_learner, require_leader, status};
+use crate::status::{caller_of, refuse_learner, require_leader, status};
 
 /// Runs `run` for one unary call of `method`.
 pub(crate) async fn call<Req, Resp, F>(
@@ -38,7 +38,7 @@ where
     let learner_allowed = matches!(method, Method::Status | Method::Range);
     let admitted = require_leader(request.metadata(), server)
         .and_then(|()| refuse_learner(server, learner_allowed))
-        .and_then(|()| caller(server, &request).map_err(to_status));
+        .and_then(|()| caller_of(method, server, &request).map_err(to_status));
     let result = match admitted {
         Ok(who) => run(server.clone(), request.into_inner(), who)
             .await

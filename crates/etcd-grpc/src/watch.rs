@@ -261,11 +261,15 @@ impl Session {
         let empty_range = !spec.range_end.is_empty()
             && spec.range_end != [0]
             && spec.key.as_slice() >= spec.range_end.as_slice();
-        // As etcd: a watch the caller may not read, or an empty range, is refused before an ID is taken.
+        // As etcd: a watch the caller may not read, or an empty range, is refused before an ID is taken. The
+        // refusal names the ID asked for when permission is what is missing, else -1.
         let id = if !self.identity.may_watch(&self.server, &spec) {
-            Err("rpc error: code = PermissionDenied desc = etcdserver: permission denied")
+            Err((
+                create.watch_id,
+                "rpc error: code = PermissionDenied desc = etcdserver: permission denied",
+            ))
         } else if empty_range {
-            Err("mvcc: watcher range is empty")
+            Err((-1, "mvcc: watcher range is empty"))
         } else if create.watch_id == 0 {
             while self.watchers.contains_key(&self.next_id) {
                 self.next_id += 1;
@@ -273,18 +277,18 @@ impl Session {
             self.next_id += 1;
             Ok(self.next_id - 1)
         } else if self.watchers.contains_key(&create.watch_id) {
-            Err("mvcc: duplicate watch ID provided on the WatchStream")
+            Err((-1, "mvcc: duplicate watch ID provided on the WatchStream"))
         } else {
             Ok(create.watch_id)
         };
         let header = Some(self.server.header(revision));
         let id = match id {
             Ok(id) => id,
-            Err(reason) => {
+            Err((watch_id, reason)) => {
                 return self
                     .send(WatchResponse {
                         header,
-                        watch_id: -1,
+                        watch_id,
                         created: true,
                         canceled: true,
                         cancel_reason: reason.to_owned(),

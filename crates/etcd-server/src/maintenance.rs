@@ -36,8 +36,7 @@ impl Server {
             errors,
             db_size_in_use: db_size,
             is_learner: raft.learners.contains(&raft.id),
-            db_size_quota: i64::try_from(self.quota_bytes()).unwrap_or(i64::MAX),
-            downgrade_info: Some(self.downgrade_info()),
+            // `dbSizeQuota`, `downgradeInfo` and `storageVersion` are etcd 3.6's: etcd 3.5 does not send them.
             ..StatusResponse::default()
         })
     }

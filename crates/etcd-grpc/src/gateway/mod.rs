@@ -9,37 +9,61 @@
 //! status grpc-gateway gives that code.
 //!
 //! Paths are etcd's, under `/v3/`, and as etcd 3.4 also under `/v3beta/` and `/v3alpha/`, with its aliases
-//! (`/v3/kv/lease/…`). Streaming RPCs (Watch, LeaseKeepAlive, Snapshot, Observe) are not served here yet.
+//! (`/v3/kv/lease/…`). The streaming RPCs (Watch, LeaseKeepAlive, Snapshot, Observe) are served as
+//! grpc-gateway serves them: see `stream`.
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
+mod grpc;
+mod json;
+mod reply;
+mod stream;
+mod unary;
+
+use hyper::header::HeaderValue;
 use hyper::{Method, StatusCode};
-use prost::Message;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tonic::service::Routes;
 
 use etcd_proto::etcdserverpb as pb;
 use etcd_proto::{v3electionpb as election, v3lockpb as lock};
 
-/// The largest JSON body read (etcd's request limit plus room for the JSON encoding).
-const MAX_BODY: usize = 8 << 20;
-
-type Answer = hyper::Response<etcd_http::ResponseBody>;
+use reply::{Answer, plain};
 
 /// The gateway's answer to one call, boxed (the table holds one function per method).
 type BoxAnswer = std::pin::Pin<Box<dyn std::future::Future<Output = Answer> + Send>>;
 
-/// One gateway method: the routes, the JSON body and the `Authorization` header in, its answer out.
-type Call = fn(Routes, Bytes, Option<hyper::header::HeaderValue>) -> BoxAnswer;
+/// One gateway method: the routes, the request body and the `Authorization` header in, its answer out.
+type Call = fn(Routes, Request, Option<HeaderValue>) -> BoxAnswer;
+
+/// A request body, and the most JSON read from it for one message.
+pub(super) struct Request {
+    body: hyper::body::Incoming,
+    json_limit: usize,
+}
 
 macro_rules! unary {
     ($path:literal, $req:ty, $resp:ty) => {
-        (|routes, body, token| Box::pin(call::<$req, $resp>(routes, $path, body, token))) as Call
+        (|routes, body, token| Box::pin(unary::call::<$req, $resp>(routes, $path, body, token)))
+            as Call
     };
 }
 
-/// The unary methods by their path after the version prefix.
+macro_rules! bidi {
+    ($path:literal, $req:ty, $resp:ty) => {
+        (|routes, body, token| Box::pin(stream::bidi::<$req, $resp>(routes, $path, body, token)))
+            as Call
+    };
+}
+
+macro_rules! server_stream {
+    ($path:literal, $req:ty, $resp:ty) => {
+        (|routes, body, token| {
+            Box::pin(stream::server_stream::<$req, $resp>(
+                routes, $path, body, token,
+            ))
+        }) as Call
+    };
+}
+
+/// The methods by their path after the version prefix.
 fn method(path: &str) -> Option<Call> {
     Some(match path {
         "/kv/range" => unary!(
@@ -246,6 +270,26 @@ fn method(path: &str) -> Option<Call> {
             election::ResignRequest,
             election::ResignResponse
         ),
+        "/watch" => bidi!(
+            "/etcdserverpb.Watch/Watch",
+            pb::WatchRequest,
+            pb::WatchResponse
+        ),
+        "/lease/keepalive" => bidi!(
+            "/etcdserverpb.Lease/LeaseKeepAlive",
+            pb::LeaseKeepAliveRequest,
+            pb::LeaseKeepAliveResponse
+        ),
+        "/maintenance/snapshot" => server_stream!(
+            "/etcdserverpb.Maintenance/Snapshot",
+            pb::SnapshotRequest,
+            pb::SnapshotResponse
+        ),
+        "/election/observe" => server_stream!(
+            "/v3electionpb.Election/Observe",
+            election::LeaderRequest,
+            election::LeaderResponse
+        ),
         _ => return None,
     })
 }
@@ -263,6 +307,7 @@ pub(crate) async fn answer(
     routes: Routes,
     rest: &str,
     request: hyper::Request<hyper::body::Incoming>,
+    json_limit: usize,
 ) -> Answer {
     let Some(call) = method(rest) else {
         return plain(StatusCode::NOT_FOUND, "Not Found");
@@ -271,158 +316,9 @@ pub(crate) async fn answer(
         return plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     }
     let token = request.headers().get(hyper::header::AUTHORIZATION).cloned();
-    let body = match http_body_util::Limited::new(request.into_body(), MAX_BODY)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => return error(tonic::Code::InvalidArgument, &e.to_string()),
+    let body = Request {
+        body: request.into_body(),
+        json_limit,
     };
     call(routes, body, token).await
-}
-
-/// One unary call: JSON in, the gRPC service, JSON out.
-async fn call<Req, Resp>(
-    mut routes: Routes,
-    path: &'static str,
-    body: Bytes,
-    token: Option<hyper::header::HeaderValue>,
-) -> Answer
-where
-    Req: Message + DeserializeOwned + Default,
-    Resp: Message + Serialize + Default,
-{
-    let request: Req = if body.iter().all(u8::is_ascii_whitespace) {
-        Req::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(request) => request,
-            Err(e) => return error(tonic::Code::InvalidArgument, &e.to_string()),
-        }
-    };
-    let message = request.encode_to_vec();
-    let mut frame = Vec::with_capacity(message.len() + 5);
-    frame.push(0);
-    frame.extend_from_slice(
-        &u32::try_from(message.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    frame.extend_from_slice(&message);
-    let mut grpc = hyper::Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header(hyper::header::CONTENT_TYPE, "application/grpc")
-        .header("te", "trailers");
-    if let Some(token) = token {
-        grpc = grpc.header("authorization", token);
-    }
-    let Ok(grpc) = grpc.body(tonic::body::Body::new(http_body_util::Full::new(
-        Bytes::from(frame),
-    ))) else {
-        return error(tonic::Code::Internal, "gateway: cannot build the request");
-    };
-    let Ok(response) = tonic::codegen::Service::call(&mut routes, grpc).await;
-    let (parts, body) = response.into_parts();
-    if let Some(status) = tonic::Status::from_header_map(&parts.headers)
-        && status.code() != tonic::Code::Ok
-    {
-        return error(status.code(), status.message());
-    }
-    let collected = match body.collect().await {
-        Ok(collected) => collected,
-        Err(status) => return error(status.code(), status.message()),
-    };
-    if let Some(status) = collected
-        .trailers()
-        .and_then(tonic::Status::from_header_map)
-        && status.code() != tonic::Code::Ok
-    {
-        return error(status.code(), status.message());
-    }
-    let bytes = collected.to_bytes();
-    let reply = bytes
-        .get(5..)
-        .and_then(|m| Resp::decode(m).ok())
-        .unwrap_or_default();
-    match serde_json::to_string(&reply) {
-        Ok(json) => {
-            let mut r = json_answer(StatusCode::OK, json);
-            r.headers_mut().insert(
-                "Grpc-Metadata-Content-Type",
-                hyper::header::HeaderValue::from_static("application/grpc"),
-            );
-            r
-        }
-        Err(e) => error(tonic::Code::Internal, &e.to_string()),
-    }
-}
-
-/// `{"error","code","message"}` with the HTTP status grpc-gateway gives the code.
-fn error(code: tonic::Code, message: &str) -> Answer {
-    #[derive(Serialize)]
-    struct Error<'a> {
-        error: &'a str,
-        code: i32,
-        message: &'a str,
-    }
-    let json = serde_json::to_string(&Error {
-        error: message,
-        code: code as i32,
-        message,
-    })
-    .unwrap_or_default();
-    json_answer(http_status(code), json)
-}
-
-fn http_status(code: tonic::Code) -> StatusCode {
-    use tonic::Code as C;
-    match code {
-        C::Ok => StatusCode::OK,
-        C::Cancelled => StatusCode::REQUEST_TIMEOUT,
-        C::InvalidArgument | C::FailedPrecondition | C::OutOfRange => StatusCode::BAD_REQUEST,
-        C::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        C::NotFound => StatusCode::NOT_FOUND,
-        C::AlreadyExists | C::Aborted => StatusCode::CONFLICT,
-        C::PermissionDenied => StatusCode::FORBIDDEN,
-        C::Unauthenticated => StatusCode::UNAUTHORIZED,
-        C::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        C::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-        C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        C::Unknown | C::Internal | C::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-fn json_answer(status: StatusCode, json: String) -> Answer {
-    let mut r = hyper::Response::new(
-        http_body_util::Full::new(Bytes::from(json))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// A plain-text answer as Go's `http.Error` writes it.
-fn plain(status: StatusCode, text: &str) -> Answer {
-    let mut r = hyper::Response::new(
-        http_body_util::Full::new(Bytes::from(format!("{text}\n")))
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    *r.status_mut() = status;
-    let headers = r.headers_mut();
-    headers.insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(
-        "X-Content-Type-Options",
-        hyper::header::HeaderValue::from_static("nosniff"),
-    );
-    r
 }
