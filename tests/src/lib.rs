@@ -133,6 +133,17 @@ pub fn python_etcd3_dir() -> PathBuf {
     dir
 }
 
+/// Where PyPI's `etcd3gw` 2.7 is installed (for `PYTHONPATH`), or a failure that names how to get it.
+pub fn python_etcd3gw_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("etcd-rs-reference/python-etcd3gw");
+    assert!(
+        dir.join("etcd3gw").exists(),
+        "the Python etcd3gw client is missing: `cargo xtask test` installs it (python3 -m pip install --target {} etcd3gw==2.7.0)",
+        dir.display()
+    );
+    dir
+}
+
 /// The path of an etcd 3.5.1 binary, or a failure that names how to get it.
 pub fn etcd35_binary(name: &str) -> PathBuf {
     let path = etcd35_dir().join(name);

@@ -65,6 +65,7 @@ fn test() -> Result<()> {
     ensure_reference_etcd()?;
     ensure_reference_etcd_35()?;
     ensure_python_etcd3()?;
+    ensure_python_etcd3gw()?;
     // nextest does not run doc tests.
     cargo(&["test", "--workspace", "--locked", "--doc"])?;
     // Benches compile and run each benchmark once, untimed.
@@ -453,6 +454,23 @@ fn ensure_python_etcd3() -> Result<()> {
     );
     install("Python's etcd3 client", &script, || {
         dir.join("etcd3").exists()
+    })
+}
+
+/// A client of the JSON gateway alone for the process tests: PyPI's `etcd3gw` 2.7 (OpenStack's), installed with
+/// pip into `<temp>/etcd-rs-reference/python-etcd3gw`.
+fn ensure_python_etcd3gw() -> Result<()> {
+    let dir = std::env::temp_dir().join("etcd-rs-reference/python-etcd3gw");
+    if dir.join("etcd3gw").exists() {
+        return Ok(());
+    }
+    let script = format!(
+        "set -e; (python3 -m pip --version >/dev/null 2>&1 || (apt-get update && apt-get install -y python3-pip)); \
+         python3 -m pip install --disable-pip-version-check -q --target {} etcd3gw==2.7.0",
+        dir.display()
+    );
+    install("Python's etcd3gw client", &script, || {
+        dir.join("etcd3gw").exists()
     })
 }
 
