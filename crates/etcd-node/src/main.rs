@@ -17,6 +17,7 @@ mod proxy_mode;
 mod reference;
 mod snapshot_command;
 mod tls;
+mod v3_proxy_command;
 
 use anyhow::Result;
 use clap::{CommandFactory, Parser};
@@ -47,6 +48,11 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         };
+    }
+    // `etcd-node grpc-proxy start …` and `etcd-node gateway start …`: etcd's v3 proxies, not a member.
+    let first = std::env::args_os().nth(1);
+    if let Some(which) = first.filter(|a| a == "grpc-proxy" || a == "gateway") {
+        return run_proxy_command(&which);
     }
     let known: Vec<String> = flags::Flags::command()
         .get_arguments()
@@ -93,6 +99,36 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(serve(flags)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("etcd-node: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a v3 proxy subcommand with logs on stderr at `info` (or `RUST_LOG`).
+fn run_proxy_command(which: &std::ffi::OsStr) -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                if which == "gateway" {
+                    v3_proxy_command::gateway(args).await
+                } else {
+                    v3_proxy_command::grpc_proxy(args).await
+                }
+            })
+        });
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("etcd-node: {e:#}");

@@ -11,4 +11,7 @@ pub enum ProxyError {
     /// No peer URL to find the cluster through.
     #[error("the proxy has no peer URLs to find the cluster through (--initial-cluster)")]
     NoPeers,
+    /// A v3 proxy's settings cannot be used (an endpoint that is not an address, TLS missing for https).
+    #[error("{0}")]
+    Config(String),
 }

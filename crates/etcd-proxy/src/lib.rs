@@ -1,5 +1,6 @@
-//! etcd's v2 proxy mode (`--proxy on|readonly`): a local endpoint that forwards client requests to the
-//! cluster, so clients need no member list.
+//! etcd's proxies: the v2 proxy mode (`--proxy on|readonly`), a local endpoint that forwards client requests to
+//! the cluster so clients need no member list; the v3 `grpc-proxy` ([`GrpcProxy`]: forwarding, watch and
+//! keepalive coalescing, a serializable-range cache); and the L4 `gateway` ([`TcpGateway`]).
 //!
 //! The proxy takes no part in raft. It finds the members' client URLs by asking the peers' `/members`
 //! endpoint, refreshes them every `--proxy-refresh-interval` (every second while it knows none), and saves the
@@ -29,14 +30,20 @@ mod cluster_file;
 mod config;
 mod endpoints;
 mod error;
+mod grpc_proxy;
 mod members;
 mod proxy;
+mod tcp_gateway;
 
 use std::sync::Arc;
 
 pub use crate::{
-    cluster_file::path as cluster_file_path, config::ProxyConfig, error::ProxyError,
+    cluster_file::path as cluster_file_path,
+    config::ProxyConfig,
+    error::ProxyError,
+    grpc_proxy::{GrpcProxy, GrpcProxyConfig},
     proxy::ProxyBody,
+    tcp_gateway::TcpGateway,
 };
 
 use crate::endpoints::Endpoints;

@@ -1,0 +1,155 @@
+//! `etcd-node grpc-proxy start` and `etcd-node gateway start`: etcd's v3 proxies, with etcd's flags.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+/// etcd's v3 gRPC proxy.
+#[derive(Debug, Parser)]
+#[command(name = "etcd-node grpc-proxy")]
+pub struct GrpcProxyCommand {
+    #[command(subcommand)]
+    command: GrpcProxyStart,
+}
+
+#[derive(Debug, Subcommand)]
+enum GrpcProxyStart {
+    /// Starts the proxy.
+    Start(GrpcProxyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GrpcProxyArgs {
+    /// Comma-separated etcd cluster endpoints.
+    #[arg(long, default_value = "127.0.0.1:2379", value_delimiter = ',')]
+    endpoints: Vec<String>,
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:23790")]
+    listen_addr: String,
+    /// The address the proxy is reached at (for `--resolver-prefix`, which etcd-node does not support yet).
+    #[arg(long, default_value = "127.0.0.1:23790")]
+    advertise_client_url: String,
+    /// Prefix to register the proxy under for endpoint discovery (not supported yet).
+    #[arg(long, default_value = "")]
+    resolver_prefix: String,
+    /// Lease TTL of the registration, in seconds.
+    #[arg(long, default_value_t = 60)]
+    resolver_ttl: u64,
+    /// Verify the members' certificates with this CA bundle.
+    #[arg(long, default_value = "")]
+    cacert: String,
+    /// Identify to the members with this TLS certificate.
+    #[arg(long, default_value = "")]
+    cert: String,
+    /// The key of `--cert`.
+    #[arg(long, default_value = "")]
+    key: String,
+    /// Do not verify the members' certificates (unsafe).
+    #[arg(long)]
+    insecure_skip_tls_verify: bool,
+    /// Prefix every key with this namespace (not supported yet).
+    #[arg(long, default_value = "")]
+    namespace: String,
+    /// The proxy's data directory (etcd keeps its auto-TLS files there).
+    #[arg(long, default_value = "default.proxy")]
+    data_dir: String,
+}
+
+/// etcd's L4 gateway.
+#[derive(Debug, Parser)]
+#[command(name = "etcd-node gateway")]
+pub struct GatewayCommand {
+    #[command(subcommand)]
+    command: GatewayStart,
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewayStart {
+    /// Starts the gateway.
+    Start(GatewayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GatewayArgs {
+    /// Comma-separated etcd cluster endpoints.
+    #[arg(long, default_value = "127.0.0.1:2379", value_delimiter = ',')]
+    endpoints: Vec<String>,
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:23790")]
+    listen_addr: String,
+    /// How long an endpoint that refused a connection is left out (a Go duration).
+    #[arg(long, default_value = "1m0s", value_parser = crate::go_duration::parse)]
+    retry_delay: Duration,
+    /// DNS domain to discover the endpoints from (not supported yet).
+    #[arg(long, default_value = "")]
+    discovery_srv: String,
+}
+
+/// Runs `etcd-node grpc-proxy …` (`args` from `grpc-proxy` on).
+pub async fn grpc_proxy(args: Vec<std::ffi::OsString>) -> Result<()> {
+    let GrpcProxyStart::Start(args) = GrpcProxyCommand::parse_from(args).command;
+    for (flag, value) in [
+        ("--resolver-prefix", &args.resolver_prefix),
+        ("--namespace", &args.namespace),
+    ] {
+        if !value.is_empty() {
+            bail!("{flag} is not supported by etcd-node's grpc-proxy yet");
+        }
+    }
+    let tls = if args.cacert.is_empty() && args.cert.is_empty() && !args.insecure_skip_tls_verify {
+        None
+    } else {
+        let info = etcd_tls::TlsInfo {
+            cert_file: (!args.cert.is_empty()).then(|| args.cert.clone().into()),
+            key_file: (!args.key.is_empty()).then(|| args.key.clone().into()),
+            trusted_ca_file: (!args.cacert.is_empty()).then(|| args.cacert.clone().into()),
+            self_signed: args.insecure_skip_tls_verify,
+            ..etcd_tls::TlsInfo::default()
+        };
+        Some(info.client_config().context("TLS to the members")?)
+    };
+    let proxy = etcd_proxy::GrpcProxy::new(&etcd_proxy::GrpcProxyConfig {
+        endpoints: args.endpoints.clone(),
+        tls,
+    })?;
+    let listener = tokio::net::TcpListener::bind(&args.listen_addr)
+        .await
+        .with_context(|| format!("listen on {}", args.listen_addr))?;
+    tracing::info!(
+        "grpc-proxy listening for gRPC on {}, forwarding to {:?}",
+        args.listen_addr,
+        args.endpoints
+    );
+    let serving = tokio::spawn(proxy.serve(listener));
+    crate::wait_for_signal().await;
+    tracing::info!("received a shutdown signal, stopping the grpc-proxy");
+    serving.abort();
+    Ok(())
+}
+
+/// Runs `etcd-node gateway …` (`args` from `gateway` on).
+pub async fn gateway(args: Vec<std::ffi::OsString>) -> Result<()> {
+    let GatewayStart::Start(args) = GatewayCommand::parse_from(args).command;
+    if !args.discovery_srv.is_empty() {
+        bail!("--discovery-srv is not supported by etcd-node's gateway yet");
+    }
+    let gateway = Arc::new(etcd_proxy::TcpGateway::new(
+        &args.endpoints,
+        args.retry_delay,
+    ));
+    let listener = tokio::net::TcpListener::bind(&args.listen_addr)
+        .await
+        .with_context(|| format!("listen on {}", args.listen_addr))?;
+    tracing::info!(
+        "ready to proxy client requests to {:?} on {}",
+        gateway.endpoints(),
+        args.listen_addr
+    );
+    let serving = tokio::spawn(gateway.serve(listener));
+    crate::wait_for_signal().await;
+    tracing::info!("received a shutdown signal, stopping the gateway");
+    serving.abort();
+    Ok(())
+}

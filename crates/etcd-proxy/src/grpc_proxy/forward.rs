@@ -1,0 +1,31 @@
+//! Any other gRPC call, forwarded as it is: headers, message frames and trailers pass through untouched, so
+//! every RPC the member serves (Cluster, Maintenance, Auth, Lock, Election, and any added later) works through
+//! the proxy with no code of its own.
+
+use tonic::codegen::Service;
+
+use super::upstream::Upstream;
+
+pub(crate) async fn forward(
+    upstream: &Upstream,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<tonic::body::Body> {
+    let (index, mut channel) = upstream.channel();
+    let (mut parts, body) = request.into_parts();
+    // The channel puts the member's scheme and authority in front of the path.
+    if let Some(path) = parts.uri.path_and_query().cloned() {
+        parts.uri = path.into();
+    }
+    let request = hyper::Request::from_parts(parts, tonic::body::Body::new(body));
+    let answer = match std::future::poll_fn(|cx| channel.poll_ready(cx)).await {
+        Ok(()) => channel.call(request).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(response) => response,
+        Err(e) => {
+            upstream.failed(index);
+            tonic::Status::unavailable(format!("grpc-proxy: {e}")).into_http()
+        }
+    }
+}

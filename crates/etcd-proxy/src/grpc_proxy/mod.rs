@@ -1,0 +1,171 @@
+//! etcd's `grpc-proxy`: a stateless v3 proxy in front of the cluster. Every gRPC call is forwarded to a
+//! member (the next endpoint when one cannot be reached); identical watches share one upstream watch, lease
+//! keepalives share one upstream stream and one renewal per lease, and serializable ranges are answered from a
+//! cache that writes through the proxy empty. `/metrics` and `/health` answer on the same port.
+
+mod forward;
+mod kv;
+mod lease;
+mod metadata;
+mod metrics;
+mod upstream;
+mod watch;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use etcd_proto::etcdserverpb::RangeRequest;
+use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::kv_server::KvServer;
+use etcd_proto::etcdserverpb::lease_server::LeaseServer;
+use etcd_proto::etcdserverpb::watch_server::WatchServer;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+use self::metrics::ProxyMetrics;
+use self::upstream::Upstream;
+
+/// What a grpc-proxy forwards to.
+#[derive(Debug, Clone)]
+pub struct GrpcProxyConfig {
+    /// The members' client endpoints (`host:port`, `http://…` or `https://…`).
+    pub endpoints: Vec<String>,
+    /// TLS to the members (`--cacert`, `--cert`, `--key`): every endpoint is dialled over TLS when set.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A running grpc-proxy.
+pub struct GrpcProxy {
+    routes: Routes,
+    upstream: Arc<Upstream>,
+    metrics: Arc<ProxyMetrics>,
+}
+
+impl GrpcProxy {
+    /// A proxy to `config`'s members (connections are made on first use).
+    pub fn new(config: &GrpcProxyConfig) -> Result<Arc<GrpcProxy>, crate::ProxyError> {
+        let upstream = Arc::new(
+            Upstream::new(&config.endpoints, config.tls.clone())
+                .map_err(crate::ProxyError::Config)?,
+        );
+        let metrics = Arc::new(ProxyMetrics::default());
+        let routes = Routes::new(
+            KvServer::new(kv::KvProxy::new(upstream.clone(), metrics.clone()))
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            WatchServer::new(watch::WatchProxy::new(upstream.clone(), metrics.clone()))
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(LeaseServer::new(lease::LeaseProxy::new(
+            upstream.clone(),
+            metrics.clone(),
+        )));
+        Ok(Arc::new(GrpcProxy {
+            routes,
+            upstream,
+            metrics,
+        }))
+    }
+
+    /// Serves clients on `listener` (gRPC over HTTP/2; `/metrics` and `/health` over HTTP/1.1 or 2) until the
+    /// task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("grpc-proxy: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let proxy = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let proxy = proxy.clone();
+                    async move { Ok::<_, Infallible>(proxy.answer(request).await) }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    async fn answer(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<tonic::body::Body> {
+        let grpc = request
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/grpc"));
+        let path = request.uri().path().to_owned();
+        if grpc {
+            let own = [
+                "/etcdserverpb.KV/",
+                "/etcdserverpb.Watch/",
+                "/etcdserverpb.Lease/",
+            ]
+            .iter()
+            .any(|p| path.starts_with(p));
+            if own {
+                let mut routes = self.routes.clone();
+                let Ok(response) = tonic::codegen::Service::call(&mut routes, request).await;
+                return response;
+            }
+            return forward::forward(&self.upstream, request).await;
+        }
+        match path.as_str() {
+            "/metrics" => text(200, self.metrics.render()),
+            "/health" => {
+                if self.healthy().await {
+                    text(200, "{\"health\":\"true\"}".to_owned())
+                } else {
+                    text(503, "{\"health\":\"false\"}".to_owned())
+                }
+            }
+            _ => text(404, "404 page not found\n".to_owned()),
+        }
+    }
+
+    /// Whether a member answers a serializable read through the proxy (any answer but "unreachable").
+    async fn healthy(&self) -> bool {
+        let (index, channel) = self.upstream.channel();
+        let mut client = KvClient::new(channel);
+        let read = client.range(RangeRequest {
+            key: b"health".to_vec(),
+            serializable: true,
+            ..RangeRequest::default()
+        });
+        match tokio::time::timeout(Duration::from_secs(3), read).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(status)) => {
+                if Upstream::unreachable(&status) {
+                    self.upstream.failed(index);
+                }
+                // Auth may refuse an anonymous read: the member answered all the same.
+                status.code() == tonic::Code::PermissionDenied
+                    || status.code() == tonic::Code::InvalidArgument
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn text(status: u16, body: String) -> hyper::Response<tonic::body::Body> {
+    let mut response = hyper::Response::new(tonic::body::Body::new(http_body_util::Full::new(
+        Bytes::from(body),
+    )));
+    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+    response
+}

@@ -1,0 +1,99 @@
+//! etcd's `gateway`: an L4 proxy. Each client connection is joined byte for byte to one endpoint (TLS, gRPC and
+//! HTTP pass through untouched). An endpoint that refuses a connection is left out for `retry_delay`, and the
+//! next is tried; with none left the client connection is closed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+
+/// How long a dial may take before the endpoint counts as down.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The endpoints behind a gateway, with when each last failed.
+#[derive(Debug)]
+pub struct TcpGateway {
+    endpoints: Vec<(String, Mutex<Option<Instant>>)>,
+    retry_delay: Duration,
+    next: AtomicUsize,
+}
+
+impl TcpGateway {
+    /// A gateway to `endpoints` (`host:port`, or URLs whose scheme is dropped as etcd drops it).
+    pub fn new(endpoints: &[String], retry_delay: Duration) -> TcpGateway {
+        TcpGateway {
+            endpoints: endpoints
+                .iter()
+                .map(|e| {
+                    let e = e.trim();
+                    let e = e
+                        .strip_prefix("http://")
+                        .or_else(|| e.strip_prefix("https://"))
+                        .unwrap_or(e);
+                    (e.trim_end_matches('/').to_owned(), Mutex::new(None))
+                })
+                .collect(),
+            retry_delay,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The endpoints, as dialled.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.endpoints.iter().map(|(e, _)| e.clone()).collect()
+    }
+
+    /// Accepts clients on `listener` and joins each to an endpoint, until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let client = match listener.accept().await {
+                Ok((client, _)) => client,
+                Err(e) => {
+                    // Out of descriptors or memory: wait rather than spin.
+                    tracing::warn!("gateway: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let gateway = self.clone();
+            tokio::spawn(async move { gateway.join(client).await });
+        }
+    }
+
+    async fn join(&self, mut client: TcpStream) {
+        let Some(mut remote) = self.dial().await else {
+            tracing::warn!("gateway: no endpoint is reachable; closing the client connection");
+            return;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = remote.set_nodelay(true);
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut remote).await;
+    }
+
+    /// A connection to the next endpoint that takes one, starting after the last one used.
+    async fn dial(&self) -> Option<TcpStream> {
+        let n = self.endpoints.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let (addr, failed) = &self.endpoints[(start + i) % n];
+            if failed
+                .lock()
+                .is_some_and(|at| at.elapsed() < self.retry_delay)
+            {
+                continue;
+            }
+            match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr.as_str())).await {
+                Ok(Ok(stream)) => {
+                    *failed.lock() = None;
+                    return Some(stream);
+                }
+                Ok(Err(e)) => tracing::warn!("gateway: failed to connect to {addr}: {e}"),
+                Err(_) => tracing::warn!("gateway: connecting to {addr} timed out"),
+            }
+            *failed.lock() = Some(Instant::now());
+        }
+        None
+    }
+}
