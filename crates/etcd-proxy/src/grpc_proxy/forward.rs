@@ -22,7 +22,15 @@ pub(crate) async fn forward(
         Err(e) => Err(e),
     };
     match answer {
-        Ok(response) => response,
+        // An error answered before any message is in the headers ("trailers only"): the one place to change it.
+        Ok(mut response) => {
+            if let Some(status) = tonic::Status::from_header_map(response.headers())
+                && status.code() != tonic::Code::Ok
+            {
+                let _ = super::metadata::as_etcd_proxy(status).add_header(response.headers_mut());
+            }
+            response
+        }
         Err(e) => {
             upstream.failed(index);
             tonic::Status::unavailable(format!("grpc-proxy: {e}")).into_http()

@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use super::metadata::{has_identity, upstream_request};
+use super::metadata::{as_etcd_proxy, has_identity, upstream_request};
 use super::metrics::ProxyMetrics;
 use super::upstream::Upstream;
 
@@ -65,7 +65,7 @@ macro_rules! forward {
         {
             $self.upstream.failed(index);
         }
-        answer
+        answer.map_err(as_etcd_proxy)
     }};
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::metadata::upstream_request;
+use super::metadata::{as_etcd_proxy, upstream_request};
 use super::metrics::ProxyMetrics;
 use super::upstream::Upstream;
 
@@ -145,7 +145,7 @@ macro_rules! forward {
         {
             $self.upstream.failed(index);
         }
-        answer
+        answer.map_err(as_etcd_proxy)
     }};
 }
 

@@ -24,3 +24,15 @@ pub(crate) fn upstream_request<T>(metadata: &MetadataMap, message: T) -> tonic::
 pub(crate) fn has_identity(metadata: &MetadataMap) -> bool {
     metadata.contains_key("token") || metadata.contains_key("authorization")
 }
+
+/// The status a client gets through the proxy for the member's `status`. etcd's proxy relays calls through its
+/// Go client, which turns the errors it knows (etcd's own, `etcdserver: …`) into plain errors that gRPC then
+/// sends with code Unknown; the text is kept. Clients match these errors by text, so answering as etcd's proxy
+/// does keeps them working the same.
+pub(crate) fn as_etcd_proxy(status: tonic::Status) -> tonic::Status {
+    if status.code() != tonic::Code::Unknown && status.message().starts_with("etcdserver: ") {
+        tonic::Status::unknown(status.message().to_owned())
+    } else {
+        status
+    }
+}
