@@ -65,7 +65,8 @@ fn flag_value<'a>(line: &'a str, flag: &str) -> Option<&'a str> {
     None
 }
 
-/// A server line as it runs here: our binary, explicit client and peer URLs where the defaults would apply.
+/// A server line as it runs here: our binary, explicit client and peer URLs where a member's defaults would
+/// apply.
 fn server_command(line: &str, ports: &mut HashMap<u16, u16>) -> String {
     let line = line.trim_end_matches('&').trim();
     let Some(rest) = line.strip_prefix("etcd-node") else {
@@ -73,6 +74,10 @@ fn server_command(line: &str, ports: &mut HashMap<u16, u16>) -> String {
         return move_ports(&format!("exec {line}"), ports);
     };
     let mut command = format!("exec {}{rest}", common::etcd_node_binary().display());
+    // The v3 proxies name their one listen address themselves.
+    if rest.starts_with(" grpc-proxy") || rest.starts_with(" gateway") {
+        return move_ports(&command, ports);
+    }
     if !command.contains("--listen-client-urls") {
         command.push_str(" --listen-client-urls http://localhost:2379 --advertise-client-urls http://localhost:2379");
     }

@@ -56,7 +56,10 @@ impl Proxy {
             .expect("proxy");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "the {kind} did not start on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "the {kind} did not start on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Proxy { child, addr }
@@ -73,7 +76,11 @@ impl Proxy {
     /// etcdctl's output, retried while the proxy's member is failing over.
     fn etcdctl_ok(&self, args: &[&str]) -> String {
         let out = common::until_success(|| self.etcdctl(args));
-        assert!(out.status.success(), "etcdctl {args:?}: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 }
@@ -90,7 +97,13 @@ fn metric(base: &str, metric: &str) -> f64 {
     http_get(base, "/metrics")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(metric)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0.0)
 }
 
@@ -167,7 +180,12 @@ fn etcdctl_through_the_grpc_proxy_answers_as_through_etcds_proxy() {
         .collect();
     assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
     // The serializable reads were served from the cache where they could be.
-    assert!(metric(&format!("http://{}", ours_proxy.addr), "etcd_grpc_proxy_cache_misses_total") >= 1.0);
+    assert!(
+        metric(
+            &format!("http://{}", ours_proxy.addr),
+            "etcd_grpc_proxy_cache_misses_total"
+        ) >= 1.0
+    );
 }
 
 async fn channel(addr: &str) -> tonic::transport::Channel {
@@ -261,7 +279,10 @@ fn identical_watches_and_keepalives_through_the_proxy_are_one_on_the_member() {
     // The last watcher gone, the member's watcher goes too.
     let deadline = Instant::now() + Duration::from_secs(10);
     while metric(&member.client_url, watchers) > before {
-        assert!(Instant::now() < deadline, "the upstream watch was not cancelled");
+        assert!(
+            Instant::now() < deadline,
+            "the upstream watch was not cancelled"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -272,9 +293,17 @@ fn a_member_killed_behind_the_proxies_costs_no_request_and_no_event() {
     let urls: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
     let endpoints: Vec<&str> = urls.iter().map(String::as_str).collect();
     let proxy = Proxy::grpc(Flavor::EtcdNode, &endpoints, &[]);
-    let gateway = Proxy::start(Flavor::EtcdNode, "gateway", &endpoints, &["--retry-delay=10s".to_owned()]);
+    let gateway = Proxy::start(
+        Flavor::EtcdNode,
+        "gateway",
+        &endpoints,
+        &["--retry-delay=10s".to_owned()],
+    );
     proxy.etcdctl_ok(&["put", "k", "1"]);
-    assert_eq!(gateway.etcdctl_ok(&["get", "k", "--print-value-only"]), "1\n");
+    assert_eq!(
+        gateway.etcdctl_ok(&["get", "k", "--print-value-only"]),
+        "1\n"
+    );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (tx, mut answers) = runtime.block_on(async {
         let (tx, rx) = mpsc::channel(4);
@@ -291,7 +320,14 @@ fn a_member_killed_behind_the_proxies_costs_no_request_and_no_event() {
             .await
             .expect("watch")
             .into_inner();
-        assert!(answers.message().await.expect("created").expect("created").created);
+        assert!(
+            answers
+                .message()
+                .await
+                .expect("created")
+                .expect("created")
+                .created
+        );
         (tx, answers)
     });
     // The first endpoint is the one both proxies use.
@@ -300,7 +336,10 @@ fn a_member_killed_behind_the_proxies_costs_no_request_and_no_event() {
         proxy.etcdctl_ok(&["put", "k", value]);
     }
     assert_eq!(proxy.etcdctl_ok(&["get", "k", "--print-value-only"]), "4\n");
-    assert_eq!(gateway.etcdctl_ok(&["get", "k", "--print-value-only"]), "4\n");
+    assert_eq!(
+        gateway.etcdctl_ok(&["get", "k", "--print-value-only"]),
+        "4\n"
+    );
     let values = runtime.block_on(async {
         let mut values = Vec::new();
         while values.len() < 3 {
@@ -309,12 +348,22 @@ fn a_member_killed_behind_the_proxies_costs_no_request_and_no_event() {
                 .expect("events in time")
                 .expect("stream")
                 .expect("message");
-            values.extend(answer.events.iter().filter_map(|e| e.kv.as_ref()).map(|kv| text(&kv.value)));
+            values.extend(
+                answer
+                    .events
+                    .iter()
+                    .filter_map(|e| e.kv.as_ref())
+                    .map(|kv| text(&kv.value)),
+            );
         }
         values
     });
     drop(tx);
-    assert_eq!(values, ["2", "3", "4"], "the watch resumed on another member without a gap");
+    assert_eq!(
+        values,
+        ["2", "3", "4"],
+        "the watch resumed on another member without a gap"
+    );
 }
 
 #[test]
@@ -355,11 +404,18 @@ fn the_grpc_proxy_speaks_tls_to_the_members() {
         ],
     );
     proxy.etcdctl_ok(&["put", "secure", "yes"]);
-    assert_eq!(proxy.etcdctl_ok(&["get", "secure", "--print-value-only"]), "yes\n");
+    assert_eq!(
+        proxy.etcdctl_ok(&["get", "secure", "--print-value-only"]),
+        "yes\n"
+    );
     let out = proxy.etcdctl_ok(&["member", "list"]);
     assert!(out.contains("https://127.0.0.1"), "{out}");
     // Without the client certificate the member refuses the proxy's connection.
-    let without = Proxy::grpc(Flavor::EtcdNode, &[&member.client_url], &[flag("cacert", &ca_file)]);
+    let without = Proxy::grpc(
+        Flavor::EtcdNode,
+        &[&member.client_url],
+        &[flag("cacert", &ca_file)],
+    );
     let refused = without.etcdctl(&["get", "secure", "--command-timeout", "3s"]);
     assert!(!refused.status.success(), "{}", text(&refused.stdout));
 }

@@ -47,27 +47,22 @@ impl TcpGateway {
 
     /// Accepts clients on `listener` and joins each to an endpoint, until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
         loop {
-            let client = match listener.accept().await {
-                Ok((client, _)) => client,
-                Err(e) => {
-                    // Out of descriptors or memory: wait rather than spin.
-                    tracing::warn!("gateway: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
+            let accepted = listener.accept().await;
             let gateway = self.clone();
-            tokio::spawn(async move { gateway.join(client).await });
+            tokio::spawn(async move {
+                gateway.join(accepted.stream).await;
+                drop(accepted.permit);
+            });
         }
     }
 
-    async fn join(&self, mut client: TcpStream) {
+    async fn join(&self, mut client: etcd_tls::Conn) {
         let Some(mut remote) = self.dial().await else {
             tracing::warn!("gateway: no endpoint is reachable; closing the client connection");
             return;
         };
-        let _ = client.set_nodelay(true);
         let _ = remote.set_nodelay(true);
         let _ = tokio::io::copy_bidirectional(&mut client, &mut remote).await;
     }

@@ -77,16 +77,9 @@ impl GrpcProxy {
     /// Serves clients on `listener` (gRPC over HTTP/2; `/metrics` and `/health` over HTTP/1.1 or 2) until the
     /// task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
         loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!("grpc-proxy: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
+            let accepted = listener.accept().await;
             let proxy = self.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
@@ -94,8 +87,9 @@ impl GrpcProxy {
                     async move { Ok::<_, Infallible>(proxy.answer(request).await) }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection(TokioIo::new(accepted.stream), service)
                     .await;
+                drop(accepted.permit);
             });
         }
     }
