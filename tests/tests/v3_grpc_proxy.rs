@@ -38,7 +38,24 @@ impl Proxy {
     }
 
     fn start(flavor: Flavor, kind: &str, endpoints: &[&str], extra: &[String]) -> Proxy {
-        let addr = format!("127.0.0.1:{}", free_port());
+        Proxy::start_at(
+            &format!("127.0.0.1:{}", free_port()),
+            flavor,
+            kind,
+            endpoints,
+            extra,
+        )
+    }
+
+    /// A proxy listening on `addr`.
+    fn start_at(
+        addr: &str,
+        flavor: Flavor,
+        kind: &str,
+        endpoints: &[&str],
+        extra: &[String],
+    ) -> Proxy {
+        let addr = addr.to_owned();
         let program = match flavor {
             Flavor::Etcd35 => common::etcd35_binary("etcd"),
             _ => common::etcd_node_binary(),
@@ -186,6 +203,102 @@ fn etcdctl_through_the_grpc_proxy_answers_as_through_etcds_proxy() {
             "etcd_grpc_proxy_cache_misses_total"
         ) >= 1.0
     );
+}
+
+/// etcdctl through a proxy with `--namespace` and `--resolver-prefix`, and directly on its member.
+fn namespaced_session(proxy: &Proxy, member: &Server) -> Vec<String> {
+    let direct = Proxy {
+        child: Command::new("true").spawn().expect("true"),
+        addr: member.client_url.trim_start_matches("http://").to_owned(),
+    };
+    let steps: &[(&Proxy, &[&str])] = &[
+        (proxy, &["put", "k", "v"]),
+        (proxy, &["put", "l", "w", "--prev-kv"]),
+        (proxy, &["get", "", "--prefix"]),
+        (proxy, &["get", "k", "l", "-w", "json"]),
+        (&direct, &["get", "ns/", "--prefix", "--keys-only"]),
+        (proxy, &["txn"]),
+        (proxy, &["del", "l", "--prev-kv"]),
+        (proxy, &["member", "list", "-w", "json"]),
+        (proxy, &["watch", "k", "--rev", "1"]),
+    ];
+    let mut seen = Vec::new();
+    for (target, args) in steps {
+        let out = if args[0] == "watch" {
+            let mut child = Command::new(common::etcd35_binary("etcdctl"))
+                .args(["--endpoints", &target.addr])
+                .args(*args)
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("etcdctl watch");
+            std::thread::sleep(Duration::from_millis(1500));
+            let _ = child.kill();
+            child.wait_with_output().expect("watch output")
+        } else if args[0] == "txn" {
+            let mut child = Command::new(common::etcd35_binary("etcdctl"))
+                .args(["--endpoints", &target.addr, "txn"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("etcdctl txn");
+            use std::io::Write;
+            let _ = child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"value(\"k\") = \"v\"\n\nput m x\nget k\n\nput k nope\n\n");
+            child.wait_with_output().expect("txn output")
+        } else {
+            target.etcdctl(args)
+        };
+        let mut stdout = text(&out.stdout).replace(&proxy.addr, "PROXY");
+        for key in ["cluster_id", "member_id", "revision", "raft_term"] {
+            stdout = common::mask_number(&stdout, &format!("\"{key}\":"));
+        }
+        seen.push(format!("{args:?} -> {stdout}{}", text(&out.stderr)));
+    }
+    seen
+}
+
+#[test]
+fn namespace_and_resolver_answer_as_etcds_proxy() {
+    let flags = |addr: &str| {
+        vec![
+            "--namespace=ns/".to_owned(),
+            "--resolver-prefix=___grpc_proxy_endpoint".to_owned(),
+            "--resolver-ttl=60".to_owned(),
+            format!("--advertise-client-url={addr}"),
+        ]
+    };
+    let run = |flavor: Flavor| {
+        let member = Server::start(flavor);
+        // The advertised address is the proxy's own: chosen first, then given to it.
+        let addr = format!("127.0.0.1:{}", free_port());
+        let proxy = Proxy::start_at(
+            &addr,
+            flavor,
+            "grpc-proxy",
+            &[&member.client_url],
+            &flags(&addr),
+        );
+        // The registration is made in the background: wait for it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !proxy.etcdctl_ok(&["member", "list"]).contains(&proxy.addr) {
+            assert!(Instant::now() < deadline, "the proxy did not register");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        namespaced_session(&proxy, &member)
+    };
+    let seen = run(Flavor::EtcdNode);
+    let expected = run(Flavor::Etcd35);
+    let diffs: Vec<String> = seen
+        .iter()
+        .zip(&expected)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("etcd-node's proxy:\n  {a}\netcd 3.5.1's proxy:\n  {b}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
 }
 
 async fn channel(addr: &str) -> tonic::transport::Channel {

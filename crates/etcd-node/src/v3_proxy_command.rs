@@ -28,15 +28,16 @@ struct GrpcProxyArgs {
     /// Listen address.
     #[arg(long, default_value = "127.0.0.1:23790")]
     listen_addr: String,
-    /// The address the proxy is reached at (for `--resolver-prefix`, which etcd-node does not support yet).
+    /// The address the proxy registers under `--resolver-prefix`.
     #[arg(long, default_value = "127.0.0.1:23790")]
     advertise_client_url: String,
-    /// Prefix to register the proxy under for endpoint discovery (not supported yet).
+    /// Prefix to register the proxy under for endpoint discovery (MemberList through the proxy then lists the
+    /// proxies registered there).
     #[arg(long, default_value = "")]
     resolver_prefix: String,
-    /// Lease TTL of the registration, in seconds.
-    #[arg(long, default_value_t = 60)]
-    resolver_ttl: u64,
+    /// Lease TTL of the registration, in seconds (required with `--resolver-prefix`).
+    #[arg(long, default_value_t = 0)]
+    resolver_ttl: i64,
     /// Verify the members' certificates with this CA bundle.
     #[arg(long, default_value = "")]
     cacert: String,
@@ -49,7 +50,7 @@ struct GrpcProxyArgs {
     /// Do not verify the members' certificates (unsafe).
     #[arg(long)]
     insecure_skip_tls_verify: bool,
-    /// Prefix every key with this namespace (not supported yet).
+    /// Prefix every key of KV, Watch and Lease with this namespace.
     #[arg(long, default_value = "")]
     namespace: String,
     /// The proxy's data directory (etcd keeps its auto-TLS files there).
@@ -90,13 +91,11 @@ struct GatewayArgs {
 /// Runs `etcd-node grpc-proxy …` (`args` from `grpc-proxy` on).
 pub async fn grpc_proxy(args: Vec<std::ffi::OsString>) -> Result<()> {
     let GrpcProxyStart::Start(args) = GrpcProxyCommand::parse_from(args).command;
-    for (flag, value) in [
-        ("--resolver-prefix", &args.resolver_prefix),
-        ("--namespace", &args.namespace),
-    ] {
-        if !value.is_empty() {
-            bail!("{flag} is not supported by etcd-node's grpc-proxy yet");
-        }
+    if !args.resolver_prefix.is_empty() && args.resolver_ttl < 1 {
+        bail!("invalid resolver-ttl {}", args.resolver_ttl);
+    }
+    if !args.resolver_prefix.is_empty() && args.advertise_client_url.is_empty() {
+        bail!("--advertise-client-url is required with --resolver-prefix");
     }
     let tls = if args.cacert.is_empty() && args.cert.is_empty() && !args.insecure_skip_tls_verify {
         None
@@ -113,6 +112,13 @@ pub async fn grpc_proxy(args: Vec<std::ffi::OsString>) -> Result<()> {
     let proxy = etcd_proxy::GrpcProxy::new(&etcd_proxy::GrpcProxyConfig {
         endpoints: args.endpoints.clone(),
         tls,
+        namespace: args.namespace.clone(),
+        resolver: (!args.resolver_prefix.is_empty()).then(|| etcd_proxy::Resolver {
+            prefix: args.resolver_prefix.clone(),
+            advertise: args.advertise_client_url.clone(),
+            ttl: args.resolver_ttl,
+            name: host_name(),
+        }),
     })?;
     let listener = tokio::net::TcpListener::bind(&args.listen_addr)
         .await
@@ -152,4 +158,12 @@ pub async fn gateway(args: Vec<std::ffi::OsString>) -> Result<()> {
     tracing::info!("received a shutdown signal, stopping the gateway");
     serving.abort();
     Ok(())
+}
+
+/// This machine's name, as etcd's proxy registers it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
 }

@@ -41,7 +41,7 @@ pub use crate::{
     cluster_file::path as cluster_file_path,
     config::ProxyConfig,
     error::ProxyError,
-    grpc_proxy::{GrpcProxy, GrpcProxyConfig},
+    grpc_proxy::{GrpcProxy, GrpcProxyConfig, Resolver},
     proxy::ProxyBody,
     tcp_gateway::TcpGateway,
 };

@@ -22,6 +22,7 @@ use tonic::{Request, Response, Status};
 
 use super::metadata::{as_etcd_proxy, has_identity, upstream_request};
 use super::metrics::ProxyMetrics;
+use super::namespace::Namespace;
 use super::upstream::Upstream;
 
 /// How many answers the cache holds before it starts over.
@@ -32,14 +33,20 @@ pub(crate) const CACHE_TTL: Duration = Duration::from_secs(5);
 pub(crate) struct KvProxy {
     pub(crate) upstream: Arc<Upstream>,
     pub(crate) metrics: Arc<ProxyMetrics>,
+    namespace: Namespace,
     cache: Mutex<HashMap<Vec<u8>, (Instant, RangeResponse)>>,
 }
 
 impl KvProxy {
-    pub(crate) fn new(upstream: Arc<Upstream>, metrics: Arc<ProxyMetrics>) -> KvProxy {
+    pub(crate) fn new(
+        upstream: Arc<Upstream>,
+        metrics: Arc<ProxyMetrics>,
+        namespace: Namespace,
+    ) -> KvProxy {
         KvProxy {
             upstream,
             metrics,
+            namespace,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -50,12 +57,12 @@ impl KvProxy {
     }
 }
 
-/// Forwards one unary call to the member, moving to the next member when this one cannot be reached.
+/// Forwards one unary call (`metadata`, `message`) to the member, moving to the next member when this one cannot
+/// be reached.
 macro_rules! forward {
-    ($self:ident, $request:ident, $method:ident) => {{
+    ($self:ident, $metadata:expr, $message:expr, $method:ident) => {{
         let (index, channel) = $self.upstream.channel();
-        let metadata = $request.metadata().clone();
-        let upstream = upstream_request(&metadata, $request.into_inner());
+        let upstream = upstream_request(&$metadata, $message);
         let answer = KvClient::new(channel)
             .max_decoding_message_size(usize::MAX)
             .$method(upstream)
@@ -65,7 +72,7 @@ macro_rules! forward {
         {
             $self.upstream.failed(index);
         }
-        answer.map_err(as_etcd_proxy)
+        answer.map_err(as_etcd_proxy).map(Response::into_inner)
     }};
 }
 
@@ -76,54 +83,75 @@ impl Kv for KvProxy {
         request: Request<RangeRequest>,
     ) -> Result<Response<RangeResponse>, Status> {
         let cacheable = request.get_ref().serializable && !has_identity(request.metadata());
-        if !cacheable {
-            return forward!(self, request, range);
+        let key = cacheable.then(|| request.get_ref().encode_to_vec());
+        if let Some(key) = &key {
+            if let Some((at, answer)) = self.cache.lock().get(key)
+                && at.elapsed() < CACHE_TTL
+            {
+                self.metrics.cache_hit();
+                return Ok(Response::new(answer.clone()));
+            }
+            self.metrics.cache_miss();
         }
-        let key = request.get_ref().encode_to_vec();
-        if let Some((at, answer)) = self.cache.lock().get(&key)
-            && at.elapsed() < CACHE_TTL
-        {
-            self.metrics.cache_hit();
-            return Ok(Response::new(answer.clone()));
+        let metadata = request.metadata().clone();
+        let mut message = request.into_inner();
+        self.namespace.range_request(&mut message);
+        let mut answer = forward!(self, metadata, message, range)?;
+        self.namespace.range_response(&mut answer);
+        if let Some(key) = key {
+            let mut cache = self.cache.lock();
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(key, (Instant::now(), answer.clone()));
+            self.metrics.set_cache_keys(cache.len());
         }
-        self.metrics.cache_miss();
-        let answer = forward!(self, request, range)?;
-        let mut cache = self.cache.lock();
-        if cache.len() >= CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(key, (Instant::now(), answer.get_ref().clone()));
-        self.metrics.set_cache_keys(cache.len());
-        Ok(answer)
+        Ok(Response::new(answer))
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        let answer = forward!(self, request, put);
+        let metadata = request.metadata().clone();
+        let mut message = request.into_inner();
+        self.namespace.put_request(&mut message);
+        let answer = forward!(self, metadata, message, put);
         self.invalidate();
-        answer
+        let mut answer = answer?;
+        self.namespace.put_response(&mut answer);
+        Ok(Response::new(answer))
     }
 
     async fn delete_range(
         &self,
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        let answer = forward!(self, request, delete_range);
+        let metadata = request.metadata().clone();
+        let mut message = request.into_inner();
+        self.namespace.delete_request(&mut message);
+        let answer = forward!(self, metadata, message, delete_range);
         self.invalidate();
-        answer
+        let mut answer = answer?;
+        self.namespace.delete_response(&mut answer);
+        Ok(Response::new(answer))
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        let answer = forward!(self, request, txn);
+        let metadata = request.metadata().clone();
+        let mut message = request.into_inner();
+        self.namespace.txn_request(&mut message);
+        let answer = forward!(self, metadata, message, txn);
         self.invalidate();
-        answer
+        let mut answer = answer?;
+        self.namespace.txn_response(&mut answer);
+        Ok(Response::new(answer))
     }
 
     async fn compact(
         &self,
         request: Request<CompactionRequest>,
     ) -> Result<Response<CompactionResponse>, Status> {
-        let answer = forward!(self, request, compact);
+        let metadata = request.metadata().clone();
+        let answer = forward!(self, metadata, request.into_inner(), compact);
         self.invalidate();
-        answer
+        answer.map(Response::new)
     }
 }

@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::metadata::{as_etcd_proxy, upstream_request};
 use super::metrics::ProxyMetrics;
+use super::namespace::Namespace;
 use super::upstream::Upstream;
 
 /// How long a keepalive waits for the member's answer before it is sent again on a new stream.
@@ -34,12 +35,18 @@ type Waiters = HashMap<i64, Vec<oneshot::Sender<LeaseKeepAliveResponse>>>;
 pub(crate) struct LeaseProxy {
     pub(crate) upstream: Arc<Upstream>,
     pub(crate) metrics: Arc<ProxyMetrics>,
+    namespace: Namespace,
     renewals: Arc<Renewals>,
 }
 
 impl LeaseProxy {
-    pub(crate) fn new(upstream: Arc<Upstream>, metrics: Arc<ProxyMetrics>) -> LeaseProxy {
+    pub(crate) fn new(
+        upstream: Arc<Upstream>,
+        metrics: Arc<ProxyMetrics>,
+        namespace: Namespace,
+    ) -> LeaseProxy {
         LeaseProxy {
+            namespace,
             renewals: Arc::new(Renewals {
                 upstream: upstream.clone(),
                 stream: Mutex::new(None),
@@ -201,7 +208,9 @@ impl Lease for LeaseProxy {
         &self,
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
-        forward!(self, request, lease_time_to_live)
+        let mut answer = forward!(self, request, lease_time_to_live)?;
+        self.namespace.lease_keys(&mut answer.get_mut().keys);
+        Ok(answer)
     }
 
     async fn lease_leases(

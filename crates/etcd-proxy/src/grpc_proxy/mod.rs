@@ -8,6 +8,8 @@ mod kv;
 mod lease;
 mod metadata;
 mod metrics;
+mod namespace;
+mod resolver;
 mod upstream;
 mod watch;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use etcd_proto::etcdserverpb::RangeRequest;
+use etcd_proto::etcdserverpb::cluster_server::ClusterServer;
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::kv_server::KvServer;
 use etcd_proto::etcdserverpb::lease_server::LeaseServer;
@@ -36,6 +39,24 @@ pub struct GrpcProxyConfig {
     pub endpoints: Vec<String>,
     /// TLS to the members (`--cacert`, `--cert`, `--key`): every endpoint is dialled over TLS when set.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// `--namespace`: the prefix of every key of KV, Watch and Lease (empty: none).
+    pub namespace: String,
+    /// `--resolver-prefix` and `--advertise-client-url`: where the proxy registers itself for discovery (and
+    /// whose registrations it answers MemberList with), and the address it registers.
+    pub resolver: Option<Resolver>,
+}
+
+/// The proxy's registration for endpoint discovery.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    /// `--resolver-prefix`.
+    pub prefix: String,
+    /// `--advertise-client-url`.
+    pub advertise: String,
+    /// `--resolver-ttl`: the registration's lease TTL, in seconds.
+    pub ttl: i64,
+    /// The name registered with it (etcd uses the host name).
+    pub name: String,
 }
 
 /// A running grpc-proxy.
@@ -43,6 +64,9 @@ pub struct GrpcProxy {
     routes: Routes,
     upstream: Arc<Upstream>,
     metrics: Arc<ProxyMetrics>,
+    /// Whether Cluster calls are the proxy's own (a resolver prefix is set).
+    own_cluster: bool,
+    registration: Option<(Resolver, namespace::Namespace)>,
 }
 
 impl GrpcProxy {
@@ -53,30 +77,57 @@ impl GrpcProxy {
                 .map_err(crate::ProxyError::Config)?,
         );
         let metrics = Arc::new(ProxyMetrics::default());
-        let routes = Routes::new(
-            KvServer::new(kv::KvProxy::new(upstream.clone(), metrics.clone()))
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX),
+        let namespace = namespace::Namespace::new(&config.namespace);
+        let mut routes = Routes::new(
+            KvServer::new(kv::KvProxy::new(
+                upstream.clone(),
+                metrics.clone(),
+                namespace.clone(),
+            ))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX),
         )
         .add_service(
-            WatchServer::new(watch::WatchProxy::new(upstream.clone(), metrics.clone()))
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX),
+            WatchServer::new(watch::WatchProxy::new(
+                upstream.clone(),
+                metrics.clone(),
+                namespace.clone(),
+            ))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX),
         )
         .add_service(LeaseServer::new(lease::LeaseProxy::new(
             upstream.clone(),
             metrics.clone(),
+            namespace.clone(),
         )));
+        if let Some(resolver) = &config.resolver {
+            routes = routes.add_service(ClusterServer::new(resolver::ClusterProxy {
+                upstream: upstream.clone(),
+                resolver: resolver.clone(),
+                namespace: namespace.clone(),
+            }));
+        }
         Ok(Arc::new(GrpcProxy {
             routes,
             upstream,
             metrics,
+            own_cluster: config.resolver.is_some(),
+            registration: config.resolver.clone().map(|r| (r, namespace)),
         }))
     }
 
     /// Serves clients on `listener` (gRPC over HTTP/2; `/metrics` and `/health` over HTTP/1.1 or 2) until the
     /// task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        // Dropped with this task, the registration stops with it.
+        let _registration = self.registration.clone().map(|(resolver, namespace)| {
+            AbortOnDrop(tokio::spawn(resolver::register(
+                self.upstream.clone(),
+                resolver,
+                namespace,
+            )))
+        });
         let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
         loop {
             let accepted = listener.accept().await;
@@ -111,7 +162,8 @@ impl GrpcProxy {
                 "/etcdserverpb.Lease/",
             ]
             .iter()
-            .any(|p| path.starts_with(p));
+            .any(|p| path.starts_with(p))
+                || (self.own_cluster && path.starts_with("/etcdserverpb.Cluster/"));
             if own {
                 let mut routes = self.routes.clone();
                 let Ok(response) = tonic::codegen::Service::call(&mut routes, request).await;
@@ -153,6 +205,15 @@ impl GrpcProxy {
             }
             Err(_) => false,
         }
+    }
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

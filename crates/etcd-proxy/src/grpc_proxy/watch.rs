@@ -23,6 +23,7 @@ use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::metrics::ProxyMetrics;
+use super::namespace::Namespace;
 use super::upstream::Upstream;
 
 /// Responses queued for one client stream.
@@ -40,11 +41,16 @@ pub(crate) struct WatchProxy {
 }
 
 impl WatchProxy {
-    pub(crate) fn new(upstream: Arc<Upstream>, metrics: Arc<ProxyMetrics>) -> WatchProxy {
+    pub(crate) fn new(
+        upstream: Arc<Upstream>,
+        metrics: Arc<ProxyMetrics>,
+        namespace: Namespace,
+    ) -> WatchProxy {
         WatchProxy {
             hub: Arc::new(Hub {
                 upstream,
                 metrics,
+                namespace,
                 groups: Mutex::new(HashMap::new()),
                 next_member: AtomicU64::new(1),
             }),
@@ -56,6 +62,7 @@ impl WatchProxy {
 struct Hub {
     upstream: Arc<Upstream>,
     metrics: Arc<ProxyMetrics>,
+    namespace: Namespace,
     groups: Mutex<HashMap<KeyRange, Arc<Group>>>,
     next_member: AtomicU64,
 }
@@ -103,7 +110,7 @@ impl Member {
     }
 
     /// `response`'s events as this watcher asked for them; `None` when none are left.
-    fn view(&self, response: &WatchResponse) -> Option<WatchResponse> {
+    fn view(&self, response: &WatchResponse, namespace: &Namespace) -> Option<WatchResponse> {
         let events: Vec<_> = response
             .events
             .iter()
@@ -115,6 +122,9 @@ impl Member {
                 let mut e = e.clone();
                 if !self.prev_kv {
                     e.prev_kv = None;
+                }
+                for kv in e.kv.iter_mut().chain(e.prev_kv.iter_mut()) {
+                    namespace.strip_kv(kv);
                 }
                 e
             })
@@ -145,7 +155,7 @@ impl Hub {
         mut member: Member,
     ) -> (Arc<Group>, u64) {
         let id = self.next_member.fetch_add(1, Ordering::Relaxed);
-        let range = (create.key.clone(), create.range_end.clone());
+        let range = self.namespace.range(&create.key, &create.range_end);
         loop {
             let (group, new) = if create.start_revision == 0 {
                 let mut groups = self.groups.lock();
@@ -302,7 +312,7 @@ impl Hub {
                     sends.push((member.sink.clone(), member.created_answer(header)));
                     member.created = true;
                 }
-                if let Some(view) = member.view(answer) {
+                if let Some(view) = member.view(answer, &self.namespace) {
                     sends.push((member.sink.clone(), view));
                 }
             }
