@@ -751,3 +751,21 @@ pub fn mask_number(line: &str, prefix: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A JSON gateway answer of etcd 3.4.23 as etcd 3.5.1 writes it: grpc-gateway 1.9 orders an error's fields
+/// `{"error","message","code"}` (1.16: `{"error","code","message"}`) and gives FailedPrecondition (code 9) HTTP
+/// status 412 (1.16: 400). Everything else is compared as it is.
+pub fn gateway_as_35(text: &str) -> String {
+    let mut text = text.to_owned();
+    if let Some((head, code)) = text.rsplit_once(",\"code\":")
+        && let Some((error, message)) = head.split_once(",\"message\":")
+        && code.ends_with('}')
+    {
+        let code = code.trim_end_matches('}');
+        text = format!("{error},\"code\":{code},\"message\":{message}}}");
+    }
+    if text.contains("\"code\":9,") {
+        text = text.replacen(" 412 ", " 400 ", 1);
+    }
+    text
+}

@@ -1,5 +1,6 @@
-//! The v3 JSON gateway (`POST /v3/<service>/<method>`) against etcd 3.5.1 side by side: the same status, content
-//! type and JSON (member and cluster IDs masked) for KV, txn, lease, cluster and auth calls, errors included.
+//! The v3 JSON gateway (`POST /v3/<service>/<method>`) against etcd 3.5.1 and 3.4.23 side by side: the same
+//! status, content type and JSON (member and cluster IDs masked) for KV, txn, lease, cluster and auth calls,
+//! errors included (3.4's errors read as 3.5 writes them, which is followed where the two differ).
 
 use etcd_tests as common;
 
@@ -80,9 +81,18 @@ fn run(server: &Server) -> Vec<String> {
 fn the_json_gateway_answers_as_etcd() {
     let ours = Server::start(Flavor::EtcdNode);
     let reference = Server::start(Flavor::Etcd35);
+    let etcd34 = Server::start(Flavor::Etcd);
     let seen = run(&ours);
     let expected = run(&reference);
+    assert_eq!(seen.len(), expected.len());
     for (a, b) in seen.iter().zip(&expected) {
         assert_eq!(a, b, "etcd-node (left) vs etcd 3.5.1 (right)");
+    }
+    for (a, b) in seen.iter().zip(run(&etcd34)) {
+        assert_eq!(
+            a,
+            &common::gateway_as_35(&b),
+            "etcd-node (left) vs etcd 3.4.23 (right)"
+        );
     }
 }
