@@ -233,6 +233,46 @@ fn streams(server: &Server) -> Vec<String> {
             reply.split(",\"version\"").next().unwrap_or_default()
         ));
     }
+
+    // A token from Authenticate, in the Authorization header, for unary calls and streams.
+    let reply = http_exchange(
+        &server.client_url,
+        "POST",
+        "/v3/auth/authenticate",
+        &[],
+        r#"{"name":"root","password":"pw"}"#,
+    );
+    let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
+    let token = json["token"].as_str().unwrap_or_default().to_owned();
+    seen.push(format!(
+        "authenticate {} {}",
+        reply.status,
+        masked(&reply.body.replace(&token, "TOKEN"))
+    ));
+    let auth = [("Authorization", token.as_str())];
+    seen.push(post(server, "/v3/kv/range", &auth, r#"{"key":"Zm9v"}"#));
+    seen.push(post(
+        server,
+        "/v3/kv/put",
+        &auth,
+        r#"{"key":"Zm9v","value":"dg=="}"#,
+    ));
+    seen.push(stream(
+        server,
+        "/v3/watch",
+        &auth,
+        r#"{"create_request":{"key":"Zm9v","start_revision":"2"}}"#,
+        Some(2),
+        || {},
+    ));
+    seen.push(stream(
+        server,
+        "/v3/lease/keepalive",
+        &auth,
+        r#"{"ID":"88"}"#,
+        None,
+        || {},
+    ));
     seen
 }
 
