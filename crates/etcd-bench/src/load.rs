@@ -1,5 +1,5 @@
-//! The workloads: PUT, GET, quorum GET (each from many keep-alive connections, spread over the endpoints)
-//! and watch fan-out (many watchers, one writer).
+//! The workloads: v2 PUT, GET, quorum GET (each from many keep-alive connections, spread over the endpoints)
+//! and watch fan-out (many watchers, one writer); the v3 ones are in `lease` and `v3kv`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 
 use crate::http::Connection;
 use crate::stats::RoundStats;
+use crate::v3kv::Kind;
 
 /// What to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +24,14 @@ pub enum Op {
     Watch,
     /// v3 `LeaseKeepAlive`: one lease and one stream per connection, keepalives one after another.
     LeaseKeepalive,
+    /// v3 `Put` (etcd's `benchmark put`).
+    V3Put,
+    /// v3 linearizable `Range` of one key (etcd's `benchmark range --consistency l`).
+    V3Range,
+    /// v3 serializable `Range` of one key (etcd's `benchmark range --consistency s`).
+    V3RangeSerializable,
+    /// v3 `Txn` with one put (etcd's `benchmark txn-put`).
+    V3TxnPut,
 }
 
 /// The shape of a round.
@@ -41,6 +50,8 @@ pub struct Workload {
     pub events: u64,
     /// Writes per second during a watch round (so that latency measures delivery, not a backlog).
     pub watch_rate: u64,
+    /// HTTP/2 connections the v3 clients share (etcd's `--conns`).
+    pub grpc_conns: usize,
     /// TLS for `https://` endpoints.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
@@ -53,7 +64,7 @@ impl Workload {
     }
 
     /// Appends key `i` to `out` (no allocation of its own: it runs once per request).
-    fn write_key(&self, out: &mut String, i: u64) {
+    pub fn write_key(&self, out: &mut String, i: u64) {
         use std::fmt::Write as _;
         let _ = write!(
             out,
@@ -88,6 +99,12 @@ pub async fn round(endpoints: &[String], w: &Workload) -> Result<RoundStats> {
     match w.op {
         Op::Watch => return watch_round(endpoints, w).await,
         Op::LeaseKeepalive => return crate::lease::keepalive_round(endpoints, w).await,
+        Op::V3Put => return crate::v3kv::round(endpoints, w, Kind::Put).await,
+        Op::V3Range => return crate::v3kv::round(endpoints, w, Kind::Range).await,
+        Op::V3RangeSerializable => {
+            return crate::v3kv::round(endpoints, w, Kind::RangeSerializable).await;
+        }
+        Op::V3TxnPut => return crate::v3kv::round(endpoints, w, Kind::TxnPut).await,
         _ => {}
     }
     connections(endpoints, w, |t, endpoint, w, issued, stop| async move {

@@ -1,9 +1,11 @@
-//! `etcd-bench`: load for etcd's v2 API (and v3 lease keepalives) against any endpoints — etcd-node or etcd itself.
+//! `etcd-bench`: load for etcd's v2 API and v3 KV (put, range, txn) and lease keepalives against any endpoints —
+//! etcd-node or etcd itself.
 //!
 //! ```text
 //! etcd-bench --endpoints http://127.0.0.1:2379 --op put --connections 64 --duration 10
 //! etcd-bench --endpoints http://127.0.0.1:2379 --compare http://127.0.0.1:12379 --op qget --rounds 3
 //! etcd-bench --endpoints http://127.0.0.1:2379 --compare http://127.0.0.1:12379 --op lease-keepalive
+//! etcd-bench --endpoints http://127.0.0.1:2379 --compare http://127.0.0.1:12379 --op v3-put --clients 64 --conns 4
 //! ```
 //!
 //! Each round reports throughput, latency p50/p90/p99/max and errors. With `--compare`, rounds alternate
@@ -14,6 +16,7 @@ mod http;
 mod lease;
 mod load;
 mod stats;
+mod v3kv;
 
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ use crate::stats::RoundStats;
 #[derive(Debug, Parser)]
 #[command(
     name = "etcd-bench",
-    about = "Load generator for etcd's v2 API and v3 lease keepalives"
+    about = "Load generator for etcd's v2 API, v3 KV and v3 lease keepalives"
 )]
 struct Args {
     /// Target A: comma-separated client URLs (connections are spread over them).
@@ -38,9 +41,12 @@ struct Args {
     /// The workload.
     #[arg(long, value_enum, default_value = "put")]
     op: Op,
-    /// Keep-alive connections (tasks on one thread).
-    #[arg(long, default_value_t = 64)]
+    /// Clients: keep-alive connections for v2, concurrent callers for v3 (tasks on one thread).
+    #[arg(long, alias = "clients", default_value_t = 64)]
     connections: usize,
+    /// HTTP/2 connections the v3 clients share (etcd's `--conns`).
+    #[arg(long, alias = "conns", default_value_t = 1)]
+    grpc_conns: usize,
     /// Seconds per round.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -113,6 +119,7 @@ async fn run(args: Args) -> Result<()> {
         watchers: args.watchers.max(1),
         events: args.events.max(1),
         watch_rate: args.watch_rate.max(1),
+        grpc_conns: args.grpc_conns.max(1),
         tls: if args.insecure || args.cacert.is_some() {
             let info = etcd_tls::TlsInfo {
                 trusted_ca_file: args.cacert.clone(),
@@ -135,6 +142,11 @@ async fn run(args: Args) -> Result<()> {
     if matches!(args.op, Op::Get | Op::Qget) {
         for (_, endpoints, _) in &targets {
             load::populate(endpoints, &workload).await?;
+        }
+    }
+    if matches!(args.op, Op::V3Range | Op::V3RangeSerializable) {
+        for (_, endpoints, _) in &targets {
+            v3kv::populate(endpoints, &workload).await?;
         }
     }
     for round in 0..args.rounds.max(1) {

@@ -6,11 +6,14 @@
 //! with a stream reset (PROTOCOL_ERROR), so every authenticated etcdctl 3.4 command would fail.
 //!
 //! [`LenientAuthority`] sits between the connection and the HTTP/2 server and repairs the request headers
-//! before they are parsed: each header block the client sends is decoded (HPACK), its `:authority` made valid
-//! (the scheme dropped; anything still invalid becomes `localhost`), and re-encoded with an encoder of its own,
-//! which the server's decoder then follows. Every block is re-encoded, never only the broken ones, so the
-//! server's view of the header table always matches the encoder that wrote the bytes. Everything else passes
-//! as it came; a connection that does not open with the HTTP/2 preface (HTTP/1.1) is not touched at all.
+//! before they are parsed. The connection's first header block is decoded (HPACK): a client whose
+//! `:authority` is valid there (every client but the ones above; grpc-go sends one authority per connection)
+//! gets its connection passed through untouched from then on, at no further cost. Otherwise each header block
+//! is decoded, its `:authority` made valid (the scheme dropped; anything still invalid becomes `localhost`), and
+//! re-encoded with an encoder of its own, which the server's decoder then follows. From that first repair on,
+//! every block is re-encoded, never only the broken ones, so the server's view of the header table always
+//! matches the encoder that wrote the bytes. Everything else passes as it came; a connection that does not open
+//! with the HTTP/2 preface (HTTP/1.1) is not touched at all.
 
 use std::io;
 use std::pin::Pin;
@@ -37,8 +40,10 @@ enum Mode {
     Detecting,
     /// HTTP/1.1 (or anything else): bytes pass untouched.
     Passthrough,
-    /// HTTP/2: header blocks are repaired.
+    /// HTTP/2, before its first header block.
     Http2,
+    /// HTTP/2 with an `:authority` to repair: every header block is re-encoded.
+    Repairing,
 }
 
 /// A header block being gathered from a HEADERS frame and its CONTINUATION frames.
@@ -101,6 +106,10 @@ impl<S> LenientAuthority<S> {
         }
         let mut at = 0;
         while self.input.len() - at >= FRAME_HEADER {
+            // The first header block showed nothing to repair: the rest goes as it is.
+            if matches!(self.mode, Mode::Passthrough) {
+                break;
+            }
             let head = &self.input[at..at + FRAME_HEADER];
             let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
             if self.input.len() - at < FRAME_HEADER + len {
@@ -148,6 +157,9 @@ impl<S> LenientAuthority<S> {
             }
         }
         self.input.drain(..at);
+        if matches!(self.mode, Mode::Passthrough) {
+            self.output.append(&mut self.input);
+        }
     }
 
     fn pass_on(&mut self, frame: std::ops::Range<usize>) {
@@ -164,6 +176,19 @@ impl<S> LenientAuthority<S> {
                 return;
             }
         };
+        if matches!(self.mode, Mode::Http2) {
+            let valid = headers
+                .iter()
+                .filter(|(name, _)| name == b":authority")
+                .all(|(_, value)| hyper::http::uri::Authority::try_from(value.as_slice()).is_ok());
+            if valid {
+                // The block as the client wrote it, so that the server's header table stays the client's.
+                write_frames(&mut self.output, &p, &p.block);
+                self.mode = Mode::Passthrough;
+                return;
+            }
+            self.mode = Mode::Repairing;
+        }
         let headers: Vec<(Vec<u8>, Vec<u8>)> = headers
             .into_iter()
             .map(|(name, value)| {
@@ -400,6 +425,22 @@ mod tests {
                 .iter()
                 .all(|b| b.iter().any(|(n, v)| n == b"token" && v == b"abc.12"))
         );
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_first_authority_is_valid_passes_untouched() {
+        let mut client = loona_hpack::Encoder::new();
+        let mut input = PREFACE.to_vec();
+        for (stream, authority) in [(1, &b"127.0.0.1:2379"[..]), (3, b"127.0.0.1:2379")] {
+            let block = client.encode([
+                (&b":method"[..], &b"POST"[..]),
+                (b":path", b"/etcdserverpb.KV/Range"),
+                (b":authority", authority),
+            ]);
+            input.extend(headers_frame(stream, END_HEADERS, &block));
+            input.extend_from_slice(&[0, 0, 3, 0, 1, 0, 0, 0, stream as u8, b'a', b'b', b'c']);
+        }
+        assert_eq!(through(input.clone()).await, input);
     }
 
     #[tokio::test]
