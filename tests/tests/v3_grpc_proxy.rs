@@ -124,30 +124,52 @@ fn metric(base: &str, metric: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// etcdctl through a proxy to a member, step by step.
-fn session(proxy: &Proxy) -> Vec<String> {
-    let steps: &[&[&str]] = &[
-        &["put", "a", "1"],
-        &["get", "a"],
-        &["get", "a", "--consistency=s"],
-        &["put", "a", "2"],
-        // The cache was emptied by the write through the proxy.
-        &["get", "a", "--consistency=s", "-w", "json"],
-        &["put", "b", "3", "--prev-kv"],
-        &["get", "", "--prefix", "--keys-only"],
-        &["del", "b"],
-        &["compaction", "2"],
-        &["get", "a", "--rev", "1"],
-        &["lease", "grant", "60"],
-        &["role", "add", "reader"],
-        &["role", "list"],
-        &["user", "add", "u1:pw"],
-        &["user", "list"],
-        &["watch", "a", "--rev", "3"],
-    ];
+/// etcdctl commands through a proxy: KV, the cache, compaction, leases, roles and users, a watch of history.
+const SESSION: &[&[&str]] = &[
+    &["put", "a", "1"],
+    &["get", "a"],
+    &["get", "a", "--consistency=s"],
+    &["put", "a", "2"],
+    // The cache was emptied by the write through the proxy.
+    &["get", "a", "--consistency=s", "-w", "json"],
+    &["put", "b", "3", "--prev-kv"],
+    &["get", "", "--prefix", "--keys-only"],
+    &["del", "b"],
+    &["compaction", "2"],
+    &["get", "a", "--rev", "1"],
+    &["lease", "grant", "60"],
+    &["role", "add", "reader"],
+    &["role", "list"],
+    &["user", "add", "u1:pw"],
+    &["user", "list"],
+    &["watch", "a", "--rev", "3"],
+];
+
+/// With auth on through a proxy: a user with read permission on `a` only, and root.
+const AUTH: &[&[&str]] = &[
+    &["user", "add", "root:pw"],
+    &["user", "add", "bob:pw"],
+    &["role", "add", "r"],
+    &["role", "grant-permission", "r", "read", "a"],
+    &["user", "grant-role", "bob", "r"],
+    &["auth", "enable"],
+    &["--user", "root:pw", "put", "a", "1"],
+    &["--user", "root:pw", "put", "b", "1"],
+    &["--user", "bob:pw", "get", "a"],
+    &["--user", "bob:pw", "get", "b"],
+    &["get", "a"],
+    &["--user", "bob:pw", "put", "a", "2"],
+    &["--user", "root:pw", "watch", "a", "--rev", "1"],
+    &["--user", "bob:pw", "watch", "a", "--rev", "1"],
+    &["--user", "bob:pw", "watch", "b", "--rev", "1"],
+    &["--user", "root:pw", "role", "get", "r"],
+];
+
+/// etcdctl through a proxy to a member, step by step (a watch runs for 1.5 s).
+fn session(proxy: &Proxy, steps: &[&[&str]]) -> Vec<String> {
     let mut seen = Vec::new();
     for args in steps {
-        let out = if args[0] == "watch" {
+        let out = if args.contains(&"watch") {
             let mut child = Command::new(common::etcd35_binary("etcdctl"))
                 .args(["--endpoints", &proxy.addr])
                 .args(*args)
@@ -187,8 +209,8 @@ fn etcdctl_through_the_grpc_proxy_answers_as_through_etcds_proxy() {
     let ours_proxy = Proxy::grpc(Flavor::EtcdNode, &[&ours.client_url], &[]);
     let etcd = Server::start(Flavor::Etcd35);
     let etcd_proxy = Proxy::grpc(Flavor::Etcd35, &[&etcd.client_url], &[]);
-    let seen = session(&ours_proxy);
-    let expected = session(&etcd_proxy);
+    let seen = session(&ours_proxy, SESSION);
+    let expected = session(&etcd_proxy, SESSION);
     let diffs: Vec<String> = seen
         .iter()
         .zip(&expected)
@@ -292,6 +314,23 @@ fn namespace_and_resolver_answer_as_etcds_proxy() {
     };
     let seen = run(Flavor::EtcdNode);
     let expected = run(Flavor::Etcd35);
+    let diffs: Vec<String> = seen
+        .iter()
+        .zip(&expected)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| format!("etcd-node's proxy:\n  {a}\netcd 3.5.1's proxy:\n  {b}"))
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
+}
+
+#[test]
+fn auth_through_the_grpc_proxy_answers_as_through_etcds_proxy() {
+    let ours = Server::start(Flavor::EtcdNode);
+    let ours_proxy = Proxy::grpc(Flavor::EtcdNode, &[&ours.client_url], &[]);
+    let etcd = Server::start(Flavor::Etcd35);
+    let etcd_proxy = Proxy::grpc(Flavor::Etcd35, &[&etcd.client_url], &[]);
+    let seen = session(&ours_proxy, AUTH);
+    let expected = session(&etcd_proxy, AUTH);
     let diffs: Vec<String> = seen
         .iter()
         .zip(&expected)

@@ -11,6 +11,9 @@ pub(crate) async fn forward(
     request: hyper::Request<hyper::body::Incoming>,
 ) -> hyper::Response<tonic::body::Body> {
     let (index, mut channel) = upstream.channel();
+    // etcd's proxy relays Cluster through its Go client (see `as_etcd_proxy`), the other services with their
+    // generated clients, which keep the member's codes.
+    let through_client = request.uri().path().starts_with("/etcdserverpb.Cluster/");
     let (mut parts, body) = request.into_parts();
     // The channel puts the member's scheme and authority in front of the path.
     if let Some(path) = parts.uri.path_and_query().cloned() {
@@ -25,6 +28,7 @@ pub(crate) async fn forward(
         // An error answered before any message is in the headers ("trailers only"): the one place to change it.
         Ok(mut response) => {
             if let Some(status) = tonic::Status::from_header_map(response.headers())
+                && through_client
                 && status.code() != tonic::Code::Ok
             {
                 let _ = super::metadata::as_etcd_proxy(status).add_header(response.headers_mut());

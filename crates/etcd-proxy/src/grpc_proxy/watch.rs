@@ -12,16 +12,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::watch_client::WatchClient;
 use etcd_proto::etcdserverpb::watch_request::RequestUnion;
 use etcd_proto::etcdserverpb::watch_server::Watch;
-use etcd_proto::etcdserverpb::{ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse};
+use etcd_proto::etcdserverpb::{
+    RangeRequest, ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse,
+};
 use etcd_proto::mvccpb::event::EventType;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::metadata::{has_identity, upstream_request};
 use super::metrics::ProxyMetrics;
 use super::namespace::Namespace;
 use super::upstream::Upstream;
@@ -71,6 +76,8 @@ struct Hub {
 struct Group {
     key: Vec<u8>,
     range_end: Vec<u8>,
+    /// The metadata (auth token) of the client whose watcher made the group: its upstream watch is made with it.
+    metadata: MetadataMap,
     /// Shared groups are in the hub's map; a watcher's own group is not.
     shared: bool,
     state: Mutex<GroupState>,
@@ -153,6 +160,7 @@ impl Hub {
         self: &Arc<Self>,
         create: &WatchCreateRequest,
         mut member: Member,
+        metadata: &MetadataMap,
     ) -> (Arc<Group>, u64) {
         let id = self.next_member.fetch_add(1, Ordering::Relaxed);
         let range = self.namespace.range(&create.key, &create.range_end);
@@ -162,14 +170,14 @@ impl Hub {
                 match groups.get(&range) {
                     Some(group) => (group.clone(), false),
                     None => {
-                        let group = Group::new(range.clone(), true, 0);
+                        let group = Group::new(range.clone(), true, 0, metadata);
                         groups.insert(range.clone(), group.clone());
                         (group, true)
                     }
                 }
             } else {
                 (
-                    Group::new(range.clone(), false, create.start_revision),
+                    Group::new(range.clone(), false, create.start_revision, metadata),
                     true,
                 )
             };
@@ -194,6 +202,42 @@ impl Hub {
                 tokio::spawn(self.clone().run(group.clone()));
             }
             return (group, id);
+        }
+    }
+
+    /// With auth, whether the caller may read the range it wants to watch (a watcher joins a group another
+    /// caller's token made): a one-key read of the range with the caller's token, as etcd's proxy checks it.
+    async fn may_watch(
+        &self,
+        create: &WatchCreateRequest,
+        metadata: &MetadataMap,
+    ) -> Result<(), Status> {
+        if !has_identity(metadata) {
+            return Ok(());
+        }
+        let (key, range_end) = self.namespace.range(&create.key, &create.range_end);
+        let (index, channel) = self.upstream.channel();
+        let check = KvClient::new(channel)
+            .range(upstream_request(
+                metadata,
+                RangeRequest {
+                    key,
+                    range_end,
+                    limit: 1,
+                    serializable: true,
+                    keys_only: true,
+                    ..RangeRequest::default()
+                },
+            ))
+            .await;
+        match check {
+            Ok(_) => Ok(()),
+            Err(status) => {
+                if Upstream::unreachable(&status) {
+                    self.upstream.failed(index);
+                }
+                Err(status)
+            }
         }
     }
 
@@ -261,7 +305,7 @@ impl Hub {
         let _ = tx.send(create).await;
         let mut answers = WatchClient::new(channel)
             .max_decoding_message_size(usize::MAX)
-            .watch(ReceiverStream::new(rx))
+            .watch(upstream_request(&group.metadata, ReceiverStream::new(rx)))
             .await?
             .into_inner();
         let mut check = tokio::time::interval(Duration::from_millis(500));
@@ -354,10 +398,16 @@ impl Hub {
 }
 
 impl Group {
-    fn new(range: KeyRange, shared: bool, start_revision: i64) -> Arc<Group> {
+    fn new(
+        range: KeyRange,
+        shared: bool,
+        start_revision: i64,
+        metadata: &MetadataMap,
+    ) -> Arc<Group> {
         Arc::new(Group {
             key: range.0,
             range_end: range.1,
+            metadata: metadata.clone(),
             shared,
             state: Mutex::new(GroupState {
                 next_revision: start_revision,
@@ -377,6 +427,7 @@ impl Watch for WatchProxy {
     ) -> Result<Response<Self::WatchStream>, Status> {
         let (sink, responses) = mpsc::channel(CLIENT_QUEUE);
         let hub = self.hub.clone();
+        let metadata = request.metadata().clone();
         let mut requests = request.into_inner();
         tokio::spawn(async move {
             let mut watchers: HashMap<i64, (Arc<Group>, u64)> = HashMap::new();
@@ -420,8 +471,21 @@ impl Watch for WatchProxy {
                                 .await;
                             continue;
                         }
+                        if let Err(status) = hub.may_watch(&create, &metadata).await {
+                            let _ = sink
+                                .send(Ok(WatchResponse {
+                                    header: Some(ResponseHeader::default()),
+                                    watch_id: -1,
+                                    created: true,
+                                    canceled: true,
+                                    cancel_reason: status.message().to_owned(),
+                                    ..WatchResponse::default()
+                                }))
+                                .await;
+                            continue;
+                        }
                         let member = Member::of(id, &create, sink.clone());
-                        watchers.insert(id, hub.join(&create, member));
+                        watchers.insert(id, hub.join(&create, member, &metadata));
                     }
                     Some(RequestUnion::CancelRequest(cancel)) => {
                         if let Some((group, member)) = watchers.remove(&cancel.watch_id) {
