@@ -769,3 +769,21 @@ pub fn gateway_as_35(text: &str) -> String {
     }
     text
 }
+
+/// Every step where `seen` (etcd-node's) and `expected` (`reference`'s) differ, each as both lines.
+pub fn differences(seen: &[String], expected: &[String], reference: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if seen.len() != expected.len() {
+        out.push(format!(
+            "{} steps vs {} for {reference}",
+            seen.len(),
+            expected.len()
+        ));
+    }
+    for (a, b) in seen.iter().zip(expected) {
+        if a != b {
+            out.push(format!("etcd-node:\n  {a}\n{reference}:\n  {b}"));
+        }
+    }
+    out
+}

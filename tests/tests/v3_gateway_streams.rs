@@ -343,44 +343,30 @@ fn as_35(etcd34: Vec<String>, etcd35: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Every line where `seen` and `expected` differ.
-fn differences(seen: &[String], expected: &[String], reference: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if seen.len() != expected.len() {
-        out.push(format!(
-            "{} steps vs {} for {reference}",
-            seen.len(),
-            expected.len()
-        ));
-    }
-    for (a, b) in seen.iter().zip(expected) {
-        if a != b {
-            out.push(format!("etcd-node:\n  {a}\n{reference}:\n  {b}"));
-        }
-    }
-    out
+/// `run` against etcd-node, etcd 3.5.1 and etcd 3.4.23 (as 3.5 answers where they differ): the differences.
+fn against_etcds(run: fn(&Server) -> Vec<String>) -> Vec<String> {
+    let ours = Server::start(Flavor::EtcdNode);
+    let etcd35 = Server::start(Flavor::Etcd35);
+    let etcd34 = Server::start(Flavor::Etcd);
+    let seen = run(&ours);
+    let (expected, also) = (run(&etcd35), run(&etcd34));
+    let mut diffs = common::differences(&seen, &expected, "etcd 3.5.1");
+    diffs.extend(common::differences(
+        &seen,
+        &as_35(also, &expected),
+        "etcd 3.4.23",
+    ));
+    diffs
 }
 
 #[test]
 fn gateway_streams_answer_as_etcd() {
-    let ours = Server::start(Flavor::EtcdNode);
-    let etcd35 = Server::start(Flavor::Etcd35);
-    let etcd34 = Server::start(Flavor::Etcd);
-    let seen = streams(&ours);
-    let (expected, also) = (streams(&etcd35), streams(&etcd34));
-    let mut diffs = differences(&seen, &expected, "etcd 3.5.1");
-    diffs.extend(differences(&seen, &as_35(also, &expected), "etcd 3.4.23"));
+    let diffs = against_etcds(streams);
     assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
 }
 
 #[test]
 fn gateway_refuses_bad_input_as_etcd() {
-    let ours = Server::start(Flavor::EtcdNode);
-    let etcd35 = Server::start(Flavor::Etcd35);
-    let etcd34 = Server::start(Flavor::Etcd);
-    let seen = bad_input(&ours);
-    let (expected, also) = (bad_input(&etcd35), bad_input(&etcd34));
-    let mut diffs = differences(&seen, &expected, "etcd 3.5.1");
-    diffs.extend(differences(&seen, &as_35(also, &expected), "etcd 3.4.23"));
+    let diffs = against_etcds(bad_input);
     assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
 }

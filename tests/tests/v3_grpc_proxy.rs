@@ -203,28 +203,33 @@ fn session(proxy: &Proxy, steps: &[&[&str]]) -> Vec<String> {
     seen
 }
 
-#[test]
-fn etcdctl_through_the_grpc_proxy_answers_as_through_etcds_proxy() {
+/// `steps` through etcd-node's grpc-proxy and etcd 3.5.1's, each in front of a member of its own: the steps
+/// that differ. `after` then looks at etcd-node's proxy.
+fn through_both_proxies(steps: &[&[&str]], after: impl FnOnce(&Proxy)) -> Vec<String> {
     let ours = Server::start(Flavor::EtcdNode);
     let ours_proxy = Proxy::grpc(Flavor::EtcdNode, &[&ours.client_url], &[]);
     let etcd = Server::start(Flavor::Etcd35);
     let etcd_proxy = Proxy::grpc(Flavor::Etcd35, &[&etcd.client_url], &[]);
-    let seen = session(&ours_proxy, SESSION);
-    let expected = session(&etcd_proxy, SESSION);
-    let diffs: Vec<String> = seen
-        .iter()
-        .zip(&expected)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("etcd-node's proxy:\n  {a}\netcd 3.5.1's proxy:\n  {b}"))
-        .collect();
+    let seen = session(&ours_proxy, steps);
+    let expected = session(&etcd_proxy, steps);
+    after(&ours_proxy);
+    common::differences(&seen, &expected, "etcd 3.5.1's proxy")
+}
+
+#[test]
+fn etcdctl_through_the_grpc_proxy_answers_as_through_etcds_proxy() {
+    let diffs = through_both_proxies(SESSION, |proxy| {
+        // The serializable reads were served from the cache where they could be.
+        let url = format!("http://{}", proxy.addr);
+        assert!(metric(&url, "etcd_grpc_proxy_cache_misses_total") >= 1.0);
+    });
     assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
-    // The serializable reads were served from the cache where they could be.
-    assert!(
-        metric(
-            &format!("http://{}", ours_proxy.addr),
-            "etcd_grpc_proxy_cache_misses_total"
-        ) >= 1.0
-    );
+}
+
+#[test]
+fn auth_through_the_grpc_proxy_answers_as_through_etcds_proxy() {
+    let diffs = through_both_proxies(AUTH, |_| {});
+    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
 }
 
 /// etcdctl through a proxy with `--namespace` and `--resolver-prefix`, and directly on its member.
@@ -312,31 +317,11 @@ fn namespace_and_resolver_answer_as_etcds_proxy() {
         }
         namespaced_session(&proxy, &member)
     };
-    let seen = run(Flavor::EtcdNode);
-    let expected = run(Flavor::Etcd35);
-    let diffs: Vec<String> = seen
-        .iter()
-        .zip(&expected)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("etcd-node's proxy:\n  {a}\netcd 3.5.1's proxy:\n  {b}"))
-        .collect();
-    assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
-}
-
-#[test]
-fn auth_through_the_grpc_proxy_answers_as_through_etcds_proxy() {
-    let ours = Server::start(Flavor::EtcdNode);
-    let ours_proxy = Proxy::grpc(Flavor::EtcdNode, &[&ours.client_url], &[]);
-    let etcd = Server::start(Flavor::Etcd35);
-    let etcd_proxy = Proxy::grpc(Flavor::Etcd35, &[&etcd.client_url], &[]);
-    let seen = session(&ours_proxy, AUTH);
-    let expected = session(&etcd_proxy, AUTH);
-    let diffs: Vec<String> = seen
-        .iter()
-        .zip(&expected)
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| format!("etcd-node's proxy:\n  {a}\netcd 3.5.1's proxy:\n  {b}"))
-        .collect();
+    let diffs = common::differences(
+        &run(Flavor::EtcdNode),
+        &run(Flavor::Etcd35),
+        "etcd 3.5.1's proxy",
+    );
     assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));
 }
 
