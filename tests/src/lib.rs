@@ -787,3 +787,39 @@ pub fn differences(seen: &[String], expected: &[String], reference: &str) -> Vec
     }
     out
 }
+
+/// Members of `flavor` serving clients over TLS with client certificates: `n` of them, one cluster.
+pub fn tls_cluster(flavor: Flavor, n: usize, pki: &std::path::Path) -> Vec<Server> {
+    std::fs::create_dir_all(pki).expect("pki dir");
+    let ca = etcd_tls::testing::TestCa::new("ca").expect("CA");
+    let ca_file = ca.write_cert(&pki.join("ca.pem")).expect("CA file");
+    let issue = |name: &str| {
+        ca.issue(pki, name, name, &["127.0.0.1", "localhost"])
+            .expect("certificate")
+    };
+    let (server_cert, client_cert) = (issue("server"), issue("client"));
+    let flag = |name: &str, path: &std::path::Path| format!("--{name}={}", path.display());
+    let (peers, initial) = peer_urls("http", n);
+    let mut members: Vec<Server> = peers
+        .iter()
+        .enumerate()
+        .map(|(i, peer)| {
+            let mut server = Server::new(flavor, &format!("n{}", i + 1), peer, &initial);
+            server.client_url = server.client_url.replace("http://", "https://");
+            server.extra = vec![
+                flag("cert-file", &server_cert.cert),
+                flag("key-file", &server_cert.key),
+                flag("trusted-ca-file", &ca_file),
+                "--client-cert-auth".to_owned(),
+            ];
+            server.client_tls = Some(ClientTls {
+                ca: ca_file.clone(),
+                cert: Some(client_cert.cert.clone()),
+                key: Some(client_cert.key.clone()),
+            });
+            server
+        })
+        .collect();
+    start_all(&mut members);
+    members
+}

@@ -3,13 +3,11 @@
 //! stdout, the same error lines and the same exit code, once member IDs, cluster IDs and raft terms (which
 //! differ between any two clusters) are masked. On one member, on three, and over TLS with client certificates.
 
-use std::path::Path;
 use std::time::Duration;
 
 use etcd_tests as common;
 
-use common::{ClientTls, Etcdctl, Flavor, Server, cluster, mask_cluster_ids as mask, text};
-use etcd_tls::testing::TestCa;
+use common::{Etcdctl, Flavor, Server, cluster, mask_cluster_ids as mask, text};
 
 /// One step: etcdctl's arguments, its standard input, and for commands that never end, how long to let them run.
 struct Step {
@@ -207,55 +205,19 @@ fn v3_etcdctl_answers_as_etcd_on_three_members() {
     compare(Etcdctl::V35, &ours[1], &reference[1]);
 }
 
-/// Members of `flavor` serving clients over TLS with client certificates: `n` of them, one cluster.
-fn tls_cluster(flavor: Flavor, n: usize, pki: &Path) -> Vec<Server> {
-    std::fs::create_dir_all(pki).expect("pki dir");
-    let ca = TestCa::new("ca").expect("CA");
-    let ca_file = ca.write_cert(&pki.join("ca.pem")).expect("CA file");
-    let issue = |name: &str| {
-        ca.issue(pki, name, name, &["127.0.0.1", "localhost"])
-            .expect("certificate")
-    };
-    let (server_cert, client_cert) = (issue("server"), issue("client"));
-    let flag = |name: &str, path: &Path| format!("--{name}={}", path.display());
-    let (peers, initial) = common::peer_urls("http", n);
-    let mut members: Vec<Server> = peers
-        .iter()
-        .enumerate()
-        .map(|(i, peer)| {
-            let mut server = Server::new(flavor, &format!("n{}", i + 1), peer, &initial);
-            server.client_url = server.client_url.replace("http://", "https://");
-            server.extra = vec![
-                flag("cert-file", &server_cert.cert),
-                flag("key-file", &server_cert.key),
-                flag("trusted-ca-file", &ca_file),
-                "--client-cert-auth".to_owned(),
-            ];
-            server.client_tls = Some(ClientTls {
-                ca: ca_file.clone(),
-                cert: Some(client_cert.cert.clone()),
-                key: Some(client_cert.key.clone()),
-            });
-            server
-        })
-        .collect();
-    common::start_all(&mut members);
-    members
-}
-
 #[test]
 fn v3_etcdctl_answers_as_etcd_over_tls_with_client_certificates() {
     let pki = tempfile::tempdir().expect("tempdir");
-    let ours = tls_cluster(Flavor::EtcdNode, 1, &pki.path().join("ours"));
-    let reference = tls_cluster(Flavor::Etcd35, 1, &pki.path().join("etcd"));
+    let ours = common::tls_cluster(Flavor::EtcdNode, 1, &pki.path().join("ours"));
+    let reference = common::tls_cluster(Flavor::Etcd35, 1, &pki.path().join("etcd"));
     compare(Etcdctl::V35, &ours[0], &reference[0]);
 }
 
 #[test]
 fn v3_etcdctl_answers_as_etcd_over_tls_on_three_members() {
     let pki = tempfile::tempdir().expect("tempdir");
-    let ours = tls_cluster(Flavor::EtcdNode, 3, &pki.path().join("ours"));
-    let reference = tls_cluster(Flavor::Etcd35, 3, &pki.path().join("etcd"));
+    let ours = common::tls_cluster(Flavor::EtcdNode, 3, &pki.path().join("ours"));
+    let reference = common::tls_cluster(Flavor::Etcd35, 3, &pki.path().join("etcd"));
     compare(Etcdctl::V35, &ours[2], &reference[2]);
 }
 

@@ -19,7 +19,6 @@ use etcd_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseKeepAliveRequest, PutRequest, WatchCreateRequest, WatchRequest,
 };
 use etcd_tests as common;
-use etcd_tls::testing::TestCa;
 use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 
@@ -506,38 +505,17 @@ fn a_member_killed_behind_the_proxies_costs_no_request_and_no_event() {
 #[test]
 fn the_grpc_proxy_speaks_tls_to_the_members() {
     let pki = tempfile::tempdir().expect("tempdir");
-    let pki = pki.path();
-    let ca = TestCa::new("ca").expect("CA");
-    let ca_file = ca.write_cert(&pki.join("ca.pem")).expect("CA file");
-    let issue = |name: &str| {
-        ca.issue(pki, name, name, &["127.0.0.1", "localhost"])
-            .expect("certificate")
-    };
-    let (server_cert, client_cert) = (issue("server"), issue("client"));
+    let member = common::tls_cluster(Flavor::EtcdNode, 1, pki.path()).remove(0);
+    let tls = member.client_tls.clone().expect("client TLS");
+    let (ca_file, cert, key) = (tls.ca, tls.cert.expect("cert"), tls.key.expect("key"));
     let flag = |name: &str, path: &Path| format!("--{name}={}", path.display());
-    let peer = format!("http://127.0.0.1:{}", free_port());
-    let mut member = Server::new(Flavor::EtcdNode, "n1", &peer, &format!("n1={peer}"));
-    member.client_url = member.client_url.replace("http://", "https://");
-    member.extra = vec![
-        flag("cert-file", &server_cert.cert),
-        flag("key-file", &server_cert.key),
-        flag("trusted-ca-file", &ca_file),
-        "--client-cert-auth".to_owned(),
-    ];
-    member.client_tls = Some(common::ClientTls {
-        ca: ca_file.clone(),
-        cert: Some(client_cert.cert.clone()),
-        key: Some(client_cert.key.clone()),
-    });
-    member.launch();
-    member.wait_ready();
     let proxy = Proxy::grpc(
         Flavor::EtcdNode,
         &[&member.client_url],
         &[
             flag("cacert", &ca_file),
-            flag("cert", &client_cert.cert),
-            flag("key", &client_cert.key),
+            flag("cert", &cert),
+            flag("key", &key),
         ],
     );
     proxy.etcdctl_ok(&["put", "secure", "yes"]);
