@@ -505,6 +505,7 @@ fn a_member_killed_behind_the_proxies_costs_no_request_and_no_event() {
 #[test]
 fn the_grpc_proxy_speaks_tls_to_the_members() {
     let pki = tempfile::tempdir().expect("tempdir");
+    // The member's certificates: `server.pem` and `client.pem` under `pki`, from one CA.
     let member = common::tls_cluster(Flavor::EtcdNode, 1, pki.path()).remove(0);
     let tls = member.client_tls.clone().expect("client TLS");
     let (ca_file, cert, key) = (tls.ca, tls.cert.expect("cert"), tls.key.expect("key"));
@@ -532,5 +533,36 @@ fn the_grpc_proxy_speaks_tls_to_the_members() {
         &[flag("cacert", &ca_file)],
     );
     let refused = without.etcdctl(&["get", "secure", "--command-timeout", "3s"]);
+    assert!(!refused.status.success(), "{}", text(&refused.stdout));
+
+    // TLS to the proxy's own clients too, client certificates required (the member's certificate serves).
+    let server_cert = pki.path().join("server.pem");
+    let server_key = pki.path().join("server-key.pem");
+    let secure = Proxy::grpc(
+        Flavor::EtcdNode,
+        &[&member.client_url],
+        &[
+            flag("cacert", &ca_file),
+            flag("cert", &cert),
+            flag("key", &key),
+            flag("cert-file", &server_cert),
+            flag("key-file", &server_key),
+            flag("trusted-ca-file", &ca_file),
+        ],
+    );
+    let etcdctl = |client_cert: bool, args: &[&str]| {
+        let mut command = Command::new(common::etcd35_binary("etcdctl"));
+        command
+            .args(["--endpoints", &format!("https://{}", secure.addr)])
+            .args(["--command-timeout", "5s"])
+            .arg(flag("cacert", &ca_file));
+        if client_cert {
+            command.arg(flag("cert", &cert)).arg(flag("key", &key));
+        }
+        command.args(args).output().expect("etcdctl")
+    };
+    let out = common::until_success(|| etcdctl(true, &["get", "secure", "--print-value-only"]));
+    assert_eq!(text(&out.stdout), "yes\n", "{}", text(&out.stderr));
+    let refused = etcdctl(false, &["get", "secure"]);
     assert!(!refused.status.success(), "{}", text(&refused.stdout));
 }

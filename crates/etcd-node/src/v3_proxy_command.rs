@@ -53,9 +53,27 @@ struct GrpcProxyArgs {
     /// Prefix every key of KV, Watch and Lease with this namespace.
     #[arg(long, default_value = "")]
     namespace: String,
-    /// The proxy's data directory (etcd keeps its auto-TLS files there).
+    /// The proxy's data directory (its auto-TLS certificate is kept there).
     #[arg(long, default_value = "default.proxy")]
     data_dir: String,
+    /// Identify secure connections to the proxy with this TLS certificate file.
+    #[arg(long, default_value = "")]
+    cert_file: String,
+    /// The key of `--cert-file`.
+    #[arg(long, default_value = "")]
+    key_file: String,
+    /// Verify the certificates of the proxy's clients with this CA bundle (client certificates required).
+    #[arg(long, default_value = "")]
+    trusted_ca_file: String,
+    /// Revoked client certificates.
+    #[arg(long, default_value = "")]
+    client_crl_file: String,
+    /// Serve TLS with a generated (self-signed) certificate.
+    #[arg(long)]
+    auto_tls: bool,
+    /// Also serve `/metrics` on this address (`host:port` or `http://host:port`).
+    #[arg(long, default_value = "")]
+    metrics_addr: String,
 }
 
 /// etcd's L4 gateway.
@@ -120,19 +138,59 @@ pub async fn grpc_proxy(args: Vec<std::ffi::OsString>) -> Result<()> {
             name: host_name(),
         }),
     })?;
+    let server_tls = proxy_tls(&args)?;
     let listener = tokio::net::TcpListener::bind(&args.listen_addr)
         .await
         .with_context(|| format!("listen on {}", args.listen_addr))?;
     tracing::info!(
-        "grpc-proxy listening for gRPC on {}, forwarding to {:?}",
+        "grpc-proxy listening for gRPC on {} ({}), forwarding to {:?}",
         args.listen_addr,
+        if server_tls.is_some() { "TLS" } else { "plain" },
         args.endpoints
     );
-    let serving = tokio::spawn(proxy.serve(listener));
+    let mut tasks = vec![tokio::spawn(proxy.clone().serve(listener, server_tls))];
+    if !args.metrics_addr.is_empty() {
+        let addr = args.metrics_addr.trim_start_matches("http://");
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen on {addr} for /metrics"))?;
+        tasks.push(tokio::spawn(proxy.serve_metrics(metrics)));
+    }
     crate::wait_for_signal().await;
     tracing::info!("received a shutdown signal, stopping the grpc-proxy");
-    serving.abort();
+    for task in tasks {
+        task.abort();
+    }
     Ok(())
+}
+
+/// The TLS the proxy serves with: `--cert-file`/`--key-file` (with `--trusted-ca-file` to require client
+/// certificates, `--client-crl-file` to refuse revoked ones), or `--auto-tls`'s certificate in the data
+/// directory.
+fn proxy_tls(args: &GrpcProxyArgs) -> Result<Option<etcd_tls::TlsAcceptor>> {
+    let path = |p: &str| (!p.is_empty()).then(|| std::path::PathBuf::from(p));
+    let mut info = etcd_tls::TlsInfo {
+        cert_file: path(&args.cert_file),
+        key_file: path(&args.key_file),
+        trusted_ca_file: path(&args.trusted_ca_file),
+        client_cert_auth: !args.trusted_ca_file.is_empty(),
+        crl_file: path(&args.client_crl_file),
+        ..etcd_tls::TlsInfo::default()
+    };
+    if info.cert_file.is_none() && args.auto_tls {
+        let host = args
+            .listen_addr
+            .rsplit_once(':')
+            .map_or(args.listen_addr.as_str(), |(host, _)| host)
+            .to_owned();
+        let dir = std::path::Path::new(&args.data_dir).join("fixtures/proxy");
+        info = etcd_tls::self_signed(&dir, &[host]).context("auto TLS")?;
+    }
+    if info.cert_file.is_none() {
+        return Ok(None);
+    }
+    let config = info.server_config().context("the proxy's TLS")?;
+    Ok(Some(etcd_tls::TlsAcceptor::new(config)))
 }
 
 /// Runs `etcd-node gateway …` (`args` from `gateway` on).

@@ -117,9 +117,10 @@ impl GrpcProxy {
         }))
     }
 
-    /// Serves clients on `listener` (gRPC over HTTP/2; `/metrics` and `/health` over HTTP/1.1 or 2) until the
-    /// task is dropped.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+    /// Serves clients on `listener` (gRPC over HTTP/2; `/metrics` and `/health` over HTTP/1.1 or 2), over TLS
+    /// when `tls` is given (ALPN `h2`, then `http/1.1`), until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<etcd_tls::TlsAcceptor>) {
+        let tls = tls.map(|t| t.with_alpn(&[b"h2", b"http/1.1"]));
         // Dropped with this task, the registration stops with it.
         let _registration = self.registration.clone().map(|(resolver, namespace)| {
             AbortOnDrop(tokio::spawn(resolver::register(
@@ -132,12 +133,46 @@ impl GrpcProxy {
         loop {
             let accepted = listener.accept().await;
             let proxy = self.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
+                let stream = match tls {
+                    None => etcd_tls::MaybeTls::Plain(accepted.stream),
+                    Some(tls) => match tls.accept_either(accepted.stream).await {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            tracing::debug!("grpc-proxy: TLS handshake failed: {e}");
+                            return;
+                        }
+                    },
+                };
                 let service = hyper::service::service_fn(move |request| {
                     let proxy = proxy.clone();
                     async move { Ok::<_, Infallible>(proxy.answer(request).await) }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                drop(accepted.permit);
+            });
+        }
+    }
+
+    /// Serves `/metrics` alone on `listener` (`--metrics-addr`), until the task is dropped.
+    pub async fn serve_metrics(self: Arc<Self>, listener: TcpListener) {
+        let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
+        loop {
+            let accepted = listener.accept().await;
+            let proxy = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+                    let answer = if request.uri().path() == "/metrics" {
+                        text(200, proxy.metrics.render())
+                    } else {
+                        text(404, "404 page not found\n".to_owned())
+                    };
+                    async move { Ok::<_, Infallible>(answer) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(accepted.stream), service)
                     .await;
                 drop(accepted.permit);
