@@ -189,7 +189,7 @@ impl GrpcProxy {
             .get(hyper::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/grpc"));
-        let path = request.uri().path().to_owned();
+        let path = request.uri().path();
         if grpc {
             let own = [
                 "/etcdserverpb.KV/",
@@ -206,7 +206,7 @@ impl GrpcProxy {
             }
             return forward::forward(&self.upstream, request).await;
         }
-        match path.as_str() {
+        match path {
             "/metrics" => text(200, self.metrics.render()),
             "/health" => {
                 if self.healthy().await {
