@@ -323,6 +323,17 @@ const NEVER_KNOWS: &[(&str, Option<u32>, &[&str])] = &[
     ),
     ("etcd-grpc", Some(1), &["raft", "etcd-raft", "etcd-store"]),
     (
+        "etcd-proxy",
+        None,
+        &[
+            "etcd-http",
+            "etcd-server",
+            "etcd-raft",
+            "etcd-store",
+            "etcd-mvcc",
+        ],
+    ),
+    (
         "etcd-raft",
         None,
         &[

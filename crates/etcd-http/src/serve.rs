@@ -56,15 +56,8 @@ pub async fn serve_connection<S, B>(
     let mut http = hyper::server::conn::http1::Builder::new();
     // Header names as Go writes them (`X-Etcd-Index`, `Content-Type`), for clients that compare them exactly.
     http.title_case_headers(true);
-    let stream = match tls {
-        None => etcd_tls::MaybeTls::Plain(stream),
-        Some(acceptor) => match acceptor.accept_either(stream).await {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::debug!("TLS handshake failed: {e}");
-                return;
-            }
-        },
+    let Some(stream) = etcd_tls::handshake(stream, tls).await else {
+        return;
     };
     let result = http
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)

@@ -2,13 +2,8 @@
 //! does, to learn the cluster's ID and this member's ID (given when it was added). Peers are asked over
 //! `http://`, `https://`, `unix://` or `unixs://` (with the peer TLS configuration) as their URLs say.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
 /// How long one peer may take to answer.
@@ -34,18 +29,10 @@ pub struct RemoteCluster {
 /// Asks each URL in turn for `/members` until one answers.
 pub async fn fetch(
     peer_urls: &[String],
-    tls: Option<Arc<etcd_tls::ClientConfig>>,
+    tls: Option<etcd_tls::ClientTls>,
 ) -> Result<RemoteCluster, String> {
-    let config = match tls {
-        Some(config) => config,
-        // No peer TLS: https peers cannot be verified, http ones are asked in the clear.
-        None => etcd_tls::TlsInfo::default()
-            .client_config()
-            .map_err(|e| e.to_string())?,
-    };
-    // The transport's connector: `http(s)://` and `unix(s)://` peers alike.
-    let connector = etcd_raft::PeerConnector::new(config);
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    // The transport's way of dialing: `http(s)://` and `unix(s)://` peers alike.
+    let client = etcd_raft::PeerClient::new(tls);
     let mut last_error = "no peer URLs to ask".to_owned();
     for url in peer_urls {
         match tokio::time::timeout(ASK_TIMEOUT, fetch_one(&client, url)).await {
@@ -59,30 +46,15 @@ pub async fn fetch(
     ))
 }
 
-async fn fetch_one<C>(client: &Client<C, Empty<Bytes>>, url: &str) -> Result<RemoteCluster, String>
-where
-    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
-{
-    let uri: hyper::Uri = format!("{}/members", url.trim_end_matches('/'))
-        .parse()
-        .map_err(|e| format!("{e}"))?;
-    let response = client.get(uri).await.map_err(|e| e.to_string())?;
-    let status = response.status();
-    let cluster_id = response
-        .headers()
-        .get("X-Etcd-Cluster-Id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    if !status.is_success() {
-        return Err(format!("answered {status}"));
+async fn fetch_one(client: &etcd_raft::PeerClient, url: &str) -> Result<RemoteCluster, String> {
+    let url = format!("{}/members", url.trim_end_matches('/'));
+    let answer = client.get(&url, MAX_ANSWER).await?;
+    if !(200..300).contains(&answer.status) {
+        return Err(format!("answered {}", answer.status));
     }
-    let cluster_id = cluster_id.ok_or("no cluster ID in the answer")?;
-    let members: Vec<RemoteMember> = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let cluster_id = answer.cluster_id.ok_or("no cluster ID in the answer")?;
+    let members: Vec<RemoteMember> =
+        serde_json::from_slice(&answer.body).map_err(|e| e.to_string())?;
     Ok(RemoteCluster {
         cluster_id,
         members: members.into_iter().map(|m| (m.id, m.peer_urls)).collect(),

@@ -74,10 +74,11 @@ pub async fn start(flags: &Flags) -> Result<Member> {
                 .filter(|m| m.name != flags.name)
                 .flat_map(|m| m.peer_urls.clone())
                 .collect();
-            let remote = crate::join::fetch(&others, tls.peer_dial.clone())
-                .await
-                .map_err(anyhow::Error::msg)
-                .context("asking the cluster for its members")?;
+            let remote =
+                crate::join::fetch(&others, tls.peer_dial.clone().map(etcd_tls::ClientTls::new))
+                    .await
+                    .map_err(anyhow::Error::msg)
+                    .context("asking the cluster for its members")?;
             let Some((id, _)) = remote.members.iter().find(|(_, urls)| {
                 let mut urls = urls.clone();
                 urls.sort();
@@ -126,7 +127,7 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         id,
         cluster_id,
         tokio::runtime::Handle::current(),
-        tls.peer_dial.clone(),
+        tls.peer_dial.clone().map(etcd_tls::ClientTls::new),
     );
     let max_request_bytes =
         usize::try_from(flags.max_request_bytes).context("--max-request-bytes is too large")?;

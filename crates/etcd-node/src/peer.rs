@@ -43,11 +43,42 @@ async fn answer(
     if request.method() == hyper::Method::POST && request.uri().path() == etcd_server::HASHKV_PATH {
         return hash_kv(&server, request.uri().query().unwrap_or_default());
     }
+    if !etcd_raft::is_raft_path(request.uri().path()) {
+        return etcd_http::route_peer(server as Arc<dyn Backend>, request).await;
+    }
+    let header = |name: &str| {
+        let value = request.headers().get(name)?.to_str().ok()?;
+        Some(value.to_owned())
+    };
+    let raft_request = etcd_raft::PeerRequest {
+        method: etcd_raft::PeerMethod::from_name(request.method().as_str()),
+        path: request.uri().path().to_owned(),
+        cluster_id: header(etcd_raft::CLUSTER_ID_HEADER),
+        from: header(etcd_raft::FROM_HEADER),
+        body: RequestBody(request.into_body()),
+    };
     // A member removed from the cluster is told so (410), and stops, as etcd's peers answer it.
     let removed = |id: u64| server.is_removed(id);
-    match etcd_raft::serve_raft(request, server.raft(), server.cluster_id(), &removed).await {
-        Ok(response) => response.map(|body| body.boxed_unsync()),
-        Err(request) => etcd_http::route_peer(server as Arc<dyn Backend>, request).await,
+    let reply =
+        etcd_raft::serve_raft(raft_request, server.raft(), server.cluster_id(), &removed).await;
+    plain(reply.status, reply.text)
+}
+
+/// A request body as raft's transport reads it.
+struct RequestBody(hyper::body::Incoming);
+
+impl etcd_raft::PeerBody for RequestBody {
+    async fn next_chunk(&mut self) -> Option<Result<hyper::body::Bytes, String>> {
+        loop {
+            match self.0.frame().await? {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some(Ok(data));
+                    }
+                }
+                Err(e) => return Some(Err(e.to_string())),
+            }
+        }
     }
 }
 
@@ -76,18 +107,11 @@ fn plain(status: u16, body: String) -> Response<ResponseBody> {
 /// A promotion handed over by a member that does not lead: 200 once made, else the error's text (404 for an
 /// unknown member, 412 for one that cannot be promoted, 500 otherwise, as etcd's peer handler answers).
 async fn promote(server: &Server, id: &str) -> Response<ResponseBody> {
-    let text = |status: u16, body: String| {
-        let mut response =
-            Response::new(http_body_util::Full::new(hyper::body::Bytes::from(body)).boxed_unsync());
-        *response.status_mut() =
-            hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-        response
-    };
     let Ok(id) = id.parse::<u64>() else {
-        return text(400, format!("invalid member ID {id:?}"));
+        return plain(400, format!("invalid member ID {id:?}"));
     };
     match server.promote_as_leader(id).await {
-        Ok(()) => text(200, String::new()),
+        Ok(()) => plain(200, String::new()),
         Err(e) => {
             let status = match e {
                 etcd_server::V3Error::MemberNotFound => 404,
@@ -96,7 +120,7 @@ async fn promote(server: &Server, id: &str) -> Response<ResponseBody> {
                 }
                 _ => 500,
             };
-            text(status, e.to_string())
+            plain(status, e.to_string())
         }
     }
 }

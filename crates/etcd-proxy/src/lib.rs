@@ -123,7 +123,17 @@ async fn accept_forever(
                 let proxy = proxy.clone();
                 async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, remote).await) }
             });
-            etcd_http::serve_connection(stream, tls.as_ref(), service).await;
+            let Some(stream) = etcd_tls::handshake(stream, tls.as_ref()).await else {
+                return;
+            };
+            // Header names as Go writes them, as the members' own v2 answers have them.
+            let result = hyper::server::conn::http1::Builder::new()
+                .title_case_headers(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = result {
+                tracing::debug!("proxy connection ended: {e}");
+            }
         });
     }
 }

@@ -21,12 +21,10 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::{Method, Request, StatusCode};
 use tokio::sync::mpsc;
 
 use crate::handle::RaftHandle;
@@ -35,9 +33,9 @@ use crate::transport::{OutMessage, Transport};
 /// Messages queued per peer (etcd's stream buffer is 4096).
 const MESSAGE_QUEUE: usize = 4096;
 /// The largest frame or message accepted from a peer (a snapshot may be larger: see `MAX_SNAPSHOT`).
-const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 /// The largest snapshot message accepted.
-const MAX_SNAPSHOT: usize = 1024 * 1024 * 1024;
+pub(crate) const MAX_SNAPSHOT: usize = 1024 * 1024 * 1024;
 /// Pause before reopening a broken stream.
 const RECONNECT_DELAY: Duration = Duration::from_millis(100);
 /// How often each peer is probed.
@@ -46,14 +44,14 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where peers are probed.
-const PROBE_PATH: &str = "/raft/probing";
+pub(crate) const PROBE_PATH: &str = "/raft/probing";
 
 /// Header naming the cluster a peer request belongs to.
 pub const CLUSTER_ID_HEADER: &str = "X-Etcd-Cluster-ID";
 /// Header naming the member that sent a peer request.
 pub const FROM_HEADER: &str = "X-Server-From";
 
-type HttpClient = Client<crate::peer_connector::PeerConnector, FrameBody>;
+use crate::peer_client::{HttpClient, PeerClient};
 
 /// Sends raft messages to peers over HTTP; see the module documentation for the wire format.
 #[derive(Debug)]
@@ -96,11 +94,9 @@ impl HttpTransport {
         local_id: u64,
         cluster_id: u64,
         runtime: tokio::runtime::Handle,
-        tls: Option<Arc<rustls::ClientConfig>>,
+        tls: Option<etcd_tls::ClientTls>,
     ) -> Arc<HttpTransport> {
-        let tls = tls.unwrap_or_else(|| Arc::new(unverifiable_client_config()));
-        let connector = crate::peer_connector::PeerConnector::new(tls);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = PeerClient::new(tls).http;
         Arc::new(HttpTransport {
             local_id,
             cluster_id,
@@ -397,14 +393,6 @@ impl Link {
 }
 
 /// A TLS client configuration that trusts no one: what plain-HTTP transports hold for `https://` URLs.
-fn unverifiable_client_config() -> rustls::ClientConfig {
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("the ring provider supports TLS 1.2 and 1.3")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth()
-}
-
 fn frame(bytes: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(8 + bytes.len());
     out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
@@ -431,7 +419,7 @@ impl FrameBody {
         )
     }
 
-    fn full(bytes: Bytes) -> FrameBody {
+    pub(crate) fn full(bytes: Bytes) -> FrameBody {
         FrameBody {
             rx: None,
             whole: Some(bytes),
@@ -467,175 +455,4 @@ impl Body for FrameBody {
             _ => SizeHint::default(),
         }
     }
-}
-
-/// Answers a peer request for raft (`/raft`, `/raft/stream`, `/raft/snapshot`), stepping what it carries into
-/// `raft`. Gives the request back for any other path, so the caller can route it elsewhere. A sender for which
-/// `removed` is true (checked when the request starts and again for every frame of a stream) is answered
-/// `410 Gone`, which tells it to stop, as etcd does.
-pub async fn serve_raft(
-    request: Request<Incoming>,
-    raft: &RaftHandle,
-    cluster_id: u64,
-    removed: &(dyn Fn(u64) -> bool + Sync),
-) -> Result<Response<Full<Bytes>>, Request<Incoming>> {
-    let path = request.uri().path().to_owned();
-    if path == PROBE_PATH {
-        return Ok(if request.method() == Method::GET {
-            reply(StatusCode::OK, r#"{"health":true}"#)
-        } else {
-            reply(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-        });
-    }
-    if !matches!(path.as_str(), "/raft" | "/raft/stream" | "/raft/snapshot") {
-        return Err(request);
-    }
-    if request.method() != Method::POST {
-        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"));
-    }
-    let expected = format!("{cluster_id:x}");
-    let theirs = request
-        .headers()
-        .get(CLUSTER_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if theirs != expected {
-        return Ok(reply(
-            StatusCode::PRECONDITION_FAILED,
-            "cluster ID mismatch",
-        ));
-    }
-    let from = request
-        .headers()
-        .get(FROM_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| u64::from_str_radix(v, 16).ok())
-        .unwrap_or(0);
-    if removed(from) {
-        return Ok(gone());
-    }
-    let body = request.into_body();
-    let result = match path.as_str() {
-        "/raft/stream" => match step_stream(body, raft, &|| removed(from)).await {
-            Err(StreamEnd::Removed) => return Ok(gone()),
-            Err(StreamEnd::Bad(why)) => Err(why),
-            Ok(()) => Ok(()),
-        },
-        "/raft/snapshot" => step_whole(body, raft, MAX_SNAPSHOT).await,
-        _ => step_whole(body, raft, MAX_MESSAGE).await,
-    };
-    Ok(match result {
-        Ok(()) => reply(StatusCode::NO_CONTENT, ""),
-        Err(why) => reply(StatusCode::BAD_REQUEST, &why),
-    })
-}
-
-async fn step_whole(body: Incoming, raft: &RaftHandle, limit: usize) -> Result<(), String> {
-    let bytes = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the message: {e}"))?
-        .to_bytes();
-    raft.step(&bytes).map_err(|e| e.to_string())
-}
-
-/// Why a stream ended early.
-enum StreamEnd {
-    /// The sender was removed from the cluster.
-    Removed,
-    /// The stream was malformed.
-    Bad(String),
-}
-
-fn gone() -> Response<Full<Bytes>> {
-    reply(
-        StatusCode::GONE,
-        "the member has been permanently removed from the cluster\n",
-    )
-}
-
-async fn step_stream(
-    mut body: Incoming,
-    raft: &RaftHandle,
-    removed: &(dyn Fn() -> bool + Sync),
-) -> Result<(), StreamEnd> {
-    let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| StreamEnd::Bad(format!("reading the stream: {e}")))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        loop {
-            if buf.len() < 8 {
-                break;
-            }
-            let mut len = [0u8; 8];
-            len.copy_from_slice(&buf[..8]);
-            let len = usize::try_from(u64::from_be_bytes(len)).unwrap_or(usize::MAX);
-            if len > MAX_MESSAGE {
-                return Err(StreamEnd::Bad(format!(
-                    "frame of {len} bytes exceeds the limit"
-                )));
-            }
-            if buf.len() < 8 + len {
-                break;
-            }
-            buf.advance(8);
-            let message = buf.split_to(len);
-            if removed() {
-                return Err(StreamEnd::Removed);
-            }
-            // One bad frame does not end the stream: the message is dropped, as raft tolerates.
-            if let Err(e) = raft.step(&message) {
-                tracing::debug!("dropped a peer message: {e}");
-            }
-        }
-    }
-    if buf.is_empty() {
-        Ok(())
-    } else {
-        Err(StreamEnd::Bad("stream ended inside a frame".to_owned()))
-    }
-}
-
-fn reply(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(text.to_owned())));
-    *response.status_mut() = status;
-    response
-}
-
-/// Serves raft peer traffic on `listener` (other paths get `404`) until the returned task is aborted. The
-/// full peer server, with `/members` and `/version`, belongs to the HTTP layer; this one is enough for a
-/// cluster of raft nodes.
-pub fn spawn_peer_server(
-    listener: impl Into<etcd_tls::Bound> + Send + 'static,
-    raft: RaftHandle,
-    cluster_id: u64,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
-        loop {
-            let etcd_tls::Accepted { stream, permit, .. } = listener.accept().await;
-            let raft = raft.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let service = hyper::service::service_fn(move |request| {
-                    let raft = raft.clone();
-                    async move {
-                        let response =
-                            match serve_raft(request, &raft, cluster_id, &|_| false).await {
-                                Ok(response) => response,
-                                Err(_) => reply(StatusCode::NOT_FOUND, "404 page not found\n"),
-                            };
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await;
-            });
-        }
-    })
 }

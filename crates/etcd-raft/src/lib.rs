@@ -66,7 +66,9 @@ mod ids;
 mod logger;
 mod membership;
 mod node;
+mod peer_client;
 mod peer_connector;
+mod peer_server;
 mod storage;
 mod transport;
 mod types;
@@ -78,12 +80,13 @@ pub use crate::{
     disk::{create_log, recorded_ids},
     error::RaftError,
     handle::RaftHandle,
-    http_transport::{
-        CLUSTER_ID_HEADER, FROM_HEADER, HttpTransport, serve_raft, spawn_peer_server,
-    },
+    http_transport::{CLUSTER_ID_HEADER, FROM_HEADER, HttpTransport},
     ids::{cluster_id, member_id},
     node::RaftNode,
-    peer_connector::{PeerConnector, PeerStream},
+    peer_client::{PeerAnswer, PeerClient},
+    peer_server::{
+        PeerBody, PeerMethod, PeerReply, PeerRequest, is_raft_path, serve_raft, spawn_peer_server,
+    },
     transport::{OutMessage, SnapshotSource, Transport},
     types::{
         ApplyEvent, Bootstrap, CommittedEntry, EntryKind, Histogram, InitialMember, Leadership,

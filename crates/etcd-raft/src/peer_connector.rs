@@ -19,14 +19,14 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Dials peers by URL scheme (a hyper-util client connector).
 #[derive(Clone)]
-pub struct PeerConnector {
+pub(crate) struct PeerConnector {
     https: HttpsConnector<HttpConnector>,
     tls: Arc<rustls::ClientConfig>,
 }
 
 impl PeerConnector {
     /// A connector presenting and checking certificates with `tls` (for `https://` and `unixs://` peers).
-    pub fn new(tls: Arc<rustls::ClientConfig>) -> PeerConnector {
+    pub(crate) fn new(tls: Arc<rustls::ClientConfig>) -> PeerConnector {
         // No Nagle: peer messages are small and latency-bound; with Nagle and delayed ACKs a frame can wait 40 ms.
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -41,7 +41,7 @@ impl PeerConnector {
 }
 
 /// A connection to a peer.
-pub enum PeerStream {
+pub(crate) enum PeerStream {
     /// `http://` or `https://`.
     Tcp(Box<MaybeHttpsStream<TokioIo<TcpStream>>>),
     /// `unix://`.

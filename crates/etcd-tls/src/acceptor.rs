@@ -115,3 +115,18 @@ impl TlsAcceptor {
         Ok(MaybeTls::Tls(Box::new(tls)))
     }
 }
+
+/// `stream` after the TLS handshake when the port has an acceptor, as it is when it has none; `None` when the
+/// handshake failed (already logged, and the connection closed), so a server just drops the connection.
+pub async fn handshake(stream: Conn, tls: Option<&TlsAcceptor>) -> Option<MaybeTls> {
+    match tls {
+        None => Some(MaybeTls::Plain(stream)),
+        Some(acceptor) => match acceptor.accept_either(stream).await {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::debug!("TLS handshake failed: {e}");
+                None
+            }
+        },
+    }
+}

@@ -34,6 +34,7 @@ mod acceptor;
 mod auto;
 mod cipher;
 mod client_check;
+mod client_tls;
 mod conn;
 mod either_stream;
 mod error;
@@ -45,8 +46,9 @@ mod remote_error;
 pub mod testing;
 
 pub use crate::{
-    acceptor::TlsAcceptor,
+    acceptor::{TlsAcceptor, handshake},
     auto::self_signed,
+    client_tls::ClientTls,
     conn::{Bound, Conn, SocketFile},
     either_stream::{ClientCommonName, MaybeTls},
     error::TlsError,
