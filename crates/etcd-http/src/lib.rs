@@ -24,6 +24,7 @@ mod keys;
 mod respond;
 mod router;
 mod serve;
+mod stats;
 mod v2auth;
 
 pub use crate::{

@@ -125,13 +125,19 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
         "/livez" => crate::health::probe(backend, &method, &query, false).await,
         "/readyz" => crate::health::probe(backend, &method, &query, true).await,
         "/v2/stats/store" => get_only(&method, || {
-            respond::json(StatusCode::OK, backend.store_stats().to_json())
+            respond::json(
+                StatusCode::OK,
+                crate::stats::store_json(&backend.store_stats()),
+            )
         }),
         "/v2/stats/self" => get_only(&method, || {
-            respond::json(StatusCode::OK, backend.self_stats())
+            respond::json(
+                StatusCode::OK,
+                crate::stats::self_json(&backend.self_stats()),
+            )
         }),
         "/v2/stats/leader" => get_only(&method, || match backend.leader_stats() {
-            Some(stats) => respond::json(StatusCode::OK, stats),
+            Some(stats) => respond::json(StatusCode::OK, crate::stats::leader_json(&stats)),
             None => respond::json_message(StatusCode::FORBIDDEN, "not current leader"),
         }),
         "/v2/machines" => {

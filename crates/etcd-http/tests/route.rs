@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use etcd_api::v2::{
-    Backend, BoxFuture, Error, Event, EventStream, Member, MemberError, RaftPosition, Request,
-    StoreStats,
+    Backend, BoxFuture, Error, Event, EventStream, LeaderStats, Member, MemberError, RaftPosition,
+    Request, SelfStats, StoreStats,
 };
 use etcd_store::{Applied, Store};
 
@@ -51,10 +51,10 @@ impl Backend for Fake {
     fn store_stats(&self) -> StoreStats {
         self.0.lock().unwrap().stats()
     }
-    fn self_stats(&self) -> String {
-        "{}".into()
+    fn self_stats(&self) -> SelfStats {
+        SelfStats::default()
     }
-    fn leader_stats(&self) -> Option<String> {
+    fn leader_stats(&self) -> Option<LeaderStats> {
         None
     }
     fn members(&self) -> Vec<Member> {

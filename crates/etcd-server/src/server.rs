@@ -2,15 +2,14 @@
 //! [`Backend`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use etcd_api::v2::{
-    Backend, BoxFuture, Error, ErrorCode, Event, EventStream, Member, MemberError, Method,
-    RaftPosition, Request, StoreStats,
+    Backend, BoxFuture, Error, ErrorCode, Event, EventStream, FollowerView, LeaderStats, Member,
+    MemberError, Method, RaftPosition, RaftRole, Request, SelfStats, StoreStats, TrafficRate,
 };
 use etcd_raft::{
     FollowerStats, HttpTransport, MemberChange, MemberChangeKind, RaftError, RaftHandle, Rate,
@@ -444,52 +443,61 @@ impl Backend for Server {
         self.with_store(Store::stats)
     }
 
-    fn self_stats(&self) -> String {
+    fn self_stats(&self) -> SelfStats {
         let leadership = self.raft.leadership();
-        let state = match leadership.role {
-            Role::Leader => "StateLeader",
-            Role::Candidate => "StateCandidate",
-            Role::PreCandidate => "StatePreCandidate",
-            Role::Follower => "StateFollower",
+        let role = match leadership.role {
+            Role::Leader => RaftRole::Leader,
+            Role::Candidate => RaftRole::Candidate,
+            Role::PreCandidate => RaftRole::PreCandidate,
+            Role::Follower => RaftRole::Follower,
         };
-        let leader = leadership.leader;
         let appends = self.raft.append_stats();
         let since = self
             .leader_since
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .unwrap_or(self.start_time);
-        let uptime = since.elapsed().unwrap_or_default();
-        let mut out = String::with_capacity(400);
-        out.push_str(r#"{"name":"#);
-        etcd_api::v2::json::write_string(&mut out, &self.name);
-        let _ = write!(
-            out,
-            r#","id":"{:x}","state":"{state}","startTime":"{}","leaderInfo":{{"leader":"{leader:x}","uptime":"{}","startTime":"{}"}},"recvAppendRequestCnt":{}"#,
-            self.id,
-            etcd_api::v2::json::format_time(to_nanos(self.start_time)),
-            go_duration(uptime),
-            etcd_api::v2::json::format_time(to_nanos(since)),
-            appends.received,
-        );
-        write_rate(&mut out, "recv", appends.receive_rate);
-        let _ = write!(out, r#","sendAppendRequestCnt":{}"#, appends.sent);
-        write_rate(&mut out, "send", appends.send_rate);
-        out.push('}');
-        out
+        let rate = |r: Option<Rate>| {
+            r.map(|r| TrafficRate {
+                packets: r.packets,
+                bytes: r.bytes,
+            })
+        };
+        SelfStats {
+            name: self.name.clone(),
+            id: self.id,
+            role,
+            start_time: to_nanos(self.start_time),
+            leader: leadership.leader,
+            leader_uptime: since.elapsed().unwrap_or_default(),
+            leader_start_time: to_nanos(since),
+            received_appends: appends.received,
+            receive_rate: rate(appends.receive_rate),
+            sent_appends: appends.sent,
+            send_rate: rate(appends.send_rate),
+        }
     }
 
-    fn leader_stats(&self) -> Option<String> {
+    fn leader_stats(&self) -> Option<LeaderStats> {
         if self.raft.leadership().role != Role::Leader {
             return None;
         }
-        let mut followers = self.raft.append_stats().followers;
+        let mut followers: BTreeMap<u64, FollowerView> = self
+            .raft
+            .append_stats()
+            .followers
+            .into_iter()
+            .map(|(id, f)| (id, follower_view(&f)))
+            .collect();
         for member in self.members() {
             if member.id != self.id {
                 followers.entry(member.id).or_default();
             }
         }
-        Some(leader_stats_json(self.id, &followers))
+        Some(LeaderStats {
+            leader: self.id,
+            followers,
+        })
     }
 
     fn members(&self) -> Vec<Member> {
@@ -628,65 +636,17 @@ fn ready_to_remove(members: &[Member], id: u64) -> bool {
 
 use etcd_api::to_unix_nanos as to_nanos;
 
-/// etcd's `{recv,send}PkgRate` and `{recv,send}BandwidthRate`, left out when zero.
-fn write_rate(out: &mut String, direction: &str, rate: Option<Rate>) {
-    use etcd_api::v2::json::write_float;
-    if let Some(rate) = rate {
-        let _ = write!(out, r#","{direction}PkgRate":"#);
-        write_float(out, rate.packets);
-        let _ = write!(out, r#","{direction}BandwidthRate":"#);
-        write_float(out, rate.bytes);
-    }
-}
-
-/// `/v2/stats/leader` as etcd writes it: followers keyed by hex ID in Go's (string) order, latency in ms.
-fn leader_stats_json(id: u64, followers: &BTreeMap<u64, FollowerStats>) -> String {
-    use etcd_api::v2::json::write_float;
-    let by_name: BTreeMap<String, &FollowerStats> = followers
-        .iter()
-        .map(|(id, f)| (format!("{id:x}"), f))
-        .collect();
-    let mut out = format!(r#"{{"leader":"{id:x}","followers":{{"#);
-    for (i, (name, f)) in by_name.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let l = &f.latency;
-        let _ = write!(out, r#""{name}":{{"latency":{{"current":"#);
-        write_float(&mut out, l.current);
-        out.push_str(r#","average":"#);
-        write_float(&mut out, l.average());
-        out.push_str(r#","standardDeviation":"#);
-        write_float(&mut out, l.standard_deviation());
-        out.push_str(r#","minimum":"#);
-        write_float(&mut out, l.minimum);
-        out.push_str(r#","maximum":"#);
-        write_float(&mut out, l.maximum);
-        let _ = write!(
-            out,
-            r#"}},"counts":{{"fail":{},"success":{}}}}}"#,
-            f.fail, f.success
-        );
-    }
-    out.push_str("}}");
-    out
-}
-
-/// A duration as Go prints one: `2m15.020207355s`.
-fn go_duration(d: Duration) -> String {
-    let total = d.as_secs();
-    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
-    let nanos = d.subsec_nanos();
-    let secs = if nanos == 0 {
-        format!("{s}s")
-    } else {
-        let frac = format!("{nanos:09}");
-        format!("{s}.{}s", frac.trim_end_matches('0'))
-    };
-    match (h, m) {
-        (0, 0) => secs,
-        (0, m) => format!("{m}m{secs}"),
-        (h, m) => format!("{h}h{m}m{secs}"),
+/// A follower's replication as `/v2/stats/leader` shows it.
+fn follower_view(f: &FollowerStats) -> FollowerView {
+    let l = &f.latency;
+    FollowerView {
+        success: f.success,
+        fail: f.fail,
+        latency_current: l.current,
+        latency_average: l.average(),
+        latency_standard_deviation: l.standard_deviation(),
+        latency_minimum: l.minimum,
+        latency_maximum: l.maximum,
     }
 }
 
@@ -730,15 +690,5 @@ mod tests {
             &[member(1, true), member(2, false), member(3, false)],
             3
         ));
-    }
-
-    #[test]
-    fn durations_print_like_go() {
-        assert_eq!(
-            go_duration(Duration::new(135, 20_207_355)),
-            "2m15.020207355s"
-        );
-        assert_eq!(go_duration(Duration::from_secs(3)), "3s");
-        assert_eq!(go_duration(Duration::new(3725, 500_000_000)), "1h2m5.5s");
     }
 }

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{Error, Event, Request, StoreStats};
+use super::{Error, Event, LeaderStats, Request, SelfStats, StoreStats};
 
 /// A boxed future, as the backend's async methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -101,10 +101,10 @@ pub trait Backend: Send + Sync + 'static {
     fn propose(&self, request: Request) -> BoxFuture<'_, Result<Arc<Event>, Error>>;
     /// `/v2/stats/store`.
     fn store_stats(&self) -> StoreStats;
-    /// `/v2/stats/self`, as JSON.
-    fn self_stats(&self) -> String;
-    /// `/v2/stats/leader` as JSON, or `None` when this member is not the leader.
-    fn leader_stats(&self) -> Option<String>;
+    /// `/v2/stats/self`.
+    fn self_stats(&self) -> SelfStats;
+    /// `/v2/stats/leader`, or `None` when this member is not the leader.
+    fn leader_stats(&self) -> Option<LeaderStats>;
     /// Every member, sorted by ID.
     fn members(&self) -> Vec<Member>;
     /// The leader, if one is known.

@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::{Error, Event, NodeView, StoreStats};
+use super::{Error, Event, NodeView};
 
 impl Event {
     /// The event as etcd sends it: `{"action":..,"node":{..},"prevNode":{..}}`.
@@ -95,22 +95,6 @@ impl Error {
             write_string(&mut out, &self.cause);
         }
         let _ = write!(out, ",\"index\":{}}}", self.index);
-        out
-    }
-}
-
-impl StoreStats {
-    /// The statistics as `/v2/stats/store` sends them.
-    pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(400);
-        out.push('{');
-        for (i, (name, value)) in self.fields().iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "\"{name}\":{value}");
-        }
-        out.push('}');
         out
     }
 }

@@ -19,7 +19,7 @@ pub use self::backend::{
 pub use self::error::{Error, ErrorCode};
 pub use self::event::{Action, Event, NodeView};
 pub use self::request::{Method, Request};
-pub use self::stats::StoreStats;
+pub use self::stats::{FollowerView, LeaderStats, RaftRole, SelfStats, StoreStats, TrafficRate};
 
 /// Go's `path.Clean(path.Join("/", p))`: rooted, without empty, `.` or `..` components or a trailing slash.
 /// Shared by the store (keys) and the HTTP layer (request paths), so both clean exactly alike.

@@ -60,3 +60,93 @@ impl StoreStats {
         ]
     }
 }
+
+/// A member's raft role, as `/v2/stats/self` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RaftRole {
+    /// Leads the cluster.
+    Leader,
+    /// Campaigns for leadership.
+    Candidate,
+    /// Asks whether a campaign could win (raft's pre-vote).
+    PreCandidate,
+    /// Follows the leader.
+    #[default]
+    Follower,
+}
+
+impl RaftRole {
+    /// The name etcd writes (`StateLeader`, ...).
+    pub fn etcd_name(self) -> &'static str {
+        match self {
+            RaftRole::Leader => "StateLeader",
+            RaftRole::Candidate => "StateCandidate",
+            RaftRole::PreCandidate => "StatePreCandidate",
+            RaftRole::Follower => "StateFollower",
+        }
+    }
+}
+
+/// Append requests per second and bytes per second, over etcd's sampling window.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TrafficRate {
+    /// Requests per second.
+    pub packets: f64,
+    /// Bytes per second.
+    pub bytes: f64,
+}
+
+/// `/v2/stats/self`: this member, its view of the leader, and the append requests it sent and received.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SelfStats {
+    /// `--name`.
+    pub name: String,
+    /// This member's ID.
+    pub id: u64,
+    /// Its raft role now.
+    pub role: RaftRole,
+    /// When it started, in Unix nanoseconds.
+    pub start_time: i64,
+    /// The leader it knows (0: none).
+    pub leader: u64,
+    /// How long that leader has led.
+    pub leader_uptime: std::time::Duration,
+    /// Since when that leader has led, in Unix nanoseconds.
+    pub leader_start_time: i64,
+    /// Append requests received.
+    pub received_appends: u64,
+    /// Their rate; `None` when there were none lately (etcd leaves the fields out).
+    pub receive_rate: Option<TrafficRate>,
+    /// Append requests sent.
+    pub sent_appends: u64,
+    /// Their rate; `None` when there were none lately.
+    pub send_rate: Option<TrafficRate>,
+}
+
+/// A follower's replication, as the leader measures it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FollowerView {
+    /// Append round trips that succeeded.
+    pub success: u64,
+    /// Appends that failed.
+    pub fail: u64,
+    /// The last round trip, in milliseconds.
+    pub latency_current: f64,
+    /// Their average.
+    pub latency_average: f64,
+    /// Their standard deviation.
+    pub latency_standard_deviation: f64,
+    /// The shortest.
+    pub latency_minimum: f64,
+    /// The longest.
+    pub latency_maximum: f64,
+}
+
+/// `/v2/stats/leader`: the leader and each follower's replication.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeaderStats {
+    /// The leader's ID.
+    pub leader: u64,
+    /// Every other member by ID (a member never heard from has zeros).
+    pub followers: std::collections::BTreeMap<u64, FollowerView>,
+}
