@@ -2,6 +2,7 @@
 //! statuses, headers, bodies, validation, CORS, path cleaning, 404 and 405 — without raft or a real etcd.
 #![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
 
+use etcd_store::Depth;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -30,7 +31,10 @@ impl Backend for Fake {
         RaftPosition { index: 9, term: 2 }
     }
     fn get(&self, path: &str, recursive: bool) -> Result<Event, Error> {
-        self.0.lock().unwrap().get(path, recursive, 0)
+        self.0
+            .lock()
+            .unwrap()
+            .get(path, Depth::recursive_if(recursive), 0)
     }
     fn watch(
         &self,

@@ -402,6 +402,7 @@ fn follow_member_change(server: &Server, change: &etcd_raft::MemberChange) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use etcd_store::{Depth, Expiry, NodeValue};
 
     fn stores(
         dir: &Path,
@@ -425,14 +426,14 @@ mod tests {
         let (mut state, mvcc, path) = stores(dir.path());
         state
             .store
-            .set("/1/kept", false, "v", 0, false, 0)
+            .set("/1/kept", NodeValue::File("v"), Expiry::NEVER, 0)
             .expect("set");
         for bad in [&b"not a v2 store"[..], b"ETCDRSSN\0\0\0\x09 newer format"] {
             let e = restore_stores(&mut state, &mvcc, &path, 50, bad).expect_err("refused");
             assert!(e.contains("cannot restore the snapshot at index 50"), "{e}");
             assert_eq!(state.applied, 7, "applied stays where the state is");
             assert!(
-                state.store.get("/1/kept", false, 0).is_ok(),
+                state.store.get("/1/kept", Depth::Shallow, 0).is_ok(),
                 "the v2 store is untouched"
             );
         }

@@ -6,6 +6,7 @@ use etcd_api::v2::Member;
 use etcd_api::v2::json::write_string;
 use etcd_raft::{MemberChange, MemberChangeKind};
 use etcd_store::Store;
+use etcd_store::{Depth, Expiry, Naming, NodeValue, Removal};
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -82,12 +83,18 @@ pub(crate) fn apply_change(store: &mut Store, change: &MemberChange) -> Result<(
             let learner = change.kind == MemberChangeKind::AddLearner;
             let value = raft_attributes(&peer_urls(&change.context)?, learner);
             store
-                .create(&raft_attributes_key, false, &value, false, 0, 0)
+                .create(
+                    &raft_attributes_key,
+                    NodeValue::File(&value),
+                    Naming::AtPath,
+                    0,
+                    0,
+                )
                 .map(drop)
         }
         MemberChangeKind::PromoteLearner => {
             let recorded = store
-                .peek(&raft_attributes_key, false, 0)
+                .peek(&raft_attributes_key, Depth::Shallow, 0)
                 .map_err(|e| format!("promoting a learner that is not recorded: {e}"))?
                 .node
                 .value
@@ -97,8 +104,7 @@ pub(crate) fn apply_change(store: &mut Store, change: &MemberChange) -> Result<(
                 .update(
                     &raft_attributes_key,
                     &raft_attributes(&peers, false),
-                    0,
-                    false,
+                    Expiry::NEVER,
                     0,
                 )
                 .map(drop)
@@ -106,23 +112,23 @@ pub(crate) fn apply_change(store: &mut Store, change: &MemberChange) -> Result<(
         MemberChangeKind::UpdateMember => {
             let value = raft_attributes(&peer_urls(&change.context)?, false);
             store
-                .update(&raft_attributes_key, &value, 0, false, 0)
+                .update(&raft_attributes_key, &value, Expiry::NEVER, 0)
                 .map(drop)
         }
-        MemberChangeKind::RemoveMember => {
-            store.delete(&dir, true, true, 0).map(drop).and_then(|()| {
+        MemberChangeKind::RemoveMember => store
+            .delete(&dir, Removal::Recursive, 0)
+            .map(drop)
+            .and_then(|()| {
                 store
                     .create(
                         &format!("/0/removed_members/{:x}", change.node_id),
-                        false,
-                        "",
-                        false,
+                        NodeValue::File(""),
+                        Naming::AtPath,
                         0,
                         0,
                     )
                     .map(drop)
-            })
-        }
+            }),
     };
     result.map_err(|e| format!("member {:x}: {}", change.node_id, e))
 }
@@ -134,7 +140,7 @@ pub(crate) fn list(store: &Store) -> Vec<Member> {
 
 /// Every member in the store with whether it is a learner, sorted by ID.
 pub(crate) fn records(store: &Store) -> Vec<(Member, bool)> {
-    let Ok(event) = store.peek("/0/members", true, 0) else {
+    let Ok(event) = store.peek("/0/members", Depth::Recursive, 0) else {
         return Vec::new();
     };
     let mut members: Vec<(Member, bool)> = event
@@ -173,7 +179,7 @@ pub(crate) fn records(store: &Store) -> Vec<(Member, bool)> {
 /// Whether `id` was removed from the cluster.
 pub(crate) fn is_removed(store: &Store, id: u64) -> bool {
     store
-        .get(&format!("/0/removed_members/{id:x}"), false, 0)
+        .get(&format!("/0/removed_members/{id:x}"), Depth::Shallow, 0)
         .is_ok()
 }
 
@@ -220,10 +226,11 @@ mod tests {
         store
             .set(
                 "/0/members/8e9e05c52164694d/attributes",
-                false,
-                &attributes("default", &["http://localhost:2379".to_owned()]),
-                0,
-                false,
+                NodeValue::File(&attributes(
+                    "default",
+                    &["http://localhost:2379".to_owned()],
+                )),
+                Expiry::NEVER,
                 0,
             )
             .expect("publish");
@@ -233,7 +240,11 @@ mod tests {
         assert_eq!(members[0].client_urls, vec!["http://localhost:2379"]);
         assert_eq!(
             store
-                .get("/0/members/8e9e05c52164694d/raftAttributes", false, 0)
+                .get(
+                    "/0/members/8e9e05c52164694d/raftAttributes",
+                    Depth::Shallow,
+                    0
+                )
                 .expect("get")
                 .node
                 .value

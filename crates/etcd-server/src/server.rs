@@ -1,6 +1,7 @@
 //! The member: the v2 store, the v3 store, the raft node and the waiters that join them; the v2 API's
 //! [`Backend`].
 
+use etcd_store::{Depth, Watching};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
@@ -414,11 +415,11 @@ impl Backend for Server {
     fn check_access(&self) {
         // etcd reads /2/enabled when it starts (as etcd-http does on every keys request that parsed, through
         // `get`); with auth never set up that read fails and counts in getsFail, which clients can see.
-        let _ = self.with_store(|store| store.get("/2/enabled", false, 0));
+        let _ = self.with_store(|store| store.get("/2/enabled", Depth::Shallow, 0));
     }
 
     fn get(&self, path: &str, recursive: bool) -> Result<Event, Error> {
-        self.with_store(|store| store.get(path, recursive, unix_nanos()))
+        self.with_store(|store| store.get(path, Depth::recursive_if(recursive), unix_nanos()))
     }
 
     fn watch(
@@ -428,10 +429,12 @@ impl Backend for Server {
         stream: bool,
         since: u64,
     ) -> Result<(Box<dyn EventStream>, u64), Error> {
-        let watch = self
-            .write_state()
-            .store
-            .watch(path, recursive, stream, since)?;
+        let watch = self.write_state().store.watch(
+            path,
+            Depth::recursive_if(recursive),
+            Watching::stream_if(stream),
+            since,
+        )?;
         Ok((Box::new(StoreWatch(watch.receiver)), watch.etcd_index))
     }
 
@@ -577,7 +580,7 @@ impl Backend for Server {
 
     fn versions(&self) -> etcd_api::v2::Versions {
         let cluster = self
-            .with_store(|store| store.peek("/0/version", false, 0).ok())
+            .with_store(|store| store.peek("/0/version", Depth::Shallow, 0).ok())
             .and_then(|e| e.node.value)
             .unwrap_or_else(|| "not_decided".to_owned());
         etcd_api::v2::Versions {

@@ -2,6 +2,7 @@
 //! 128-byte values, printed in bytes/key); one write notifying 1000 watchers.
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
+use etcd_store::{Depth, Expiry, NodeValue, Watching};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -50,7 +51,7 @@ fn filled(n: u64) -> Store {
     let mut store = Store::new();
     for i in 0..n {
         store
-            .set(&key(i), false, VALUE, 0, false, NOW)
+            .set(&key(i), NodeValue::File(VALUE), Expiry::NEVER, NOW)
             .expect("set");
     }
     store
@@ -78,14 +79,14 @@ fn set_and_get(c: &mut Criterion) {
             b.iter(|| {
                 i = (i + 7919) % n;
                 store
-                    .set(&key(i), false, VALUE, 0, false, NOW)
+                    .set(&key(i), NodeValue::File(VALUE), Expiry::NEVER, NOW)
                     .expect("set");
             })
         });
         group.bench_function(BenchmarkId::new("get", n), |b| {
             b.iter(|| {
                 i = (i + 7919) % n;
-                store.get(&key(i), false, NOW).expect("get");
+                store.get(&key(i), Depth::Shallow, NOW).expect("get");
             })
         });
     }
@@ -100,13 +101,17 @@ fn notify_watchers(c: &mut Criterion) {
             || {
                 let mut store = store.borrow_mut();
                 (0..1000)
-                    .map(|_| store.watch("/1/watched", false, false, 0).expect("watch"))
+                    .map(|_| {
+                        store
+                            .watch("/1/watched", Depth::Shallow, Watching::Once, 0)
+                            .expect("watch")
+                    })
                     .collect::<Vec<_>>()
             },
             |watches| {
                 store
                     .borrow_mut()
-                    .set("/1/watched", false, VALUE, 0, false, NOW)
+                    .set("/1/watched", NodeValue::File(VALUE), Expiry::NEVER, NOW)
                     .expect("set");
                 watches
             },

@@ -1,5 +1,6 @@
 //! Applying a v2 request from the raft log: which store operation each request is (etcd's `applyV2Request`).
 
+use crate::{Depth, Expiry, Naming, NodeValue, Removal};
 use std::sync::Arc;
 
 use etcd_api::v2::{Error, Event, Method, Request};
@@ -31,27 +32,57 @@ impl Store {
         let conditional = r.prev_index > 0 || !r.prev_value.is_empty();
         let event = match r.method {
             Method::Put => match (r.prev_exist, conditional) {
-                (Some(false), _) => self.create(&r.path, r.dir, &r.val, false, r.expiration, now),
-                (Some(true), false) => self.update(&r.path, &r.val, r.expiration, refresh, now),
+                (Some(false), _) => self.create(
+                    &r.path,
+                    NodeValue::of(r.dir, &r.val),
+                    Naming::AtPath,
+                    r.expiration,
+                    now,
+                ),
+                (Some(true), false) => self.update(
+                    &r.path,
+                    &r.val,
+                    Expiry {
+                        at: r.expiration,
+                        refresh,
+                    },
+                    now,
+                ),
                 (_, true) => self.compare_and_swap(
                     &r.path,
                     &r.prev_value,
                     r.prev_index,
                     &r.val,
-                    r.expiration,
-                    refresh,
+                    Expiry {
+                        at: r.expiration,
+                        refresh,
+                    },
                     now,
                 ),
-                (None, false) => self.set(&r.path, r.dir, &r.val, r.expiration, refresh, now),
+                (None, false) => self.set(
+                    &r.path,
+                    NodeValue::of(r.dir, &r.val),
+                    Expiry {
+                        at: r.expiration,
+                        refresh,
+                    },
+                    now,
+                ),
             },
-            Method::Post => self.create(&r.path, r.dir, &r.val, true, r.expiration, now),
+            Method::Post => self.create(
+                &r.path,
+                NodeValue::of(r.dir, &r.val),
+                Naming::InOrder,
+                r.expiration,
+                now,
+            ),
             Method::Delete if conditional => {
                 self.compare_and_delete(&r.path, &r.prev_value, r.prev_index, now)
             }
-            Method::Delete => self.delete(&r.path, r.dir, r.recursive, now),
+            Method::Delete => self.delete(&r.path, Removal::from_flags(r.dir, r.recursive), now),
             Method::QGet => {
                 return self
-                    .get(&r.path, r.recursive, now)
+                    .get(&r.path, Depth::recursive_if(r.recursive), now)
                     .map(|e| Applied::Read(Arc::new(e)));
             }
             Method::Sync => return Ok(Applied::Expired(self.delete_expired_keys(r.time))),

@@ -15,13 +15,13 @@
 //!
 //! ```
 //! use etcd_api::v2::Action;
-//! use etcd_store::Store;
+//! use etcd_store::{Depth, Expiry, NodeValue, Store, Watching};
 //!
 //! let now = 1_700_000_000_000_000_000; // Unix ns
 //! let mut store = Store::new();
-//! let watch = store.watch("/1/config", true, false, 0).unwrap();
+//! let watch = store.watch("/1/config", Depth::Recursive, Watching::Once, 0).unwrap();
 //!
-//! let event = store.set("/1/config/port", false, "2379", 0, false, now).unwrap();
+//! let event = store.set("/1/config/port", NodeValue::File("2379"), Expiry::NEVER, now).unwrap();
 //! assert_eq!(event.node.created_index, 1);
 //! assert_eq!(store.index(), 1);
 //!
@@ -30,12 +30,13 @@
 //! assert_eq!(seen.node.key, "/1/config/port");
 //!
 //! let copy = etcd_store::Store::restore(&store.snapshot()).unwrap();
-//! assert_eq!(copy.get("/1/config/port", false, now).unwrap().node.value.as_deref(), Some("2379"));
+//! assert_eq!(copy.get("/1/config/port", Depth::Shallow, now).unwrap().node.value.as_deref(), Some("2379"));
 //! ```
 
 mod apply;
 mod history;
 mod node;
+mod options;
 mod path;
 mod snapshot;
 mod store;
@@ -45,6 +46,7 @@ mod watch;
 pub use crate::{
     apply::Applied,
     history::HISTORY_CAPACITY,
+    options::{Depth, Expiry, Naming, NodeValue, Removal, Watching},
     snapshot::{SNAPSHOT_VERSION, SnapshotError},
     store::{Store, Watch},
     watch::{TryRecvError, WATCHER_BUFFER, WatchReceiver},

@@ -1,5 +1,6 @@
 //! The v2 store: operations on the tree, with etcd's indices, events, errors and statistics.
 
+use crate::options::{Depth, Expiry, Naming, NodeValue, Removal, Watching};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,10 +85,10 @@ impl Store {
         }
     }
 
-    /// Reads the node at `path`; a directory lists its children (the whole subtree when `recursive`). The
-    /// listing is in key order, so `sorted` is always honoured. `now` (Unix ns) is used for the `ttl` shown.
-    pub fn get(&self, path: &str, recursive: bool, now: i64) -> Result<Event, Error> {
-        let result = self.peek(path, recursive, now);
+    /// Reads the node at `path`; a directory lists its children (the whole subtree at [`Depth::Recursive`]).
+    /// The listing is in key order, so `sorted` is always honoured. `now` (Unix ns) is used for the `ttl` shown.
+    pub fn get(&self, path: &str, depth: Depth, now: i64) -> Result<Event, Error> {
+        let result = self.peek(path, depth, now);
         let counter = if result.is_ok() {
             &self.gets_success
         } else {
@@ -99,8 +100,9 @@ impl Store {
 
     /// Reads like [`Store::get`] without counting in the statistics: for the server's own reads (membership,
     /// the cluster version), which etcd does not count either.
-    pub fn peek(&self, path: &str, recursive: bool, now: i64) -> Result<Event, Error> {
+    pub fn peek(&self, path: &str, depth: Depth, now: i64) -> Result<Event, Error> {
         let path = clean(path);
+        let recursive = depth.is_recursive();
         self.lookup(&path).map(|node| Event {
             action: Action::Get,
             node: node.listing(&path, recursive, now),
@@ -111,18 +113,17 @@ impl Store {
     }
 
     /// Creates or replaces the node at `path` (PUT without conditions). Missing parent directories are made.
-    /// A file is replaced (its created index resets); a directory cannot be. With `refresh`, the node must
-    /// exist, its value is kept, only the TTL changes, and watchers are not told.
+    /// A file is replaced (its created index resets); a directory cannot be. With a refreshing [`Expiry`], the
+    /// node must exist, its value is kept, only the TTL changes, and watchers are not told.
     pub fn set(
         &mut self,
         path: &str,
-        dir: bool,
-        value: &str,
-        expire_time: i64,
-        refresh: bool,
+        value: NodeValue<'_>,
+        expiry: Expiry,
         now: i64,
     ) -> Result<Arc<Event>, Error> {
-        let result = self.set_inner(path, dir, value, expire_time, refresh, now);
+        let (dir, value) = value.parts();
+        let result = self.set_inner(path, dir, value, expiry.at, expiry.refresh, now);
         count(
             &result,
             &mut self.counters.sets_success,
@@ -169,17 +170,19 @@ impl Store {
         Ok(self.publish(event))
     }
 
-    /// Creates the node at `path`, failing if it exists (PUT `prevExist=false`). With `unique` (POST), the node
-    /// is made under `path` with the new index as its 20-digit name.
+    /// Creates the node at `path`, failing if it exists (PUT `prevExist=false`). [`Naming::InOrder`] (POST)
+    /// makes it under `path` with the new index as its 20-digit name. It expires at `expire_time` (Unix ns; 0
+    /// for never).
     pub fn create(
         &mut self,
         path: &str,
-        dir: bool,
-        value: &str,
-        unique: bool,
+        value: NodeValue<'_>,
+        naming: Naming,
         expire_time: i64,
         now: i64,
     ) -> Result<Arc<Event>, Error> {
+        let (dir, value) = value.parts();
+        let unique = naming == Naming::InOrder;
         let result = self
             .create_node(
                 &clean(path),
@@ -202,17 +205,16 @@ impl Store {
 
     /// Changes an existing node (PUT `prevExist=true`): a file gets `value`; a directory only its TTL (a
     /// non-empty value is refused). The TTL becomes `expire_time` — a write without a TTL makes the node
-    /// permanent. With `refresh`, the value is kept and watchers are not told.
+    /// permanent. With a refreshing [`Expiry`], the value is kept and watchers are not told.
     pub fn update(
         &mut self,
         path: &str,
         value: &str,
-        expire_time: i64,
-        refresh: bool,
+        expiry: Expiry,
         now: i64,
     ) -> Result<Arc<Event>, Error> {
         let path = clean(path);
-        let result = self.update_inner(&path, value, expire_time, refresh, now);
+        let result = self.update_inner(&path, value, expiry.at, expiry.refresh, now);
         // etcd counts 107 and 102 from update as successes: they are returned without passing its counter.
         count_as_etcd(
             &result,
@@ -241,15 +243,13 @@ impl Store {
 
     /// Replaces a file's value when its current value and modified index match (an empty `prev_value` or a
     /// zero `prev_index` is not checked). The TTL is written as in [`Store::update`].
-    #[allow(clippy::too_many_arguments)]
     pub fn compare_and_swap(
         &mut self,
         path: &str,
         prev_value: &str,
         prev_index: u64,
         value: &str,
-        expire_time: i64,
-        refresh: bool,
+        expiry: Expiry,
         now: i64,
     ) -> Result<Arc<Event>, Error> {
         let path = clean(path);
@@ -258,8 +258,8 @@ impl Store {
             prev_value,
             prev_index,
             value,
-            expire_time,
-            refresh,
+            expiry.at,
+            expiry.refresh,
             now,
         );
         // etcd counts the read-only-root error as a success (it bypasses the counter).
@@ -335,17 +335,13 @@ impl Store {
         Ok(self.publish(event))
     }
 
-    /// Deletes the node at `path`. A file goes whatever `dir` says; a directory needs `dir` (or `recursive`),
-    /// and a non-empty one needs `recursive`. Watchers on every removed node are told.
-    pub fn delete(
-        &mut self,
-        path: &str,
-        dir: bool,
-        recursive: bool,
-        now: i64,
-    ) -> Result<Arc<Event>, Error> {
+    /// Deletes the node at `path`, as far as `removal` allows: a file always, an empty directory from
+    /// [`Removal::FileOrEmptyDir`] on, a non-empty one only [`Removal::Recursive`]ly. Watchers on every removed
+    /// node are told.
+    pub fn delete(&mut self, path: &str, removal: Removal, now: i64) -> Result<Arc<Event>, Error> {
         let path = clean(path);
-        let result = self.delete_inner(&path, dir || recursive, recursive, now);
+        let (dir, recursive) = removal.flags();
+        let result = self.delete_inner(&path, dir, recursive, now);
         // etcd counts the read-only-root error as a success (it bypasses the counter).
         count_as_etcd(
             &result,
@@ -436,17 +432,18 @@ impl Store {
         events
     }
 
-    /// Watches `path` (and below it when `recursive`) for events from index `since` (0: the next one). A
-    /// matching event already in the history answers at once (and, as in etcd, even a stream watch then gets
-    /// only that event); otherwise the watcher waits in the hub.
+    /// Watches `path` (and below it at [`Depth::Recursive`]) for events from index `since` (0: the next one).
+    /// A matching event already in the history answers at once (and, as in etcd, even a stream watch then
+    /// gets only that event); otherwise the watcher waits in the hub.
     pub fn watch(
         &mut self,
         path: &str,
-        recursive: bool,
-        stream: bool,
+        depth: Depth,
+        watching: Watching,
         since: u64,
     ) -> Result<Watch, Error> {
         let path = clean(path);
+        let (recursive, stream) = (depth.is_recursive(), watching == Watching::Stream);
         let since = if since == 0 {
             self.current_index + 1
         } else {

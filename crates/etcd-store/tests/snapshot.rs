@@ -6,6 +6,7 @@ mod common;
 use common::{NOW, SECOND};
 use etcd_api::v2::{Method, Request};
 use etcd_store::{Applied, Store};
+use etcd_store::{Depth, Expiry, Naming, NodeValue, Removal, Watching};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -91,8 +92,8 @@ fn a_store_restored_midway_ends_identical() {
         );
         for key in KEYS {
             assert_eq!(
-                whole.get(key, true, now),
-                copy.get(key, true, now),
+                whole.get(key, Depth::Recursive, now),
+                copy.get(key, Depth::Recursive, now),
                 "seed {seed} {key}"
             );
         }
@@ -120,31 +121,41 @@ fn the_same_requests_give_the_same_state() {
 fn snapshot_round_trip_keeps_everything() {
     let mut store = Store::new();
     store
-        .set("/1/a", false, "1", NOW + 10 * SECOND, false, NOW)
+        .set(
+            "/1/a",
+            NodeValue::File("1"),
+            Expiry::at(NOW + 10 * SECOND),
+            NOW,
+        )
         .expect("set");
     store
-        .set("/1/d/_h", false, "hidden", 0, false, NOW)
+        .set("/1/d/_h", NodeValue::File("hidden"), Expiry::NEVER, NOW)
         .expect("set");
     store
-        .create("/1/q", false, "job", true, 0, NOW)
+        .create("/1/q", NodeValue::File("job"), Naming::InOrder, 0, NOW)
         .expect("post");
     store
-        .set("/1/emptydir", true, "", 0, false, NOW)
+        .set("/1/emptydir", NodeValue::Dir, Expiry::NEVER, NOW)
         .expect("dir");
     store
-        .delete("/1/emptydir", false, false, NOW)
+        .delete("/1/emptydir", Removal::File, NOW)
         .expect_err("a directory needs dir=true");
-    let _ = store.get("/1/missing", false, NOW);
+    let _ = store.get("/1/missing", Depth::Shallow, NOW);
     let bytes = store.snapshot();
     let mut copy = Store::restore(&bytes).expect("restore");
     assert_eq!(copy.snapshot(), bytes);
     assert_eq!(copy.index(), store.index());
     assert_eq!(copy.stats(), store.stats());
-    assert_eq!(copy.get("/1", true, NOW), store.get("/1", true, NOW));
+    assert_eq!(
+        copy.get("/1", Depth::Recursive, NOW),
+        store.get("/1", Depth::Recursive, NOW)
+    );
     assert!(copy.has_ttl_keys(), "TTLs are rebuilt from the tree");
     assert_eq!(copy.delete_expired_keys(NOW + 10 * SECOND).len(), 1);
     // The history came along: a watch from index 1 is answered at once.
-    let watch = copy.watch("/1/a", false, false, 1).expect("watch");
+    let watch = copy
+        .watch("/1/a", Depth::Shallow, Watching::Once, 1)
+        .expect("watch");
     assert_eq!(
         watch
             .receiver
@@ -161,13 +172,18 @@ fn recovering_keeps_the_watchers() {
     let mut store = Store::new();
     let donor = {
         let mut d = Store::new();
-        d.set("/1/x", false, "1", 0, false, NOW).expect("set");
+        d.set("/1/x", NodeValue::File("1"), Expiry::NEVER, NOW)
+            .expect("set");
         d.snapshot()
     };
-    let watch = store.watch("/1/k", false, false, 0).expect("watch");
+    let watch = store
+        .watch("/1/k", Depth::Shallow, Watching::Once, 0)
+        .expect("watch");
     store.recover(&donor).expect("recover");
     assert_eq!(store.index(), 1);
-    store.set("/1/k", false, "v", 0, false, NOW).expect("set");
+    store
+        .set("/1/k", NodeValue::File("v"), Expiry::NEVER, NOW)
+        .expect("set");
     assert_eq!(
         watch
             .receiver
@@ -186,15 +202,15 @@ fn damaged_snapshots_are_refused_without_panicking() {
         store
             .set(
                 &format!("/1/d{}/k{i}", i % 3),
-                false,
-                &format!("value {i}"),
-                NOW + i * SECOND,
-                false,
+                NodeValue::File(&format!("value {i}")),
+                Expiry::at(NOW + i * SECOND),
                 NOW,
             )
             .expect("set");
     }
-    store.delete("/1/d0", true, true, NOW).expect("delete");
+    store
+        .delete("/1/d0", Removal::Recursive, NOW)
+        .expect("delete");
     let bytes = store.snapshot();
     for len in 0..bytes.len() {
         assert!(Store::restore(&bytes[..len]).is_err(), "truncated to {len}");

@@ -6,41 +6,53 @@ mod common;
 use common::{NOW, SECOND};
 use etcd_api::v2::{Action, Method, Request};
 use etcd_store::{Applied, Store};
+use etcd_store::{Depth, Expiry, NodeValue, Watching};
 
 #[test]
 fn a_ttl_shows_expiration_and_seconds_left_rounded_up() {
     let mut store = Store::new();
     let expire = NOW + 5 * SECOND;
     let event = store
-        .set("/1/k", false, "v", expire, false, NOW)
+        .set("/1/k", NodeValue::File("v"), Expiry::at(expire), NOW)
         .expect("set");
     assert_eq!(event.node.expiration, Some(expire));
     assert_eq!(event.node.ttl, 5);
     assert!(store.has_ttl_keys());
     assert_eq!(
         store
-            .get("/1/k", false, NOW + SECOND / 2)
+            .get("/1/k", Depth::Shallow, NOW + SECOND / 2)
             .expect("get")
             .node
             .ttl,
         5
     );
     assert_eq!(
-        store.get("/1/k", false, expire - 1).expect("get").node.ttl,
+        store
+            .get("/1/k", Depth::Shallow, expire - 1)
+            .expect("get")
+            .node
+            .ttl,
         1
     );
-    assert_eq!(store.get("/1/k", false, expire).expect("get").node.ttl, 0);
+    assert_eq!(
+        store
+            .get("/1/k", Depth::Shallow, expire)
+            .expect("get")
+            .node
+            .ttl,
+        0
+    );
     // An overdue key that no SYNC has expired yet shows a negative ttl.
     assert_eq!(
         store
-            .get("/1/k", false, expire + 3 * SECOND)
+            .get("/1/k", Depth::Shallow, expire + 3 * SECOND)
             .expect("get")
             .node
             .ttl,
         -3
     );
     let json = store
-        .get("/1/k", false, NOW)
+        .get("/1/k", Depth::Shallow, NOW)
         .expect("get")
         .without_prefix("/1")
         .to_json();
@@ -55,9 +67,11 @@ fn expiry_happens_exactly_at_the_boundary_and_only_through_sync() {
     let mut store = Store::new();
     let expire = NOW + 10 * SECOND;
     store
-        .set("/1/k", false, "v", expire, false, NOW)
+        .set("/1/k", NodeValue::File("v"), Expiry::at(expire), NOW)
         .expect("set");
-    let watch = store.watch("/1/k", false, false, 0).expect("watch");
+    let watch = store
+        .watch("/1/k", Depth::Shallow, Watching::Once, 0)
+        .expect("watch");
 
     assert!(
         store.delete_expired_keys(expire - 1).is_empty(),
@@ -81,7 +95,7 @@ fn expiry_happens_exactly_at_the_boundary_and_only_through_sync() {
     );
     assert_eq!(store.index(), 2);
     assert!(!store.has_ttl_keys());
-    assert!(store.get("/1/k", false, expire).is_err());
+    assert!(store.get("/1/k", Depth::Shallow, expire).is_err());
     assert_eq!(store.stats().expire_count, 1);
     assert_eq!(
         watch.receiver.try_recv().expect("watcher told").action,
@@ -93,13 +107,23 @@ fn expiry_happens_exactly_at_the_boundary_and_only_through_sync() {
 fn each_expired_node_gets_its_own_index_in_expiry_order() {
     let mut store = Store::new();
     store
-        .set("/1/b", false, "b", NOW + 2 * SECOND, false, NOW)
+        .set(
+            "/1/b",
+            NodeValue::File("b"),
+            Expiry::at(NOW + 2 * SECOND),
+            NOW,
+        )
         .expect("set");
     store
-        .set("/1/a", false, "a", NOW + SECOND, false, NOW)
+        .set("/1/a", NodeValue::File("a"), Expiry::at(NOW + SECOND), NOW)
         .expect("set");
     store
-        .set("/1/c", false, "c", NOW + 9 * SECOND, false, NOW)
+        .set(
+            "/1/c",
+            NodeValue::File("c"),
+            Expiry::at(NOW + 9 * SECOND),
+            NOW,
+        )
         .expect("set");
     let events = store.delete_expired_keys(NOW + 5 * SECOND);
     let keys: Vec<(&str, u64)> = events
@@ -114,15 +138,22 @@ fn each_expired_node_gets_its_own_index_in_expiry_order() {
 fn an_expired_directory_takes_its_subtree_with_one_event() {
     let mut store = Store::new();
     store
-        .set("/1/d", true, "", NOW + SECOND, false, NOW)
+        .set("/1/d", NodeValue::Dir, Expiry::at(NOW + SECOND), NOW)
         .expect("dir with ttl");
     store
-        .set("/1/d/child", false, "x", NOW + 100 * SECOND, false, NOW)
+        .set(
+            "/1/d/child",
+            NodeValue::File("x"),
+            Expiry::at(NOW + 100 * SECOND),
+            NOW,
+        )
         .expect("child with ttl");
     store
-        .set("/1/d/sub/deep", false, "y", 0, false, NOW)
+        .set("/1/d/sub/deep", NodeValue::File("y"), Expiry::NEVER, NOW)
         .expect("deep child");
-    let child_watch = store.watch("/1/d/child", false, false, 0).expect("watch");
+    let child_watch = store
+        .watch("/1/d/child", Depth::Shallow, Watching::Once, 0)
+        .expect("watch");
 
     let events = store.delete_expired_keys(NOW + SECOND);
     assert_eq!(events.len(), 1);
@@ -132,7 +163,7 @@ fn an_expired_directory_takes_its_subtree_with_one_event() {
         !store.has_ttl_keys(),
         "the child's TTL went with the subtree"
     );
-    assert!(store.get("/1/d/sub/deep", false, NOW).is_err());
+    assert!(store.get("/1/d/sub/deep", Depth::Shallow, NOW).is_err());
     // A watcher on a child hears of the directory's expiry.
     let heard = child_watch.receiver.try_recv().expect("child watcher told");
     assert_eq!(heard.node.key, "/1/d");
@@ -144,31 +175,35 @@ fn writes_without_a_ttl_make_the_node_permanent() {
     let mut store = Store::new();
     let expire = NOW + 60 * SECOND;
     store
-        .set("/1/k", false, "v", expire, false, NOW)
+        .set("/1/k", NodeValue::File("v"), Expiry::at(expire), NOW)
         .expect("set");
     store
-        .update("/1/k", "v2", 0, false, NOW)
+        .update("/1/k", "v2", Expiry::NEVER, NOW)
         .expect("update without ttl");
     assert!(!store.has_ttl_keys());
     assert_eq!(
-        store.get("/1/k", false, NOW).expect("get").node.expiration,
+        store
+            .get("/1/k", Depth::Shallow, NOW)
+            .expect("get")
+            .node
+            .expiration,
         None
     );
 
     store
-        .update("/1/k", "v3", expire, false, NOW)
+        .update("/1/k", "v3", Expiry::at(expire), NOW)
         .expect("update with ttl");
     assert!(store.has_ttl_keys());
     store
-        .compare_and_swap("/1/k", "v3", 0, "v4", 0, false, NOW)
+        .compare_and_swap("/1/k", "v3", 0, "v4", Expiry::NEVER, NOW)
         .expect("cas without ttl");
     assert!(!store.has_ttl_keys());
 
     store
-        .set("/1/k", false, "v5", expire, false, NOW)
+        .set("/1/k", NodeValue::File("v5"), Expiry::at(expire), NOW)
         .expect("set with ttl");
     store
-        .set("/1/k", false, "v6", 0, false, NOW)
+        .set("/1/k", NodeValue::File("v6"), Expiry::NEVER, NOW)
         .expect("set without ttl");
     assert!(!store.has_ttl_keys());
     assert!(store.delete_expired_keys(expire * 2).is_empty());
@@ -177,12 +212,14 @@ fn writes_without_a_ttl_make_the_node_permanent() {
 #[test]
 fn expiry_times_before_2000_mean_permanent_and_ttl_zero_expires_at_once() {
     let mut store = Store::new();
-    let event = store.set("/1/old", false, "v", 1, false, NOW).expect("set");
+    let event = store
+        .set("/1/old", NodeValue::File("v"), Expiry::at(1), NOW)
+        .expect("set");
     assert_eq!(event.node.expiration, None);
     assert!(!store.has_ttl_keys());
 
     let event = store
-        .set("/1/now", false, "v", NOW, false, NOW)
+        .set("/1/now", NodeValue::File("v"), Expiry::at(NOW), NOW)
         .expect("ttl=0");
     assert_eq!(event.node.expiration, Some(NOW));
     assert_eq!(event.node.ttl, 0);
@@ -194,19 +231,26 @@ fn expiry_times_before_2000_mean_permanent_and_ttl_zero_expires_at_once() {
 fn refresh_keeps_the_value_raises_the_index_and_tells_no_watcher() {
     let mut store = Store::new();
     store
-        .set("/1/k", false, "v", NOW + SECOND, false, NOW)
+        .set("/1/k", NodeValue::File("v"), Expiry::at(NOW + SECOND), NOW)
         .expect("set");
     store
-        .update("/1/u", "", 0, false, NOW)
+        .update("/1/u", "", Expiry::NEVER, NOW)
         .expect_err("update of a missing key");
     store
-        .set("/1/u", false, "uv", NOW + SECOND, false, NOW)
+        .set("/1/u", NodeValue::File("uv"), Expiry::at(NOW + SECOND), NOW)
         .expect("set");
-    let watch = store.watch("/1", true, true, 0).expect("watch");
+    let watch = store
+        .watch("/1", Depth::Recursive, Watching::Stream, 0)
+        .expect("watch");
 
     // set + refresh: the value stays, createdIndex resets, the index rises.
     let e = store
-        .set("/1/k", false, "ignored", NOW + 50 * SECOND, true, NOW)
+        .set(
+            "/1/k",
+            NodeValue::File("ignored"),
+            Expiry::refresh(NOW + 50 * SECOND),
+            NOW,
+        )
         .expect("refresh");
     assert_eq!(e.action, Action::Set);
     assert!(e.refresh);
@@ -215,7 +259,7 @@ fn refresh_keeps_the_value_raises_the_index_and_tells_no_watcher() {
     assert_eq!(e.node.ttl, 50);
     // update + refresh keeps createdIndex.
     let e = store
-        .update("/1/u", "", NOW + 70 * SECOND, true, NOW)
+        .update("/1/u", "", Expiry::refresh(NOW + 70 * SECOND), NOW)
         .expect("refresh");
     assert_eq!(
         (
@@ -231,11 +275,18 @@ fn refresh_keeps_the_value_raises_the_index_and_tells_no_watcher() {
         "refreshes reach no watcher"
     );
     // Nor a watch that starts in the past.
-    let past = store.watch("/1/k", false, false, 3).expect("watch");
+    let past = store
+        .watch("/1/k", Depth::Shallow, Watching::Once, 3)
+        .expect("watch");
     assert!(past.receiver.try_recv().is_err());
     // A refresh of a missing key fails.
     let err = store
-        .set("/1/missing", false, "", NOW + SECOND, true, NOW)
+        .set(
+            "/1/missing",
+            NodeValue::File(""),
+            Expiry::refresh(NOW + SECOND),
+            NOW,
+        )
         .expect_err("refresh of nothing");
     assert_eq!(err.code.number(), 100);
 }

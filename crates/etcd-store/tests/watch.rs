@@ -5,11 +5,12 @@ mod common;
 
 use common::NOW;
 use etcd_api::v2::Action;
+use etcd_store::{Depth, Expiry, NodeValue, Removal, Watching};
 use etcd_store::{HISTORY_CAPACITY, Store, TryRecvError, WATCHER_BUFFER};
 
 fn set(store: &mut Store, key: &str, value: &str) -> u64 {
     store
-        .set(key, false, value, 0, false, NOW)
+        .set(key, NodeValue::File(value), Expiry::NEVER, NOW)
         .expect("set")
         .node
         .modified_index
@@ -19,7 +20,9 @@ fn set(store: &mut Store, key: &str, value: &str) -> u64 {
 fn a_one_shot_watch_gets_the_next_event_then_ends() {
     let mut store = Store::new();
     set(&mut store, "/1/foo", "a");
-    let watch = store.watch("/1/foo", false, false, 0).expect("watch");
+    let watch = store
+        .watch("/1/foo", Depth::Shallow, Watching::Once, 0)
+        .expect("watch");
     assert_eq!(watch.etcd_index, 1);
     assert_eq!(watch.receiver.try_recv(), Err(TryRecvError::Empty));
     set(&mut store, "/1/other", "x");
@@ -40,7 +43,9 @@ fn a_past_wait_index_is_answered_from_the_history() {
     set(&mut store, "/1/foo", "1");
     set(&mut store, "/1/bar", "2");
     set(&mut store, "/1/foo", "3");
-    let watch = store.watch("/1/foo", false, false, 2).expect("watch");
+    let watch = store
+        .watch("/1/foo", Depth::Shallow, Watching::Once, 2)
+        .expect("watch");
     let e = watch.receiver.try_recv().expect("from history");
     assert_eq!(e.node.modified_index, 3);
     assert_eq!(
@@ -54,7 +59,9 @@ fn a_past_wait_index_is_answered_from_the_history() {
         "answered watches are never registered"
     );
     // A future index waits.
-    let later = store.watch("/1/foo", false, false, 10).expect("watch");
+    let later = store
+        .watch("/1/foo", Depth::Shallow, Watching::Once, 10)
+        .expect("watch");
     for i in 4..=10 {
         set(&mut store, "/1/foo", &i.to_string());
     }
@@ -78,7 +85,7 @@ fn a_wait_index_older_than_the_history_is_error_401() {
     let current = store.index();
     let start = current - HISTORY_CAPACITY as u64 + 1;
     let err = store
-        .watch("/1/k", false, false, start - 1)
+        .watch("/1/k", Depth::Shallow, Watching::Once, start - 1)
         .expect_err("too old");
     assert_eq!(err.code.number(), 401);
     assert_eq!(err.code.http_status(), 400);
@@ -91,7 +98,7 @@ fn a_wait_index_older_than_the_history_is_error_401() {
     );
     assert_eq!(err.index, current);
     let ok = store
-        .watch("/1/k", false, false, start)
+        .watch("/1/k", Depth::Shallow, Watching::Once, start)
         .expect("oldest kept");
     assert_eq!(
         ok.receiver.try_recv().expect("event").node.modified_index,
@@ -102,9 +109,15 @@ fn a_wait_index_older_than_the_history_is_error_401() {
 #[test]
 fn recursive_watches_see_descendants_and_plain_ones_do_not() {
     let mut store = Store::new();
-    let plain = store.watch("/1/dir", false, true, 0).expect("watch");
-    let recursive = store.watch("/1/dir", true, true, 0).expect("watch");
-    let root = store.watch("/", true, true, 0).expect("watch");
+    let plain = store
+        .watch("/1/dir", Depth::Shallow, Watching::Stream, 0)
+        .expect("watch");
+    let recursive = store
+        .watch("/1/dir", Depth::Recursive, Watching::Stream, 0)
+        .expect("watch");
+    let root = store
+        .watch("/", Depth::Recursive, Watching::Stream, 0)
+        .expect("watch");
     set(&mut store, "/1/dir/a/b", "x");
     set(&mut store, "/1/dirx", "y");
     assert_eq!(plain.receiver.try_recv(), Err(TryRecvError::Empty));
@@ -130,9 +143,15 @@ fn recursive_watches_see_descendants_and_plain_ones_do_not() {
 #[test]
 fn hidden_keys_reach_direct_watchers_and_history_but_not_live_recursive_watchers() {
     let mut store = Store::new();
-    let recursive = store.watch("/1/d", true, true, 0).expect("watch");
-    let direct = store.watch("/1/d/_h", false, false, 0).expect("watch");
-    let inside_hidden = store.watch("/1/d/_h", true, true, 0).expect("watch");
+    let recursive = store
+        .watch("/1/d", Depth::Recursive, Watching::Stream, 0)
+        .expect("watch");
+    let direct = store
+        .watch("/1/d/_h", Depth::Shallow, Watching::Once, 0)
+        .expect("watch");
+    let inside_hidden = store
+        .watch("/1/d/_h", Depth::Recursive, Watching::Stream, 0)
+        .expect("watch");
     set(&mut store, "/1/d/_h", "secret");
     set(&mut store, "/1/d/_hdir/x", "deeper");
     assert_eq!(recursive.receiver.try_recv(), Err(TryRecvError::Empty));
@@ -145,7 +164,9 @@ fn hidden_keys_reach_direct_watchers_and_history_but_not_live_recursive_watchers
         "/1/d/_h"
     );
     // The history scan does not filter hidden keys.
-    let past = store.watch("/1/d", true, false, 1).expect("watch");
+    let past = store
+        .watch("/1/d", Depth::Recursive, Watching::Once, 1)
+        .expect("watch");
     assert_eq!(
         past.receiver.try_recv().expect("from history").node.key,
         "/1/d/_h"
@@ -155,7 +176,9 @@ fn hidden_keys_reach_direct_watchers_and_history_but_not_live_recursive_watchers
 #[test]
 fn a_stream_watch_gets_every_event_but_only_one_from_the_history() {
     let mut store = Store::new();
-    let stream = store.watch("/1/s", false, true, 0).expect("watch");
+    let stream = store
+        .watch("/1/s", Depth::Shallow, Watching::Stream, 0)
+        .expect("watch");
     for i in 0..3 {
         set(&mut store, "/1/s", &i.to_string());
     }
@@ -169,7 +192,9 @@ fn a_stream_watch_gets_every_event_but_only_one_from_the_history() {
         "still open"
     );
     // etcd quirk: a stream whose wait index is in the history gets that one event, then nothing.
-    let from_past = store.watch("/1/s", false, true, 1).expect("watch");
+    let from_past = store
+        .watch("/1/s", Depth::Shallow, Watching::Stream, 1)
+        .expect("watch");
     assert_eq!(
         from_past
             .receiver
@@ -187,9 +212,15 @@ fn a_stream_watch_gets_every_event_but_only_one_from_the_history() {
 fn deleting_a_directory_tells_watchers_of_everything_in_it() {
     let mut store = Store::new();
     set(&mut store, "/1/wd/child", "c");
-    let on_child = store.watch("/1/wd/child", false, false, 0).expect("watch");
-    let stream_on_dir = store.watch("/1/wd", false, true, 0).expect("watch");
-    let e = store.delete("/1/wd", true, true, NOW).expect("delete");
+    let on_child = store
+        .watch("/1/wd/child", Depth::Shallow, Watching::Once, 0)
+        .expect("watch");
+    let stream_on_dir = store
+        .watch("/1/wd", Depth::Shallow, Watching::Stream, 0)
+        .expect("watch");
+    let e = store
+        .delete("/1/wd", Removal::Recursive, NOW)
+        .expect("delete");
     assert_eq!(
         e.without_prefix("/1").to_json(),
         r#"{"action":"delete","node":{"key":"/wd","dir":true,"modifiedIndex":2,"createdIndex":1},"prevNode":{"key":"/wd","dir":true,"modifiedIndex":1,"createdIndex":1}}"#
@@ -209,7 +240,9 @@ fn deleting_a_directory_tells_watchers_of_everything_in_it() {
         "/1/wd"
     );
     // The history matches a deleted directory by plain string prefix: /1/wd matches a watch on /1/wdx.
-    let prefix_quirk = store.watch("/1/wdx", false, false, 2).expect("watch");
+    let prefix_quirk = store
+        .watch("/1/wdx", Depth::Shallow, Watching::Once, 2)
+        .expect("watch");
     assert_eq!(
         prefix_quirk
             .receiver
@@ -224,7 +257,9 @@ fn deleting_a_directory_tells_watchers_of_everything_in_it() {
 #[test]
 fn a_watcher_that_falls_behind_is_dropped() {
     let mut store = Store::new();
-    let slow = store.watch("/1/k", false, true, 0).expect("watch");
+    let slow = store
+        .watch("/1/k", Depth::Shallow, Watching::Stream, 0)
+        .expect("watch");
     for i in 0..=WATCHER_BUFFER {
         set(&mut store, "/1/k", &i.to_string());
     }
@@ -247,7 +282,7 @@ fn abandoned_watchers_are_removed() {
     let watches: Vec<_> = (0..50)
         .map(|i| {
             store
-                .watch(&format!("/1/k{i}"), false, false, 0)
+                .watch(&format!("/1/k{i}"), Depth::Shallow, Watching::Once, 0)
                 .expect("watch")
         })
         .collect();
@@ -258,12 +293,19 @@ fn abandoned_watchers_are_removed() {
     for i in 0..10_000 {
         drop(
             store
-                .watch(&format!("/1/churn{i}"), true, true, 0)
+                .watch(
+                    &format!("/1/churn{i}"),
+                    Depth::Recursive,
+                    Watching::Stream,
+                    0,
+                )
                 .expect("watch"),
         );
     }
     assert_eq!(store.stats().watchers, 0);
-    let kept = store.watch("/1/k", false, false, 0).expect("watch");
+    let kept = store
+        .watch("/1/k", Depth::Shallow, Watching::Once, 0)
+        .expect("watch");
     set(&mut store, "/1/k", "v");
     assert!(kept.receiver.try_recv().is_ok());
 }
@@ -271,7 +313,9 @@ fn abandoned_watchers_are_removed() {
 #[test]
 fn a_watch_can_be_awaited() {
     let mut store = Store::new();
-    let watch = store.watch("/1/k", false, false, 0).expect("watch");
+    let watch = store
+        .watch("/1/k", Depth::Shallow, Watching::Once, 0)
+        .expect("watch");
     set(&mut store, "/1/k", "v");
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
@@ -285,8 +329,12 @@ fn a_watch_can_be_awaited() {
 #[test]
 fn stats_count_live_watchers_through_a_shared_borrow() {
     let mut store = etcd_store::Store::new();
-    let kept = store.watch("/1/a", false, true, 0).expect("watch");
-    let dropped = store.watch("/1/b", false, true, 0).expect("watch");
+    let kept = store
+        .watch("/1/a", Depth::Shallow, Watching::Stream, 0)
+        .expect("watch");
+    let dropped = store
+        .watch("/1/b", Depth::Shallow, Watching::Stream, 0)
+        .expect("watch");
     drop(dropped);
     // `stats` takes `&self`: readers get it under the server's read lock, without sweeping the hub.
     let shared: &etcd_store::Store = &store;

@@ -2,6 +2,7 @@
 //! like a fresh single-member etcd.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use etcd_store::{Depth, Expiry, Naming, NodeValue};
 use std::collections::BTreeMap;
 
 use etcd_api::v2::{Error, Event, Method, Request};
@@ -19,9 +20,8 @@ pub fn bootstrapped() -> Store {
     store
         .create(
             &format!("{id}/raftAttributes"),
-            false,
-            r#"{"peerURLs":["http://127.0.0.1:2380"]}"#,
-            false,
+            NodeValue::File(r#"{"peerURLs":["http://127.0.0.1:2380"]}"#),
+            Naming::AtPath,
             0,
             NOW,
         )
@@ -29,15 +29,13 @@ pub fn bootstrapped() -> Store {
     store
         .set(
             &format!("{id}/attributes"),
-            false,
-            r#"{"name":"default","clientURLs":[]}"#,
-            0,
-            false,
+            NodeValue::File(r#"{"name":"default","clientURLs":[]}"#),
+            Expiry::NEVER,
             NOW,
         )
         .expect("attributes");
     store
-        .set("/0/version", false, "3.4.0", 0, false, NOW)
+        .set("/0/version", NodeValue::File("3.4.0"), Expiry::NEVER, NOW)
         .expect("version");
     store
 }
@@ -78,7 +76,7 @@ pub fn call(
 ) -> (u16, String) {
     let req = request(method, key, params);
     let result: Result<Event, Error> = if method == "GET" {
-        store.get(&req.path, req.recursive, NOW)
+        store.get(&req.path, Depth::recursive_if(req.recursive), NOW)
     } else {
         match store.apply(&req, NOW) {
             Ok(Applied::Write(event)) => Ok((*event).clone()),
