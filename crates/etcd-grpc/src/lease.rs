@@ -95,6 +95,11 @@ impl Lease for LeaseService {
                 let next = tokio::select! {
                     next = requests.message() => next,
                     () = out.closed() => break tonic::Code::Ok,
+                    // The member stops: Unavailable, so that clients renew through another member.
+                    () = server.shutting_down() => {
+                        let _ = out.send(Err(status(etcd_server::V3Error::Stopped))).await;
+                        break tonic::Code::Unavailable;
+                    }
                 };
                 let ask = match next {
                     Ok(Some(ask)) => ask,

@@ -6,6 +6,8 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use etcd_api::v2::Backend;
 use etcd_proto::etcdserverpb::auth_server::AuthServer;
@@ -115,25 +117,29 @@ pub fn services(server: Arc<Server>, options: &ClientOptions) -> Routes {
         .add_service(auth)
 }
 
-/// Serves gRPC (`routes`) and the v2 API (`backend`) on `listener` until the task is dropped.
+/// Serves gRPC (`routes`) and the v2 API (`backend`) on `listener` until `shutdown` is cancelled; then each
+/// connection finishes what it is answering (HTTP/2 connections are sent GOAWAY; streams such as watches are
+/// cut after [`etcd_tls::CONNECTION_GRACE`]), and this returns once every connection has ended.
 pub async fn serve_clients(
     listener: impl Into<etcd_tls::Bound> + Send + 'static,
     tls: Option<etcd_tls::TlsAcceptor>,
     routes: Routes,
     backend: Arc<dyn Backend>,
     options: ClientOptions,
+    shutdown: CancellationToken,
 ) {
     let tls = tls.map(|t| t.with_alpn(&[b"h2", b"http/1.1"]));
     let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
-    loop {
-        let accepted = listener.accept().await;
-        let (routes, backend, tls, options) = (
+    let connections = TaskTracker::new();
+    while let Some(accepted) = listener.accept_until(&shutdown).await {
+        let (routes, backend, tls, options, shutdown) = (
             routes.clone(),
             backend.clone(),
             tls.clone(),
             options.clone(),
+            shutdown.clone(),
         );
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _permit = accepted.permit;
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // Header names as Go writes them, for v2 clients that compare them exactly.
@@ -144,15 +150,8 @@ pub async fn serve_clients(
                 .max_concurrent_streams(options.max_concurrent_streams)
                 .keep_alive_interval(Some(options.keepalive_interval))
                 .keep_alive_timeout(options.keepalive_timeout);
-            let stream = match tls {
-                None => etcd_tls::MaybeTls::Plain(accepted.stream),
-                Some(tls) => match tls.accept_either(accepted.stream).await {
-                    Ok(stream) => stream,
-                    Err(e) => {
-                        tracing::debug!("TLS handshake failed: {e}");
-                        return;
-                    }
-                },
+            let Some(stream) = etcd_tls::handshake(accepted.stream, tls.as_ref()).await else {
+                return;
             };
             let common_name = stream.client_common_name().map(ClientCommonName);
             // A JSON request may spell its message out at twice its size (base64, names) and more.
@@ -163,14 +162,17 @@ pub async fn serve_clients(
                 }
                 answer(routes.clone(), backend.clone(), request, json_limit)
             });
-            let result = builder
-                .serve_connection(TokioIo::new(LenientAuthority::new(stream)), service)
-                .await;
-            if let Err(e) = result {
+            let connection =
+                builder.serve_connection(TokioIo::new(LenientAuthority::new(stream)), service);
+            let finished =
+                etcd_tls::serve_until(connection, &shutdown, |c| c.graceful_shutdown()).await;
+            if let Some(Err(e)) = finished {
                 tracing::debug!("client connection ended: {e}");
             }
         });
     }
+    connections.close();
+    connections.wait().await;
 }
 
 type Answer = hyper::Response<Either<tonic::body::Body, etcd_http::ResponseBody>>;

@@ -169,6 +169,12 @@ impl Session {
                 },
                 // The client went away.
                 () = self.out.closed() => Err(Closed),
+                // The member stops: Unavailable, so that clients watch on through another member.
+                () = self.server.shutting_down() => {
+                    let stopped = crate::status::status(etcd_server::V3Error::Stopped);
+                    let _ = self.out.send(Err(stopped)).await;
+                    Err(Closed)
+                }
                 Some(message) = events.recv() => self.deliver(message).await,
                 _ = progress.tick() => self.notify_progress().await,
                 _ = store_check.tick() => {

@@ -11,7 +11,10 @@
 //! ```no_run
 //! # async fn run(backend: std::sync::Arc<dyn etcd_http::Backend>) -> std::io::Result<()> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
-//! let server = etcd_http::serve(listener, None, backend);
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let server = etcd_http::serve(listener, None, backend, shutdown.clone());
+//! tokio::signal::ctrl_c().await?;
+//! shutdown.cancel(); // no new connections; the requests in flight are answered
 //! server.await.ok();
 //! # Ok(())
 //! # }
@@ -30,7 +33,7 @@ mod v2auth;
 pub use crate::{
     respond::ResponseBody,
     router::{add_cors, route, route_peer},
-    serve::{serve, serve_connection, serve_forever},
+    serve::{serve, serve_connection, serve_until},
 };
 /// The server behind the API, defined with the v2 types so the server need not know this crate.
 pub use etcd_api::v2::{Backend, BoxFuture, EventStream, Member, MemberError, RaftPosition};

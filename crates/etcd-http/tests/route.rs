@@ -120,7 +120,9 @@ fn serve() -> std::net::SocketAddr {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             let backend: Arc<dyn Backend> = Arc::new(Fake(Mutex::new(Store::new())));
-            etcd_http::serve_forever(listener, None, backend).await;
+            // Runs until the test process ends.
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            etcd_http::serve_until(listener, None, backend, shutdown).await;
         });
     });
     rx.recv().unwrap()

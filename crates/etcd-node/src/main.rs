@@ -15,6 +15,7 @@ mod peer;
 mod proxy_mode;
 #[cfg(test)]
 mod reference;
+mod serving;
 mod snapshot_command;
 mod tls;
 mod v3_proxy_command;
@@ -142,7 +143,7 @@ async fn serve(flags: flags::Flags) -> Result<()> {
         let proxy = proxy_mode::start(&flags).await?;
         wait_for_signal().await;
         tracing::info!("received a shutdown signal, stopping the proxy");
-        proxy.shutdown();
+        proxy.shutdown().await;
         return Ok(());
     }
     let member = member::start(&flags).await?;

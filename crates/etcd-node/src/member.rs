@@ -10,20 +10,31 @@ use etcd_server::{Running, ServerConfig};
 
 use crate::cluster::{own_member, parse_initial_cluster, parse_urls};
 use crate::flags::Flags;
+use crate::serving::Serving;
+
+/// How long the client ports may take to answer what they are answering at shutdown.
+const CLIENT_DRAIN: Duration = Duration::from_secs(10);
 
 /// A running member and the tasks serving its ports.
 pub struct Member {
     pub running: Running,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The client ports' accept loops (each waits for its connections before it ends).
+    clients: Serving,
+    /// The peer ports'.
+    peers: Serving,
 }
 
 impl Member {
-    /// Stops accepting connections, then stops the member (which lets the requests in flight finish).
+    /// The shutdown written down in ARCHITECTURE.md: the client ports stop accepting and finish the requests in
+    /// flight (their proposals still reach the peers), then the member stops (its last proposals drained, its
+    /// duties stopped, raft and the stores closed), then the peer ports stop.
     pub async fn shutdown(self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        // Watches and keepalives end now, as etcd ends them, instead of holding their connections open.
+        self.running.server.begin_shutdown();
+        self.clients.stop(CLIENT_DRAIN).await;
         self.running.shutdown().await;
+        // Raft is stopped: nothing on the peer ports holds a client's request, so they are not waited for.
+        self.peers.signal();
     }
 }
 
@@ -165,12 +176,13 @@ pub async fn start(flags: &Flags) -> Result<Member> {
     let running = etcd_server::start(config, transport)?;
     let server = running.server.clone();
 
-    let mut tasks = Vec::new();
+    let peers = Serving::new();
     for (listener, (_, urls)) in peer_listeners.into_iter().zip(&peer_ports) {
-        tasks.push(crate::peer::serve(
+        peers.tasks.spawn(crate::peer::serve(
             listener,
             crate::tls::TlsSetup::acceptor_for_port(&tls.peer, urls),
             server.clone(),
+            peers.shutdown.clone(),
         ));
     }
     let client_acceptors: Vec<_> = client_ports
@@ -188,32 +200,32 @@ pub async fn start(flags: &Flags) -> Result<Member> {
         server.ready().await;
         if let Err(e) = server.initial_corruption_check().await {
             running.shutdown().await;
-            for task in &tasks {
-                task.abort();
-            }
+            peers.signal();
             bail!("{e}");
         }
     }
     // Clients are served once the member is ready, as etcd does: reads then see everything replayed.
     let routes = etcd_grpc::services(server.clone(), &options);
-    tasks.push(tokio::spawn(async move {
-        server.ready().await;
-        let mut loops = tokio::task::JoinSet::new();
-        for (listener, acceptor) in client_listeners.into_iter().zip(client_acceptors) {
-            loops.spawn(etcd_grpc::serve_clients(
-                listener,
-                acceptor,
-                routes.clone(),
-                server.clone(),
-                options.clone(),
-            ));
-        }
-        while loops.join_next().await.is_some() {}
-    }));
+    let clients = Serving::new();
+    for (listener, acceptor) in client_listeners.into_iter().zip(client_acceptors) {
+        let (server, routes, options) = (server.clone(), routes.clone(), options.clone());
+        let shutdown = clients.shutdown.clone();
+        clients.tasks.spawn(async move {
+            tokio::select! {
+                _ = server.ready() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            etcd_grpc::serve_clients(listener, acceptor, routes, server, options, shutdown).await;
+        });
+    }
     for url in &listen_client {
         tracing::info!("serving client requests on {url}");
     }
-    Ok(Member { running, tasks })
+    Ok(Member {
+        running,
+        clients,
+        peers,
+    })
 }
 
 /// Binds a listener for each port (an address and the URLs it serves): a TCP port, or a Unix socket (its file

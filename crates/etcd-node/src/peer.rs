@@ -6,29 +6,33 @@ use etcd_http::{Backend, ResponseBody};
 use etcd_server::Server;
 use http_body_util::BodyExt;
 use hyper::{Request, Response};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// Serves the peer port on `listener` until the task is aborted.
-pub fn serve(
+/// Serves the peer port on `listener` until `shutdown` is cancelled and its connections have ended.
+pub async fn serve(
     listener: impl Into<etcd_tls::Bound> + Send + 'static,
     tls: Option<etcd_tls::TlsAcceptor>,
     server: Arc<Server>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
-        loop {
-            let accepted = listener.accept().await;
-            let server = server.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let _permit = accepted.permit;
-                let service = hyper::service::service_fn(move |request| {
-                    let server = server.clone();
-                    async move { Ok::<_, std::convert::Infallible>(answer(request, server).await) }
-                });
-                etcd_http::serve_connection(accepted.stream, tls.as_ref(), service).await;
+    shutdown: CancellationToken,
+) {
+    let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
+    let connections = TaskTracker::new();
+    while let Some(accepted) = listener.accept_until(&shutdown).await {
+        let server = server.clone();
+        let tls = tls.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let _permit = accepted.permit;
+            let service = hyper::service::service_fn(move |request| {
+                let server = server.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(request, server).await) }
             });
-        }
-    })
+            etcd_http::serve_connection(accepted.stream, tls.as_ref(), service, &shutdown).await;
+        });
+    }
+    connections.close();
+    connections.wait().await;
 }
 
 async fn answer(

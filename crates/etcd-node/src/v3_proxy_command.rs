@@ -6,6 +6,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+use crate::serving::Serving;
+
+/// How long a proxy's connections may take to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// etcd's v3 gRPC proxy.
 #[derive(Debug, Parser)]
 #[command(name = "etcd-node grpc-proxy")]
@@ -148,19 +153,24 @@ pub async fn grpc_proxy(args: Vec<std::ffi::OsString>) -> Result<()> {
         if server_tls.is_some() { "TLS" } else { "plain" },
         args.endpoints
     );
-    let mut tasks = vec![tokio::spawn(proxy.clone().serve(listener, server_tls))];
+    let serving = Serving::new();
+    serving.tasks.spawn(
+        proxy
+            .clone()
+            .serve(listener, server_tls, serving.shutdown.clone()),
+    );
     if !args.metrics_addr.is_empty() {
         let addr = args.metrics_addr.trim_start_matches("http://");
         let metrics = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listen on {addr} for /metrics"))?;
-        tasks.push(tokio::spawn(proxy.serve_metrics(metrics)));
+        serving
+            .tasks
+            .spawn(proxy.serve_metrics(metrics, serving.shutdown.clone()));
     }
     crate::wait_for_signal().await;
     tracing::info!("received a shutdown signal, stopping the grpc-proxy");
-    for task in tasks {
-        task.abort();
-    }
+    serving.stop(DRAIN).await;
     Ok(())
 }
 
@@ -211,10 +221,13 @@ pub async fn gateway(args: Vec<std::ffi::OsString>) -> Result<()> {
         gateway.endpoints(),
         args.listen_addr
     );
-    let serving = tokio::spawn(gateway.serve(listener));
+    let serving = Serving::new();
+    serving
+        .tasks
+        .spawn(gateway.serve(listener, serving.shutdown.clone()));
     crate::wait_for_signal().await;
     tracing::info!("received a shutdown signal, stopping the gateway");
-    serving.abort();
+    serving.stop(DRAIN).await;
     Ok(())
 }
 

@@ -46,14 +46,21 @@ pub use crate::{
     tcp_gateway::TcpGateway,
 };
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use crate::endpoints::Endpoints;
 use crate::members::PeerClient;
 use crate::proxy::{Proxy, refresh_forever};
 
+/// How long the proxy's connections may take to finish at shutdown.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A running proxy; its tasks stop with [`RunningProxy::shutdown`].
 pub struct RunningProxy {
     proxy: Arc<Proxy>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl RunningProxy {
@@ -62,10 +69,15 @@ impl RunningProxy {
         self.proxy.endpoints.all()
     }
 
-    /// Stops listening and refreshing.
-    pub fn shutdown(&self) {
-        for task in &self.tasks {
-            task.abort();
+    /// Stops listening and refreshing, and lets the requests in flight be answered (10 s at most).
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(DRAIN, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("proxy: connections still open after {DRAIN:?}; closing them");
         }
     }
 }
@@ -96,28 +108,39 @@ pub fn start(
     let endpoints = Arc::new(Endpoints::new(peer_urls, config.failure_wait));
     let peers = PeerClient::new(config.peer_tls.clone());
     let proxy = Arc::new(Proxy::new(config, endpoints));
-    let mut tasks = vec![tokio::spawn(refresh_forever(proxy.clone(), peers))];
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let refresh = refresh_forever(proxy.clone(), peers);
+    let stop = shutdown.clone();
+    tasks.spawn(async move { stop.run_until_cancelled(refresh).await });
     for (listener, tls) in listeners {
-        tasks.push(tokio::spawn(accept_forever(listener, tls, proxy.clone())));
+        tasks.spawn(accept_until(listener, tls, proxy.clone(), shutdown.clone()));
     }
-    Ok(RunningProxy { proxy, tasks })
+    Ok(RunningProxy {
+        proxy,
+        shutdown,
+        tasks,
+    })
 }
 
-async fn accept_forever(
+async fn accept_until(
     listener: etcd_tls::Bound,
     tls: Option<etcd_tls::TlsAcceptor>,
     proxy: Arc<Proxy>,
+    shutdown: CancellationToken,
 ) {
     let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
-    loop {
-        let etcd_tls::Accepted {
-            stream,
-            remote,
-            permit,
-        } = listener.accept().await;
+    let connections = TaskTracker::new();
+    while let Some(etcd_tls::Accepted {
+        stream,
+        remote,
+        permit,
+    }) = listener.accept_until(&shutdown).await
+    {
         let proxy = proxy.clone();
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
             let _permit = permit;
             let service = hyper::service::service_fn(move |request| {
                 let proxy = proxy.clone();
@@ -127,13 +150,16 @@ async fn accept_forever(
                 return;
             };
             // Header names as Go writes them, as the members' own v2 answers have them.
-            let result = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .title_case_headers(true)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = result {
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let finished =
+                etcd_tls::serve_until(connection, &shutdown, |c| c.graceful_shutdown()).await;
+            if let Some(Err(e)) = finished {
                 tracing::debug!("proxy connection ended: {e}");
             }
         });
     }
+    connections.close();
+    connections.wait().await;
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
@@ -45,17 +47,22 @@ impl TcpGateway {
         self.endpoints.iter().map(|(e, _)| e.clone()).collect()
     }
 
-    /// Accepts clients on `listener` and joins each to an endpoint, until the task is dropped.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+    /// Accepts clients on `listener` and joins each to an endpoint, until `shutdown` is cancelled; the joined
+    /// connections then have [`etcd_tls::CONNECTION_GRACE`] to end before they are cut.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
         let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
-        loop {
-            let accepted = listener.accept().await;
+        let connections = TaskTracker::new();
+        while let Some(accepted) = listener.accept_until(&shutdown).await {
             let gateway = self.clone();
-            tokio::spawn(async move {
-                gateway.join(accepted.stream).await;
-                drop(accepted.permit);
+            let shutdown = shutdown.clone();
+            connections.spawn(async move {
+                let _permit = accepted.permit;
+                // Bytes are relayed as they come: there is no request boundary to finish at.
+                etcd_tls::serve_until(gateway.join(accepted.stream), &shutdown, |_| {}).await;
             });
         }
+        connections.close();
+        connections.wait().await;
     }
 
     async fn join(&self, mut client: etcd_tls::Conn) {

@@ -82,7 +82,7 @@ fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), St
     *server.auth.store.write() = crate::auth::load(&server.mvcc()).map_err(|e| {
         format!("cannot restore the users and roles of the snapshot at index {index}: {e}")
     })?;
-    server.position.set(index, term);
+    server.raft_view.set_applied(index, term);
     Ok(())
 }
 
@@ -140,7 +140,8 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
                     Applies::V2(request) => {
                         let result = state.store.apply(&request, decoded.proposed_at);
                         server
-                            .counters
+                            .metrics
+                            .v2
                             .proposals_applied
                             .fetch_add(1, Ordering::Relaxed);
                         match result {
@@ -167,7 +168,8 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
                             v3.apply(id, &decoded.caller, request, e.index, &mut answers)?;
                         }
                         server
-                            .counters
+                            .metrics
+                            .v2
                             .proposals_applied
                             .fetch_add(1, Ordering::Relaxed);
                     }
@@ -192,10 +194,11 @@ fn apply_entries(server: &Server, entries: Vec<CommittedEntry>) -> Result<(u64, 
         state.applied = e.index;
         last = Some((e.index, e.term));
         server
-            .counters
+            .metrics
+            .v2
             .proposals_committed
             .fetch_add(1, Ordering::Relaxed);
-        server.position.set(e.index, e.term);
+        server.raft_view.set_applied(e.index, e.term);
     }
     if let (Some(mut batch), Some((index, term))) = (batch, last) {
         batch.set_consistent_index(index, term);
@@ -226,7 +229,7 @@ impl V3Apply<'_, '_> {
         answers: &mut Answers,
     ) -> Result<(), String> {
         let server = self.server;
-        let counters = &server.v3_counters;
+        let counters = &server.metrics.v3;
         let count = |c: &std::sync::atomic::AtomicU64| {
             c.fetch_add(1, Ordering::Relaxed);
         };
@@ -380,9 +383,7 @@ fn follow_member_change(server: &Server, change: &etcd_raft::MemberChange) {
     if change.node_id == server.id {
         if change.kind == MemberChangeKind::RemoveMember {
             tracing::warn!("this member was removed from the cluster; shutting down");
-            server
-                .stop
-                .send_replace(Some(crate::server::StopReason::Removed));
+            server.lifecycle.stop(crate::server::StopReason::Removed);
         }
         return;
     }

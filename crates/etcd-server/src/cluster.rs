@@ -172,7 +172,7 @@ impl Server {
         if !raft.learners.contains(&id) {
             return Err(V3Error::MemberNotLearner);
         }
-        if self.strict_reconfig {
+        if self.policy.strict_reconfig {
             // etcd's rule: the voting members started, with the learner, are a quorum of the cluster after.
             let voters: Vec<_> = members
                 .iter()
@@ -199,7 +199,7 @@ impl Server {
     /// Hands a promotion to the leader over the peer port; its error comes back as its text.
     async fn promote_through(&self, leader: u64, id: u64) -> Result<(), V3Error> {
         let path = format!("{PROMOTE_PATH}{id}");
-        let timeout = self.request_timeout + Duration::from_secs(1);
+        let timeout = self.limits.request_timeout + Duration::from_secs(1);
         match self.transport.call_peer(leader, &path, timeout).await {
             Ok((200, _)) => Ok(()),
             Ok((_, body)) => {
@@ -219,7 +219,7 @@ impl Server {
 
     /// Whether this member is a learner, as of the membership applied so far.
     pub fn is_learner(&self) -> bool {
-        self.learner.load(std::sync::atomic::Ordering::Relaxed)
+        self.raft_view.is_learner()
     }
 }
 
@@ -230,7 +230,6 @@ impl Server {
         let learner = crate::members::records(store)
             .iter()
             .any(|(m, learner)| m.id == self.id && *learner);
-        self.learner
-            .store(learner, std::sync::atomic::Ordering::Relaxed);
+        self.raft_view.set_learner(learner);
     }
 }

@@ -73,7 +73,7 @@ impl Server {
         for member in self.members().into_iter().filter(|m| m.id != self.id) {
             match self
                 .transport
-                .call_peer(member.id, &path, self.request_timeout)
+                .call_peer(member.id, &path, self.limits.request_timeout)
                 .await
             {
                 Ok((200, body)) => match parse_peer_hash(member.id, &body) {

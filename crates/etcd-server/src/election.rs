@@ -155,7 +155,14 @@ impl Server {
         let (tx, rx) = mpsc::channel(16);
         let server = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = observe(&server, &caller, &prefix_of(&req.name), &tx).await {
+            let prefix = prefix_of(&req.name);
+            let observing = observe(&server, &caller, &prefix, &tx);
+            // Ends when the member shuts down, as the other long-lived streams do.
+            let ended = tokio::select! {
+                ended = observing => ended,
+                () = server.shutting_down() => Err(V3Error::Stopped),
+            };
+            if let Err(e) = ended {
                 let _ = tx.send(Err(e)).await;
             }
         });

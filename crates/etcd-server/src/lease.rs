@@ -407,7 +407,7 @@ pub(crate) async fn renewer(server: Arc<Server>) {
 /// could outlast the leases it renews: after two election timeouts without an outcome it is proposed again
 /// (renewing a lease twice is harmless).
 async fn renew(server: &Server, request: LeaseRenewRequest) -> Result<V3Response, V3Error> {
-    let deadline = Instant::now() + server.request_timeout;
+    let deadline = Instant::now() + server.limits.request_timeout;
     let attempt = server.leases.election_timeout * 2;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -495,7 +495,8 @@ async fn propose_expiries(server: &Server, now: Instant) {
         return;
     }
     // A leader cut off from the quorum (or already replaced) must not decide anything: confirm first.
-    let confirmed = tokio::time::timeout(server.request_timeout, server.raft.read_index()).await;
+    let confirmed =
+        tokio::time::timeout(server.limits.request_timeout, server.raft.read_index()).await;
     if !matches!(confirmed, Ok(Ok(_))) {
         return;
     }

@@ -62,7 +62,7 @@ impl Server {
         self.raft
             .transfer_leader(req.target_id)
             .map_err(|_| V3Error::Stopped)?;
-        let moved = tokio::time::timeout(self.request_timeout, async {
+        let moved = tokio::time::timeout(self.limits.request_timeout, async {
             while changes.borrow_and_update().leader != req.target_id {
                 if changes.changed().await.is_err() {
                     return false;

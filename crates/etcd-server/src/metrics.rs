@@ -7,13 +7,82 @@ use etcd_api::v2::Backend;
 use etcd_raft::Role;
 
 use crate::server::Server;
+use std::sync::atomic::AtomicU64;
+
+/// Writes more Prometheus text into `/metrics` (the gRPC layer's counters).
+pub type MetricSource = Box<dyn Fn(&mut String) + Send + Sync>;
+
+/// The member's counters, and the other layers' metric sources.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub(crate) v2: Counters,
+    pub(crate) v3: V3Counters,
+    pub(crate) sources: parking_lot::RwLock<Vec<MetricSource>>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) proposals_committed: AtomicU64,
+    pub(crate) proposals_applied: AtomicU64,
+    pub(crate) proposals_failed: AtomicU64,
+    pub(crate) proposals_pending: AtomicU64,
+    /// Told when the last pending proposal ends, for the drain at shutdown.
+    pub(crate) no_proposals_pending: tokio::sync::Notify,
+    pub(crate) leader_changes: AtomicU64,
+}
+
+impl Counters {
+    /// Counts a proposal as pending (`etcd_server_proposals_pending`) until the guard is dropped, however its
+    /// wait ends (answered, timed out, or the client gone).
+    pub(crate) fn pending_proposal(&self) -> PendingProposal<'_> {
+        self.proposals_pending.fetch_add(1, Ordering::Relaxed);
+        PendingProposal(self)
+    }
+
+    /// Resolves once no proposal is pending.
+    pub(crate) async fn no_proposals_pending(&self) {
+        loop {
+            let notified = self.no_proposals_pending.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the count is read, so a proposal that ends in between still wakes us.
+            notified.as_mut().enable();
+            if self.proposals_pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A pending proposal; see [`Counters::pending_proposal`].
+pub(crate) struct PendingProposal<'a>(&'a Counters);
+
+impl Drop for PendingProposal<'_> {
+    fn drop(&mut self) {
+        if self.0.proposals_pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.no_proposals_pending.notify_waiters();
+        }
+    }
+}
+
+/// Counters of the v3 paths for `/metrics`.
+#[derive(Default)]
+pub(crate) struct V3Counters {
+    pub(crate) puts: AtomicU64,
+    pub(crate) deletes: AtomicU64,
+    pub(crate) ranges: AtomicU64,
+    pub(crate) txns: AtomicU64,
+    pub(crate) watch_streams: AtomicU64,
+    pub(crate) events_sent: AtomicU64,
+}
 
 pub(crate) fn render(server: &Server) -> String {
-    let status = server.cached_status();
+    let status = server.raft_view.status();
     let leadership = server.raft.leadership();
     let has_leader = leadership.leader != 0;
     let is_leader = leadership.role == Role::Leader;
-    let c = &server.counters;
+    let c = &server.metrics.v2;
     let stats = server.store_stats();
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
@@ -77,7 +146,7 @@ pub(crate) fn render(server: &Server) -> String {
         stats.expire_count,
     );
     let mvcc = server.mvcc();
-    let v3 = &server.v3_counters;
+    let v3 = &server.metrics.v3;
     gauge(
         "etcd_debugging_mvcc_current_revision",
         "The current revision of store.",
@@ -184,7 +253,7 @@ pub(crate) fn render(server: &Server) -> String {
         server.auth.store.read().revision(),
     );
     lease_ttls(&mut out, leases);
-    for render in server.metric_sources.read().iter() {
+    for render in server.metrics.sources.read().iter() {
         render(&mut out);
     }
     if let Some(status) = &status {
@@ -262,5 +331,44 @@ mod tests {
         assert_eq!(super::go_float(1_048_576), "1.048576e+06");
         assert_eq!(super::go_float(8_388_608), "8.388608e+06");
         assert_eq!(super::go_float(1_000_000), "1e+06");
+    }
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_proposal_whose_wait_is_dropped_is_no_longer_pending() {
+        let counters = Counters::default();
+        let guard = counters.pending_proposal();
+        {
+            // The wait of a client that went away: dropped before it was answered.
+            let _second = counters.pending_proposal();
+            assert_eq!(counters.proposals_pending.load(Ordering::Relaxed), 2);
+        }
+        assert_eq!(counters.proposals_pending.load(Ordering::Relaxed), 1);
+        let drained = counters.no_proposals_pending();
+        let mut drained = std::pin::pin!(drained);
+        assert!(
+            futures_poll_once(drained.as_mut()).await.is_none(),
+            "one is still pending"
+        );
+        drop(guard);
+        tokio::time::timeout(std::time::Duration::from_secs(10), drained)
+            .await
+            .expect("the drain ends with the last proposal");
+    }
+
+    /// Polls `f` once.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(out) => Some(out),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }

@@ -65,8 +65,26 @@ const KV_OVERHEAD: u64 = 256;
 /// etcd's estimate of what storing a lease costs.
 pub(crate) const LEASE_OVERHEAD: u64 = 64;
 
+/// `--quota-backend-bytes` and the backend file's size, measured at most every 100 ms for the check.
+#[derive(Debug)]
+pub(crate) struct BackendQuota {
+    /// The quota in bytes; `None` when disabled.
+    limit: Option<u64>,
+    size: SizeCache,
+}
+
+impl BackendQuota {
+    /// The quota a `--quota-backend-bytes` value means (logged as etcd logs it).
+    pub(crate) fn new(flag: i64) -> BackendQuota {
+        BackendQuota {
+            limit: resolve(flag),
+            size: SizeCache::default(),
+        }
+    }
+}
+
 /// The quota a `--quota-backend-bytes` value means, logged as etcd logs it.
-pub(crate) fn resolve(flag: i64) -> Option<u64> {
+fn resolve(flag: i64) -> Option<u64> {
     match flag {
         f if f < 0 => {
             tracing::warn!(quota_size_bytes = f, "disabled backend quota");
@@ -116,13 +134,13 @@ impl Server {
     /// Refuses a request that would take the backend to the quota, raising NOSPACE for this member first (as
     /// etcd does). Requests that add nothing always pass.
     pub(crate) async fn check_quota(&self, cost: u64) -> Result<(), V3Error> {
-        let Some(quota) = self.quota else {
+        let Some(quota) = self.quota.limit else {
             return Ok(());
         };
         if cost == 0 {
             return Ok(());
         }
-        let size = self.backend_size.get(|| self.mvcc().db_size());
+        let size = self.quota.size.get(|| self.mvcc().db_size());
         if size.saturating_add(cost) < quota {
             return Ok(());
         }
@@ -139,7 +157,7 @@ impl Server {
 
     /// The quota in bytes, 0 when disabled (for `etcd_server_quota_backend_bytes`).
     pub(crate) fn quota_bytes(&self) -> u64 {
-        self.quota.unwrap_or(0)
+        self.quota.limit.unwrap_or(0)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use etcd_store::{Depth, Watching};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -13,8 +13,7 @@ use etcd_api::v2::{
     MemberError, Method, RaftPosition, RaftRole, Request, SelfStats, StoreStats, TrafficRate,
 };
 use etcd_raft::{
-    FollowerStats, HttpTransport, MemberChange, MemberChangeKind, RaftError, RaftHandle, Rate,
-    Role, Status,
+    FollowerStats, HttpTransport, MemberChange, MemberChangeKind, RaftError, RaftHandle, Rate, Role,
 };
 use etcd_store::{Store, WatchReceiver};
 
@@ -28,60 +27,36 @@ pub(crate) struct State {
     pub(crate) applied: u64,
 }
 
-/// Counters for `/metrics`.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) proposals_committed: AtomicU64,
-    pub(crate) proposals_applied: AtomicU64,
-    pub(crate) proposals_failed: AtomicU64,
-    pub(crate) proposals_pending: AtomicU64,
-    pub(crate) leader_changes: AtomicU64,
-}
-
-/// Counters of the v3 paths for `/metrics`.
-#[derive(Default)]
-pub(crate) struct V3Counters {
-    pub(crate) puts: AtomicU64,
-    pub(crate) deletes: AtomicU64,
-    pub(crate) ranges: AtomicU64,
-    pub(crate) txns: AtomicU64,
-    pub(crate) watch_streams: AtomicU64,
-    pub(crate) events_sent: AtomicU64,
-}
-
-/// Writes more Prometheus text into `/metrics` (the gRPC layer's counters).
-pub type MetricSource = Box<dyn Fn(&mut String) + Send + Sync>;
-
-/// The last applied entry's index and term (`X-Raft-Index`, `X-Raft-Term`).
-#[derive(Default)]
-pub(crate) struct AppliedPosition {
-    index: AtomicU64,
-    term: AtomicU64,
-}
-
-impl AppliedPosition {
-    pub(crate) fn set(&self, index: u64, term: u64) {
-        self.index.store(index, Ordering::Relaxed);
-        self.term.store(term, Ordering::Relaxed);
-    }
-}
-
 /// etcd's request limits.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_txn_ops: usize,
     pub(crate) max_request_bytes: usize,
+    /// How long a request waits for raft before it times out.
+    pub(crate) request_timeout: Duration,
 }
 
-/// One etcd member: what [`start`](crate::start) runs.
+/// etcd's membership change policy: `--strict-reconfig-check` and `--max-learners`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MembershipPolicy {
+    pub(crate) strict_reconfig: bool,
+    pub(crate) max_learners: usize,
+}
+
+/// One etcd member: what [`start`](crate::start) runs. Its parts each have one job: the stores, raft and
+/// its cached view, the waiters of proposals, the policies and limits, the metrics, the leases, alarms and auth.
 pub struct Server {
     pub(crate) id: u64,
     pub(crate) name: String,
     pub(crate) cluster_id: u64,
     pub(crate) token: String,
     pub(crate) client_urls: Vec<String>,
+    /// `--server-version`.
+    pub(crate) server_version: String,
     pub(crate) raft: RaftHandle,
     pub(crate) transport: Arc<HttpTransport>,
+    /// What the member knows of raft without asking the raft thread.
+    pub(crate) raft_view: RaftView,
     pub(crate) state: Arc<RwLock<State>>,
     pub(crate) mvcc: Arc<parking_lot::RwLock<Arc<etcd_mvcc::Store>>>,
     /// `<data-dir>/member/snap/db`.
@@ -90,35 +65,14 @@ pub struct Server {
     /// the leader, so neither renames a file over the other's.
     pub(crate) backend_file: Arc<parking_lot::Mutex<()>>,
     pub(crate) waiters: Waiters,
-    pub(crate) request_timeout: Duration,
     pub(crate) limits: Limits,
-    /// The last applied entry's (index, term).
-    pub(crate) position: AppliedPosition,
-    pub(crate) status: RwLock<Option<Status>>,
-    pub(crate) start_time: SystemTime,
-    pub(crate) leader_since: RwLock<Option<SystemTime>>,
-    pub(crate) counters: Counters,
-    pub(crate) v3_counters: V3Counters,
-    pub(crate) metric_sources: parking_lot::RwLock<Vec<MetricSource>>,
+    pub(crate) policy: MembershipPolicy,
+    /// `--quota-backend-bytes` and the backend's measured size.
+    pub(crate) quota: crate::quota::BackendQuota,
     /// `--cors`.
     pub(crate) cors: Vec<String>,
-    /// `--strict-reconfig-check`.
-    pub(crate) strict_reconfig: bool,
-    /// `--max-learners`.
-    pub(crate) max_learners: usize,
-    /// `--server-version`.
-    pub(crate) server_version: String,
-    /// The backend quota in bytes (`--quota-backend-bytes`), `None` when disabled.
-    pub(crate) quota: Option<u64>,
-    /// The backend file's size, measured at most every 100 ms for the quota check.
-    pub(crate) backend_size: crate::quota::SizeCache,
-    /// Whether this member is a learner, as of the last raft status (refreshed every 100 ms).
-    pub(crate) learner: std::sync::atomic::AtomicBool,
-    /// Becomes true once this member has published its attributes: everything committed before it is then
-    /// applied, and clients are served (etcd's ReadyNotify).
-    pub(crate) ready: tokio::sync::watch::Sender<bool>,
-    /// Set when the member must stop: removed from the cluster, or its state can no longer follow the log.
-    pub(crate) stop: tokio::sync::watch::Sender<Option<StopReason>>,
+    pub(crate) metrics: Metrics,
+    pub(crate) lifecycle: Lifecycle,
     /// The leases (`etcd-lease`) and their counters.
     pub(crate) leases: crate::lease::Leases,
     /// The active alarms.
@@ -127,14 +81,11 @@ pub struct Server {
     pub(crate) auth: crate::auth::Auth,
 }
 
-/// Why a member stops by itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StopReason {
-    /// It was removed from the cluster.
-    Removed,
-    /// Its state can no longer follow the log (a snapshot or entry it cannot apply); the text says why.
-    Fatal(String),
-}
+use crate::lifecycle::Lifecycle;
+pub use crate::lifecycle::StopReason;
+pub use crate::metrics::MetricSource;
+use crate::metrics::Metrics;
+use crate::raft_view::RaftView;
 
 pub use etcd_api::unix_nanos;
 
@@ -156,12 +107,12 @@ impl Server {
 
     /// Adds Prometheus text to what `/metrics` shows.
     pub fn add_metric_source(&self, source: MetricSource) {
-        self.metric_sources.write().push(source);
+        self.metrics.sources.write().push(source);
     }
 
     /// Counts a watch stream opening (`+1`) or closing (`-1`), for `etcd_debugging_mvcc_watch_stream_total`.
     pub fn count_watch_stream(&self, opened: bool) {
-        let streams = &self.v3_counters.watch_streams;
+        let streams = &self.metrics.v3.watch_streams;
         if opened {
             streams.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -171,7 +122,8 @@ impl Server {
 
     /// Counts watch events sent to clients, for `etcd_debugging_mvcc_events_total`.
     pub fn count_events_sent(&self, events: usize) {
-        self.v3_counters
+        self.metrics
+            .v3
             .events_sent
             .fetch_add(events as u64, Ordering::Relaxed);
     }
@@ -183,22 +135,28 @@ impl Server {
 
     /// Resolves once the member serves clients (its attributes are published).
     pub async fn ready(&self) {
-        let mut ready = self.ready.subscribe();
-        let _ = ready.wait_for(|r| *r).await;
+        self.lifecycle.ready().await;
     }
 
     /// Resolves with the reason once the member must stop by itself.
     pub async fn stopped(&self) -> StopReason {
-        let mut stop = self.stop.subscribe();
-        match stop.wait_for(Option::is_some).await {
-            Ok(reason) => reason.clone().unwrap_or(StopReason::Removed),
-            Err(_) => StopReason::Fatal("the member's state was dropped".into()),
-        }
+        self.lifecycle.stopped().await
+    }
+
+    /// Tells the long-lived client streams (watches, lease keepalives, observes) to end: the member is
+    /// shutting down, and they would otherwise hold their connections open until the drain's deadline.
+    pub fn begin_shutdown(&self) {
+        self.lifecycle.begin_shutdown();
+    }
+
+    /// Resolves once the member begins to shut down ([`Server::begin_shutdown`]).
+    pub async fn shutting_down(&self) {
+        self.lifecycle.shutting_down().await;
     }
 
     pub(crate) fn fail(&self, why: String) {
         tracing::error!("{why}; stopping this member");
-        self.stop.send_replace(Some(StopReason::Fatal(why)));
+        self.lifecycle.stop(StopReason::Fatal(why));
     }
 
     pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
@@ -229,13 +187,15 @@ impl Server {
             .filter(|m| !learners.contains(&m.id))
             .cloned()
             .collect();
-        if self.strict_reconfig && voting == Voting::Voter && !ready_to_add(&voters) {
+        if self.policy.strict_reconfig && voting == Voting::Voter && !ready_to_add(&voters) {
             tracing::warn!(
                 "refused to add a member: too few started members (--strict-reconfig-check)"
             );
             return Err(MemberError::NotEnoughStarted);
         }
-        if self.strict_reconfig && self.connected_since_health_interval(&voters) < voters.len() {
+        if self.policy.strict_reconfig
+            && self.connected_since_health_interval(&voters) < voters.len()
+        {
             tracing::warn!(
                 "refused to add a member: not every member has been reachable for {HEALTH_INTERVAL:?} (--strict-reconfig-check)"
             );
@@ -247,7 +207,7 @@ impl Server {
         {
             return Err(MemberError::PeerUrlExists);
         }
-        if voting == Voting::Learner && learners.len() + 1 > self.max_learners {
+        if voting == Voting::Learner && learners.len() + 1 > self.policy.max_learners {
             return Err(MemberError::TooManyLearners);
         }
         let secs = unix_nanos() / 1_000_000_000;
@@ -272,13 +232,6 @@ impl Server {
         })
     }
 
-    pub(crate) fn cached_status(&self) -> Option<Status> {
-        self.status
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     /// Proposes a v2 request through raft and waits for the result of applying it, at most the request timeout.
     pub(crate) async fn propose_request(&self, mut request: Request) -> Result<Arc<Event>, Error> {
         if request.method == Method::QGet {
@@ -289,7 +242,7 @@ impl Server {
         let started = SystemTime::now();
         let bytes = crate::entry::encode_v2(&request, unix_nanos());
         match self
-            .propose_and_wait(id, bytes, rx, self.request_timeout)
+            .propose_and_wait(id, bytes, rx, self.limits.request_timeout)
             .await
         {
             Ok(Outcome::V2(result)) => result,
@@ -305,7 +258,7 @@ impl Server {
     /// has applied everything committed before the read began, exactly as applying it in the log would answer.
     async fn quorum_read(&self, request: &Request) -> Result<Arc<Event>, Error> {
         let started = SystemTime::now();
-        match tokio::time::timeout(self.request_timeout, self.raft.read_index()).await {
+        match tokio::time::timeout(self.limits.request_timeout, self.raft.read_index()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(raft_error(e)),
             Err(_) => return Err(raft_internal(self.timeout_cause(started))),
@@ -319,8 +272,11 @@ impl Server {
     /// Whether a leader was elected after `started`, within two election timeouts of it: etcd's sign that the
     /// previous leader failed under a request.
     pub(crate) fn leader_failed_during(&self, started: SystemTime) -> bool {
-        let elected = *self.leader_since.read().unwrap_or_else(|p| p.into_inner());
-        let two_elections = self.request_timeout.saturating_sub(Duration::from_secs(5));
+        let elected = self.raft_view.leader_since();
+        let two_elections = self
+            .limits
+            .request_timeout
+            .saturating_sub(Duration::from_secs(5));
         matches!(elected, Some(elected) if started < elected && started + two_elections > elected)
     }
 
@@ -398,10 +354,7 @@ impl Backend for Server {
     }
 
     fn raft_position(&self) -> RaftPosition {
-        RaftPosition {
-            index: self.position.index.load(Ordering::Relaxed),
-            term: self.position.term.load(Ordering::Relaxed),
-        }
+        self.raft_view.applied()
     }
 
     fn cors_origins(&self) -> Vec<String> {
@@ -456,10 +409,9 @@ impl Backend for Server {
         };
         let appends = self.raft.append_stats();
         let since = self
-            .leader_since
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .unwrap_or(self.start_time);
+            .raft_view
+            .leader_since()
+            .unwrap_or(self.raft_view.start_time());
         let rate = |r: Option<Rate>| {
             r.map(|r| TrafficRate {
                 packets: r.packets,
@@ -470,7 +422,7 @@ impl Backend for Server {
             name: self.name.clone(),
             id: self.id,
             role,
-            start_time: to_nanos(self.start_time),
+            start_time: to_nanos(self.raft_view.start_time()),
             leader: leadership.leader,
             leader_uptime: since.elapsed().unwrap_or_default(),
             leader_start_time: to_nanos(since),
@@ -524,13 +476,13 @@ impl Backend for Server {
             if self.member_by_id(id).is_none() {
                 return Err(MemberError::NotFound(id));
             }
-            if self.strict_reconfig && !ready_to_remove(&self.members(), id) {
+            if self.policy.strict_reconfig && !ready_to_remove(&self.members(), id) {
                 tracing::warn!(
                     "refused to remove a member: too few started members (--strict-reconfig-check)"
                 );
                 return Err(MemberError::NotEnoughStarted);
             }
-            if self.strict_reconfig && !self.quorum_survives_removal(id) {
+            if self.policy.strict_reconfig && !self.quorum_survives_removal(id) {
                 tracing::warn!(
                     "refused to remove a member: the members reachable for {HEALTH_INTERVAL:?} would not be a quorum without it (--strict-reconfig-check)"
                 );
@@ -599,12 +551,14 @@ impl Server {
     /// change when its configuration takes it, and a read index after that resolves only once the apply loop
     /// has applied the entry, so a member list right after shows it.
     pub(crate) async fn change(&self, change: MemberChange) -> Result<(), MemberError> {
-        match tokio::time::timeout(self.request_timeout, self.raft.change_member(change)).await {
+        match tokio::time::timeout(self.limits.request_timeout, self.raft.change_member(change))
+            .await
+        {
             Ok(Ok(())) => {}
             _ => return Err(MemberError::Internal),
         }
         // A member that removed itself may get no read index: the change is made all the same.
-        let _ = tokio::time::timeout(self.request_timeout, self.raft.read_index()).await;
+        let _ = tokio::time::timeout(self.limits.request_timeout, self.raft.read_index()).await;
         Ok(())
     }
 }

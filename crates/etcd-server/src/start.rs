@@ -4,14 +4,19 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use etcd_api::v2::{Backend, Method, Request};
 use etcd_raft::{Bootstrap, HttpTransport, RaftConfig, RaftError, RaftNode, Role};
 use etcd_store::Store;
 
 use crate::members;
-use crate::server::{Counters, Limits, Server, State, unix_nanos};
+
+/// A background duty of a member.
+type Duty = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+use crate::server::{Limits, MembershipPolicy, Server, State, unix_nanos};
 use crate::waiters::Waiters;
 
 /// What a member is started with: its identity, its place in the cluster, its directories and limits. The
@@ -105,30 +110,42 @@ pub enum StartError {
     },
 }
 
+/// How long the proposals in flight may take to finish at shutdown.
+const PROPOSAL_DRAIN: Duration = Duration::from_secs(5);
+/// How long the background duties may take to stop once told.
+const DUTIES_DRAIN: Duration = Duration::from_secs(2);
+
 /// A running member.
 pub struct Running {
     /// The member.
     pub server: Arc<Server>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Cancelled at shutdown; every background duty watches it.
+    shutdown: CancellationToken,
+    duties: TaskTracker,
 }
 
 impl Running {
-    /// Lets the requests in flight finish (a few seconds at most), then stops raft, which syncs and closes the
-    /// log, and makes the v3 store durable.
+    /// Lets the proposals in flight finish (a few seconds at most), stops the background duties (each ends at
+    /// its next await), then stops raft, which syncs and closes the log, and makes the v3 store durable.
     pub async fn shutdown(self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while self
-            .server
-            .counters
-            .proposals_pending
-            .load(Ordering::Relaxed)
-            > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        self.server.begin_shutdown();
+        let drained = tokio::time::timeout(
+            PROPOSAL_DRAIN,
+            self.server.metrics.v2.no_proposals_pending(),
+        )
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "proposals were still pending after {PROPOSAL_DRAIN:?}; stopping anyway"
+            );
         }
-        for task in &self.tasks {
-            task.abort();
+        self.shutdown.cancel();
+        self.duties.close();
+        if tokio::time::timeout(DUTIES_DRAIN, self.duties.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background duties did not stop within {DUTIES_DRAIN:?}");
         }
         self.server.raft.shutdown().await;
         if let Err(e) = self.server.mvcc().sync() {
@@ -197,27 +214,21 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         mvcc_path,
         backend_file: Default::default(),
         waiters: Waiters::new(config.id, unix_nanos()),
-        request_timeout,
         limits: Limits {
             max_txn_ops: config.max_txn_ops,
             max_request_bytes: config.max_request_bytes,
+            request_timeout,
         },
-        position: Default::default(),
-        status: RwLock::new(None),
-        start_time: SystemTime::now(),
-        leader_since: RwLock::new(None),
-        counters: Counters::default(),
-        v3_counters: Default::default(),
-        metric_sources: Default::default(),
+        policy: MembershipPolicy {
+            strict_reconfig: config.strict_reconfig_check,
+            max_learners: config.max_learners,
+        },
+        raft_view: crate::raft_view::RaftView::new(),
+        metrics: Default::default(),
         cors: config.cors,
-        strict_reconfig: config.strict_reconfig_check,
-        max_learners: config.max_learners,
-        learner: Default::default(),
-        quota: crate::quota::resolve(config.quota_backend_bytes),
-        backend_size: Default::default(),
+        quota: crate::quota::BackendQuota::new(config.quota_backend_bytes),
         server_version: config.server_version.clone(),
-        ready: tokio::sync::watch::channel(false).0,
-        stop: tokio::sync::watch::channel(None).0,
+        lifecycle: crate::lifecycle::Lifecycle::new(),
         leases: crate::lease::Leases::new(
             lessor,
             config.election_timeout,
@@ -237,22 +248,34 @@ pub fn start(config: ServerConfig, transport: Arc<HttpTransport>) -> Result<Runn
         data_dir = %config.data_dir.display(),
         "starting etcd-node"
     );
-    let mut tasks = vec![
-        tokio::spawn(crate::apply::run(server.clone(), applies)),
-        tokio::spawn(watch_status(server.clone())),
-        tokio::spawn(publish(server.clone())),
-        tokio::spawn(expire_ttls(server.clone())),
-        tokio::spawn(sync_watchers(server.clone())),
-        tokio::spawn(crate::lease::duties(server.clone())),
-        tokio::spawn(crate::lease::renewer(server.clone())),
-    ];
+    let shutdown = CancellationToken::new();
+    let duties = TaskTracker::new();
+    // Each duty ends at its next await once the member shuts down: between two batches of the apply loop,
+    // between two ticks of the others. None holds a client's request.
+    let duty = |task: Duty| {
+        let shutdown = shutdown.clone();
+        duties.spawn(async move {
+            shutdown.run_until_cancelled(task).await;
+        });
+    };
+    duty(Box::pin(crate::apply::run(server.clone(), applies)));
+    duty(Box::pin(watch_status(server.clone())));
+    duty(Box::pin(publish(server.clone())));
+    duty(Box::pin(expire_ttls(server.clone())));
+    duty(Box::pin(sync_watchers(server.clone())));
+    duty(Box::pin(crate::lease::duties(server.clone())));
+    duty(Box::pin(crate::lease::renewer(server.clone())));
     if !config.corrupt_check_time.is_zero() {
-        tasks.push(tokio::spawn(crate::corrupt::duty(
+        duty(Box::pin(crate::corrupt::duty(
             server.clone(),
             config.corrupt_check_time,
         )));
     }
-    Ok(Running { server, tasks })
+    Ok(Running {
+        server,
+        shutdown,
+        duties,
+    })
 }
 
 /// Counts leader changes and notes when the current leader was elected, the moment raft's view changes (the
@@ -270,15 +293,14 @@ async fn watch_status(server: Arc<Server>) {
                 }
                 let leader = leadership.borrow_and_update().leader;
                 if leader != last_leader && leader != 0 {
-                    server.counters.leader_changes.fetch_add(1, Ordering::Relaxed);
-                    *server.leader_since.write().unwrap_or_else(|p| p.into_inner()) =
-                        Some(SystemTime::now());
+                    server.metrics.v2.leader_changes.fetch_add(1, Ordering::Relaxed);
+                    server.raft_view.leader_elected_now();
                 }
                 last_leader = leader;
             }
             _ = refresh.tick() => {
                 if let Ok(status) = server.raft.status().await {
-                    *server.status.write().unwrap_or_else(|p| p.into_inner()) = Some(status);
+                    server.raft_view.set_status(status);
                 }
             }
         }
@@ -298,7 +320,7 @@ async fn publish(server: Arc<Server>) {
     }
     tracing::info!("published local member to cluster through raft");
     tracing::info!("ready to serve client requests");
-    server.ready.send_replace(true);
+    server.lifecycle.set_ready();
     loop {
         let is_leader = server.raft.leadership().role == Role::Leader;
         let cluster_version = server.versions().cluster;

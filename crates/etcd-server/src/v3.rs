@@ -313,7 +313,7 @@ impl Server {
         if !req.serializable {
             self.linearizable_read().await?;
         }
-        self.v3_counters.ranges.fetch_add(1, RELAXED);
+        self.metrics.v3.ranges.fetch_add(1, RELAXED);
         let (found, revision) = self.mvcc().range(&req)?;
         Ok(RangeResponse {
             header: Some(self.header(revision)),
@@ -379,7 +379,7 @@ impl Server {
     /// Waits until this member has applied everything committed before the call.
     pub(crate) async fn linearizable_read(&self) -> Result<(), V3Error> {
         let started = SystemTime::now();
-        match tokio::time::timeout(self.request_timeout, self.raft.read_index()).await {
+        match tokio::time::timeout(self.limits.request_timeout, self.raft.read_index()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(RaftError::ProposalDropped)) if !self.has_leader() => Err(V3Error::NoLeader),
             Ok(Err(e)) => Err(v3_raft_error(e)),
@@ -389,7 +389,7 @@ impl Server {
 
     /// Proposes a v3 request of the member's own (no user) and waits for its outcome.
     pub(crate) async fn propose_v3(&self, request: Kind) -> Result<V3Response, V3Error> {
-        self.propose_v3_within(&Caller::anonymous(), request, self.request_timeout)
+        self.propose_v3_within(&Caller::anonymous(), request, self.limits.request_timeout)
             .await
     }
 
@@ -399,7 +399,7 @@ impl Server {
         caller: &Caller,
         request: Kind,
     ) -> Result<V3Response, V3Error> {
-        self.propose_v3_within(caller, request, self.request_timeout)
+        self.propose_v3_within(caller, request, self.limits.request_timeout)
             .await
     }
 
@@ -446,7 +446,7 @@ impl Server {
         rx: tokio::sync::oneshot::Receiver<Outcome>,
         within: Duration,
     ) -> Result<Outcome, ProposeFailure> {
-        self.counters.proposals_pending.fetch_add(1, RELAXED);
+        let pending = self.metrics.v2.pending_proposal();
         let outcome = tokio::time::timeout(within, async {
             loop {
                 match self.raft.propose(bytes.clone()).await {
@@ -460,10 +460,10 @@ impl Server {
         })
         .await
         .unwrap_or(Err(ProposeFailure::TimedOut));
-        self.counters.proposals_pending.fetch_sub(1, RELAXED);
+        drop(pending);
         if outcome.is_err() {
             self.waiters.cancel(id);
-            self.counters.proposals_failed.fetch_add(1, RELAXED);
+            self.metrics.v2.proposals_failed.fetch_add(1, RELAXED);
         }
         outcome
     }

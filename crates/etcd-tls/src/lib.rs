@@ -53,7 +53,7 @@ pub use crate::{
     either_stream::{ClientCommonName, MaybeTls},
     error::TlsError,
     info::TlsInfo,
-    listener::{Accepted, DEFAULT_MAX_CONNECTIONS, Listener},
+    listener::{Accepted, CONNECTION_GRACE, DEFAULT_MAX_CONNECTIONS, Listener, serve_until},
     remote_error::remote_tls_error,
 };
 /// The rustls configuration types the builders return.

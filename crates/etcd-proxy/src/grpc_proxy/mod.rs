@@ -16,6 +16,8 @@ mod watch;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use bytes::Bytes;
 use etcd_proto::etcdserverpb::RangeRequest;
@@ -118,52 +120,57 @@ impl GrpcProxy {
     }
 
     /// Serves clients on `listener` (gRPC over HTTP/2; `/metrics` and `/health` over HTTP/1.1 or 2), over TLS
-    /// when `tls` is given (ALPN `h2`, then `http/1.1`), until the task is dropped.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<etcd_tls::TlsAcceptor>) {
+    /// when `tls` is given (ALPN `h2`, then `http/1.1`), until `shutdown` is cancelled and its connections have
+    /// finished what they were answering. The `--resolver-prefix` registration stops with it.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<etcd_tls::TlsAcceptor>,
+        shutdown: CancellationToken,
+    ) {
         let tls = tls.map(|t| t.with_alpn(&[b"h2", b"http/1.1"]));
-        // Dropped with this task, the registration stops with it.
-        let _registration = self.registration.clone().map(|(resolver, namespace)| {
-            AbortOnDrop(tokio::spawn(resolver::register(
-                self.upstream.clone(),
-                resolver,
-                namespace,
-            )))
-        });
+        let tasks = TaskTracker::new();
+        if let Some((resolver, namespace)) = self.registration.clone() {
+            let register = resolver::register(self.upstream.clone(), resolver, namespace);
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { shutdown.run_until_cancelled(register).await });
+        }
         let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
-        loop {
-            let accepted = listener.accept().await;
+        while let Some(accepted) = listener.accept_until(&shutdown).await {
             let proxy = self.clone();
             let tls = tls.clone();
-            tokio::spawn(async move {
-                let stream = match tls {
-                    None => etcd_tls::MaybeTls::Plain(accepted.stream),
-                    Some(tls) => match tls.accept_either(accepted.stream).await {
-                        Ok(stream) => stream,
-                        Err(e) => {
-                            tracing::debug!("grpc-proxy: TLS handshake failed: {e}");
-                            return;
-                        }
-                    },
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                let _permit = accepted.permit;
+                let Some(stream) = etcd_tls::handshake(accepted.stream, tls.as_ref()).await else {
+                    return;
                 };
                 let service = hyper::service::service_fn(move |request| {
                     let proxy = proxy.clone();
                     async move { Ok::<_, Infallible>(proxy.answer(request).await) }
                 });
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-                drop(accepted.permit);
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                etcd_tls::serve_until(connection, &shutdown, |c| c.graceful_shutdown()).await;
             });
         }
+        tasks.close();
+        tasks.wait().await;
     }
 
-    /// Serves `/metrics` alone on `listener` (`--metrics-addr`), until the task is dropped.
-    pub async fn serve_metrics(self: Arc<Self>, listener: TcpListener) {
+    /// Serves `/metrics` alone on `listener` (`--metrics-addr`), until `shutdown` is cancelled.
+    pub async fn serve_metrics(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) {
         let listener = etcd_tls::Listener::new(listener, etcd_tls::DEFAULT_MAX_CONNECTIONS);
-        loop {
-            let accepted = listener.accept().await;
+        let connections = TaskTracker::new();
+        while let Some(accepted) = listener.accept_until(&shutdown).await {
             let proxy = self.clone();
-            tokio::spawn(async move {
+            let shutdown = shutdown.clone();
+            connections.spawn(async move {
+                let _permit = accepted.permit;
                 let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
                     let answer = if request.uri().path() == "/metrics" {
                         text(200, proxy.metrics.render())
@@ -172,12 +179,13 @@ impl GrpcProxy {
                     };
                     async move { Ok::<_, Infallible>(answer) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(accepted.stream), service)
-                    .await;
-                drop(accepted.permit);
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(accepted.stream), service);
+                etcd_tls::serve_until(connection, &shutdown, |c| c.graceful_shutdown()).await;
             });
         }
+        connections.close();
+        connections.wait().await;
     }
 
     async fn answer(
@@ -240,15 +248,6 @@ impl GrpcProxy {
             }
             Err(_) => false,
         }
-    }
-}
-
-/// A background task that ends with its owner.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
