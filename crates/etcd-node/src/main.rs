@@ -9,9 +9,9 @@ mod deploy_check;
 mod etcd_args;
 mod flags;
 mod go_duration;
-mod join;
 mod member;
 mod peer;
+mod peer_members;
 mod proxy_mode;
 #[cfg(test)]
 mod reference;

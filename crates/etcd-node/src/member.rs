@@ -10,6 +10,7 @@ use etcd_server::{Running, ServerConfig};
 
 use crate::cluster::{own_member, parse_initial_cluster, parse_urls};
 use crate::flags::Flags;
+use crate::peer_members::PeerMembers;
 use crate::serving::Serving;
 
 /// How long the client ports may take to answer what they are answering at shutdown.
@@ -85,15 +86,15 @@ pub async fn start(flags: &Flags) -> Result<Member> {
                 .filter(|m| m.name != flags.name)
                 .flat_map(|m| m.peer_urls.clone())
                 .collect();
-            let remote =
-                crate::join::fetch(&others, tls.peer_dial.clone().map(etcd_tls::ClientTls::new))
-                    .await
-                    .map_err(anyhow::Error::msg)
-                    .context("asking the cluster for its members")?;
-            let Some((id, _)) = remote.members.iter().find(|(_, urls)| {
-                let mut urls = urls.clone();
+            let remote = PeerMembers::new(tls.peer_dial.clone().map(etcd_tls::ClientTls::new))
+                .fetch(&others)
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("asking the cluster for its members")?;
+            let Some(id) = remote.members.iter().find_map(|m| {
+                let mut urls = m.peer_urls.clone();
                 urls.sort();
-                urls == mine
+                (urls == mine).then_some(m.id)
             }) else {
                 bail!(
                     "the cluster has no member with peer URLs {}: add it first (etcdctl member add)",
@@ -102,11 +103,11 @@ pub async fn start(flags: &Flags) -> Result<Member> {
             };
             let peers = remote
                 .members
-                .iter()
-                .filter(|(m, _)| m != id)
-                .cloned()
+                .into_iter()
+                .filter(|m| m.id != id)
+                .map(|m| (m.id, m.peer_urls))
                 .collect();
-            (*id, remote.cluster_id, Bootstrap::Join, peers)
+            (id, remote.cluster_id, Bootstrap::Join, peers)
         }
         (None, Some(me)) => {
             let ids: Vec<u64> = members.iter().map(|m| m.id).collect();

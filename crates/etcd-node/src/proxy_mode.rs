@@ -28,7 +28,7 @@ pub async fn start(flags: &Flags) -> Result<RunningProxy> {
     let peer_dial = tls.peer_dial.clone().unwrap_or_else(|| plain.clone());
     let mut config = ProxyConfig::new(peer_urls, peer_dial.clone());
     // As etcd: members are dialed with the client TLS flags, or the peer ones when there are none.
-    config.member_tls = tls.client_dial.clone().unwrap_or(peer_dial);
+    config.member_tls = tls.client_dial.clone().unwrap_or_else(|| peer_dial.clone());
     config.readonly = flags.proxy_mode == crate::flags::ProxyMode::Readonly;
     config.failure_wait = Duration::from_millis(flags.proxy_failure_wait);
     config.refresh_interval = Duration::from_millis(flags.proxy_refresh_interval.max(1));
@@ -58,7 +58,10 @@ pub async fn start(flags: &Flags) -> Result<RunningProxy> {
             )
         })
         .collect();
-    let running = etcd_proxy::start(config, listeners)?;
+    // Peers are asked as a joining member asks them (the same dialer: unix:// peers too).
+    let peer_members =
+        crate::peer_members::PeerMembers::new(Some(etcd_tls::ClientTls::new(peer_dial)));
+    let running = etcd_proxy::start(config, listeners, std::sync::Arc::new(peer_members))?;
     for url in &listen_client {
         tracing::info!(mode = %flags.proxy, "proxy serving client requests on {url}");
     }

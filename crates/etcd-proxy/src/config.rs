@@ -25,8 +25,6 @@ pub struct ProxyConfig {
     pub cluster_file: Option<PathBuf>,
     /// TLS for dialing members' client URLs.
     pub member_tls: Arc<etcd_tls::ClientConfig>,
-    /// TLS for dialing peers' `/members`.
-    pub peer_tls: Arc<etcd_tls::ClientConfig>,
     /// `--cors`: allowed origins (`*` for any).
     pub cors: Vec<String>,
     /// The largest request body forwarded.
@@ -34,8 +32,7 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// etcd's defaults, finding the cluster through `initial_peer_urls`, dialing with `tls` (both members
-    /// and peers).
+    /// etcd's defaults, finding the cluster through `initial_peer_urls`, dialing members with `tls`.
     pub fn new(initial_peer_urls: Vec<String>, tls: Arc<etcd_tls::ClientConfig>) -> ProxyConfig {
         ProxyConfig {
             readonly: false,
@@ -46,8 +43,7 @@ impl ProxyConfig {
             read_timeout: None,
             initial_peer_urls,
             cluster_file: None,
-            member_tls: tls.clone(),
-            peer_tls: tls,
+            member_tls: tls,
             cors: vec!["*".to_owned()],
             max_request_bytes: 10 * 1024 * 1024,
         }

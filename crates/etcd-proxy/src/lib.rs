@@ -42,6 +42,7 @@ pub use crate::{
     config::ProxyConfig,
     error::ProxyError,
     grpc_proxy::{GrpcProxy, GrpcProxyConfig, Resolver},
+    members::{BoxFuture, MemberSource, MemberUrls},
     proxy::ProxyBody,
     tcp_gateway::TcpGateway,
 };
@@ -50,7 +51,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::endpoints::Endpoints;
-use crate::members::PeerClient;
 use crate::proxy::{Proxy, refresh_forever};
 
 /// How long the proxy's connections may take to finish at shutdown.
@@ -87,6 +87,7 @@ impl RunningProxy {
 pub fn start(
     config: ProxyConfig,
     listeners: Vec<(etcd_tls::Bound, Option<etcd_tls::TlsAcceptor>)>,
+    members: Arc<dyn MemberSource>,
 ) -> Result<RunningProxy, ProxyError> {
     let saved = match &config.cluster_file {
         Some(file) => cluster_file::load(file)?,
@@ -106,11 +107,10 @@ pub fn start(
         return Err(ProxyError::NoPeers);
     }
     let endpoints = Arc::new(Endpoints::new(peer_urls, config.failure_wait));
-    let peers = PeerClient::new(config.peer_tls.clone());
     let proxy = Arc::new(Proxy::new(config, endpoints));
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let refresh = refresh_forever(proxy.clone(), peers);
+    let refresh = refresh_forever(proxy.clone(), members);
     let stop = shutdown.clone();
     tasks.spawn(async move { stop.run_until_cancelled(refresh).await });
     for (listener, tls) in listeners {

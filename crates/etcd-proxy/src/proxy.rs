@@ -266,7 +266,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Keeps the endpoint list fresh: asks the peers for the members every `refresh_interval` (every second
 /// while there is no endpoint) and saves the peer URLs.
-pub(crate) async fn refresh_forever(proxy: Arc<Proxy>, peers: crate::members::PeerClient) {
+pub(crate) async fn refresh_forever(
+    proxy: Arc<Proxy>,
+    peers: Arc<dyn crate::members::MemberSource>,
+) {
     loop {
         let peer_urls = proxy.endpoints.peer_urls();
         match peers.members(&peer_urls).await {
