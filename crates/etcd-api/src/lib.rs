@@ -17,6 +17,7 @@
 //! assert_eq!(err.without_prefix("/1").cause, "/message");
 //! ```
 
+pub mod metrics;
 pub mod v2;
 
 /// `t` in Unix nanoseconds, as etcd's times are kept (0 before 1970, saturating in 2262).

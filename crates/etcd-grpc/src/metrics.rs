@@ -1,7 +1,7 @@
 //! `grpc_server_started_total` and `grpc_server_handled_total`, with go-grpc-prometheus's labels and its
 //! habit of showing every method and code from the start (at 0).
 
-use std::fmt::Write as _;
+use etcd_api::metrics::{MetricFamily, MetricKind, Sample, SampleValue};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tonic::Code;
@@ -158,32 +158,49 @@ impl GrpcMetrics {
     }
 
     /// The Prometheus text.
-    pub(crate) fn render(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP grpc_server_handled_total Total number of RPCs completed on the server, regardless of success or failure.\n# TYPE grpc_server_handled_total counter"
-        );
+    pub(crate) fn render(&self, out: &mut Vec<MetricFamily>) {
+        let labels = |service: &str, method: &str, kind: &str| {
+            vec![
+                ("grpc_method", method.to_owned()),
+                ("grpc_service", service.to_owned()),
+                ("grpc_type", kind.to_owned()),
+            ]
+        };
         let mut by_name: Vec<(&str, usize)> = CODES.iter().copied().zip(0..).collect();
         by_name.sort();
+        let mut handled = Vec::with_capacity(by_name.len() * METHODS.len());
         for (name, code) in by_name {
             for (m, (service, method, kind)) in METHODS.iter().enumerate() {
-                let n = self.handled[m][code].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "grpc_server_handled_total{{grpc_code=\"{name}\",grpc_method=\"{method}\",grpc_service=\"{service}\",grpc_type=\"{kind}\"}} {n}"
-                );
+                let mut labels = labels(service, method, kind);
+                labels.insert(0, ("grpc_code", name.to_owned()));
+                handled.push(Sample {
+                    suffix: "",
+                    labels,
+                    value: SampleValue::Int(self.handled[m][code].load(Ordering::Relaxed)),
+                });
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP grpc_server_started_total Total number of RPCs started on the server.\n# TYPE grpc_server_started_total counter"
-        );
-        for (m, (service, method, kind)) in METHODS.iter().enumerate() {
-            let n = self.started[m].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "grpc_server_started_total{{grpc_method=\"{method}\",grpc_service=\"{service}\",grpc_type=\"{kind}\"}} {n}"
-            );
-        }
+        out.push(MetricFamily {
+            name: "grpc_server_handled_total".into(),
+            help: "Total number of RPCs completed on the server, regardless of success or failure."
+                .into(),
+            kind: MetricKind::Counter,
+            samples: handled,
+        });
+        let started = METHODS
+            .iter()
+            .enumerate()
+            .map(|(m, (service, method, kind))| Sample {
+                suffix: "",
+                labels: labels(service, method, kind),
+                value: SampleValue::Int(self.started[m].load(Ordering::Relaxed)),
+            })
+            .collect();
+        out.push(MetricFamily {
+            name: "grpc_server_started_total".into(),
+            help: "Total number of RPCs started on the server.".into(),
+            kind: MetricKind::Counter,
+            samples: started,
+        });
     }
 }

@@ -24,6 +24,7 @@ mod auth_api;
 mod form;
 mod health;
 mod keys;
+mod metrics_text;
 mod respond;
 mod router;
 mod serve;

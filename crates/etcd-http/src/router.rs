@@ -155,12 +155,9 @@ async fn route_inner(backend: &dyn Backend, request: Request<Incoming>) -> Respo
             r
         }
         "/metrics" => get_only(&method, || {
-            let mut r = respond::with_status(StatusCode::OK, respond::full(backend.metrics()));
-            respond::set(
-                &mut r,
-                "Content-Type",
-                "text/plain; version=0.0.4; charset=utf-8",
-            );
+            let text = crate::metrics_text::write(&backend.metrics());
+            let mut r = respond::with_status(StatusCode::OK, respond::full(text));
+            respond::set(&mut r, "Content-Type", crate::metrics_text::CONTENT_TYPE);
             r
         }),
         _ if path == "/v2/members" || path.starts_with("/v2/members/") => {

@@ -93,8 +93,13 @@ impl Backend for Fake {
             cluster: "3.4.0".into(),
         }
     }
-    fn metrics(&self) -> String {
-        "etcd_server_has_leader 1\n".into()
+    fn metrics(&self) -> Vec<etcd_api::metrics::MetricFamily> {
+        vec![etcd_api::metrics::MetricFamily::single(
+            "etcd_server_has_leader",
+            "Whether or not a leader exists. 1 is existence, 0 is not.",
+            etcd_api::metrics::MetricKind::Gauge,
+            1,
+        )]
     }
 }
 
@@ -184,6 +189,13 @@ fn other_paths_methods_and_cors_answer_as_etcd() {
     let (status, _, body) = exchange(addr, &request("GET", "/v2/members", ""));
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(body.contains("\"peerURLs\":[\"http://p:2380\"]"), "{body}");
+    let (status, headers, body) = exchange(addr, &request("GET", "/metrics", ""));
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(headers.contains("text/plain; version=0.0.4"), "{headers}");
+    assert!(
+        body.contains("# TYPE etcd_server_has_leader gauge\netcd_server_has_leader 1\n"),
+        "{body}"
+    );
     let preflight =
         "OPTIONS /v2/keys/a HTTP/1.1\r\nHost: x\r\nOrigin: http://o\r\nConnection: close\r\n\r\n";
     let (_, headers, _) = exchange(addr, preflight);

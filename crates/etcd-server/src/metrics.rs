@@ -1,16 +1,16 @@
 //! `/metrics` in Prometheus text format, with etcd's metric names.
 
-use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use etcd_api::metrics::{MetricFamily, MetricKind, SampleValue};
 use etcd_api::v2::Backend;
 use etcd_raft::Role;
 
 use crate::server::Server;
 use std::sync::atomic::AtomicU64;
 
-/// Writes more Prometheus text into `/metrics` (the gRPC layer's counters).
-pub type MetricSource = Box<dyn Fn(&mut String) + Send + Sync>;
+/// Adds metric families to `/metrics` (the gRPC layer's counters).
+pub type MetricSource = Box<dyn Fn(&mut Vec<MetricFamily>) + Send + Sync>;
 
 /// The member's counters, and the other layers' metric sources.
 #[derive(Default)]
@@ -77,72 +77,69 @@ pub(crate) struct V3Counters {
     pub(crate) events_sent: AtomicU64,
 }
 
-pub(crate) fn render(server: &Server) -> String {
+pub(crate) fn render(server: &Server) -> Vec<MetricFamily> {
     let status = server.raft_view.status();
     let leadership = server.raft.leadership();
     let has_leader = leadership.leader != 0;
     let is_leader = leadership.role == Role::Leader;
     let c = &server.metrics.v2;
     let stats = server.store_stats();
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+    let mut out = Vec::with_capacity(48);
+    let mut gauge = |name: &str, help: &str, kind: MetricKind, value: u64| {
+        out.push(MetricFamily::single(name, help, kind, value));
     };
     gauge(
         "etcd_server_has_leader",
         "Whether or not a leader exists. 1 is existence, 0 is not.",
-        "gauge",
+        MetricKind::Gauge,
         u64::from(has_leader),
     );
     gauge(
         "etcd_server_is_leader",
         "Whether or not this member is a leader. 1 if is, 0 otherwise.",
-        "gauge",
+        MetricKind::Gauge,
         u64::from(is_leader),
     );
     gauge(
         "etcd_server_leader_changes_seen_total",
         "The number of leader changes seen.",
-        "counter",
+        MetricKind::Counter,
         c.leader_changes.load(Ordering::Relaxed),
     );
     gauge(
         "etcd_server_proposals_committed_total",
         "The total number of consensus proposals committed.",
-        "gauge",
+        MetricKind::Gauge,
         c.proposals_committed.load(Ordering::Relaxed),
     );
     gauge(
         "etcd_server_proposals_applied_total",
         "The total number of consensus proposals applied.",
-        "gauge",
+        MetricKind::Gauge,
         c.proposals_applied.load(Ordering::Relaxed),
     );
     gauge(
         "etcd_server_proposals_pending",
         "The current number of pending proposals to commit.",
-        "gauge",
+        MetricKind::Gauge,
         c.proposals_pending.load(Ordering::Relaxed),
     );
     gauge(
         "etcd_server_proposals_failed_total",
         "The total number of failed proposals seen.",
-        "counter",
+        MetricKind::Counter,
         c.proposals_failed.load(Ordering::Relaxed),
     );
     gauge(
         "etcd_debugging_store_watchers",
         "Count of currently active watchers.",
-        "gauge",
+        MetricKind::Gauge,
         stats.watchers,
     );
     gauge(
         "etcd_debugging_store_expires_total",
         "Total number of expired keys.",
-        "counter",
+        MetricKind::Counter,
         stats.expire_count,
     );
     let mvcc = server.mvcc();
@@ -150,62 +147,62 @@ pub(crate) fn render(server: &Server) -> String {
     gauge(
         "etcd_debugging_mvcc_current_revision",
         "The current revision of store.",
-        "gauge",
+        MetricKind::Gauge,
         mvcc.current_revision().max(0) as u64,
     );
     gauge(
         "etcd_debugging_mvcc_compact_revision",
         "The revision of the last compaction in store.",
-        "gauge",
+        MetricKind::Gauge,
         mvcc.compact_revision().max(0) as u64,
     );
     gauge(
         "etcd_debugging_mvcc_keys_total",
         "Total number of keys.",
-        "gauge",
+        MetricKind::Gauge,
         mvcc.indexed_keys() as u64,
     );
     gauge(
         "etcd_debugging_mvcc_watcher_total",
         "Total number of watchers.",
-        "gauge",
+        MetricKind::Gauge,
         mvcc.watcher_count() as u64,
     );
     gauge(
         "etcd_debugging_mvcc_slow_watcher_total",
         "Total number of unsynced slow watchers.",
-        "gauge",
+        MetricKind::Gauge,
         mvcc.unsynced_watcher_count() as u64,
     );
     gauge(
         "etcd_debugging_mvcc_watch_stream_total",
         "Total number of watch streams.",
-        "gauge",
+        MetricKind::Gauge,
         v3.watch_streams.load(Ordering::Relaxed),
     );
     gauge(
         "etcd_debugging_mvcc_events_total",
         "Total number of events sent by this member.",
-        "counter",
+        MetricKind::Counter,
         v3.events_sent.load(Ordering::Relaxed),
     );
     // redb does not report its free pages: the file's size stands for both.
     gauge(
         "etcd_mvcc_db_total_size_in_bytes",
         "Total size of the underlying database physically allocated in bytes.",
-        "gauge",
+        MetricKind::Gauge,
         mvcc.db_size(),
     );
     gauge(
         "etcd_server_quota_backend_bytes",
         "Current backend storage quota size in bytes.",
-        "gauge",
+        MetricKind::Gauge,
         server.quota_bytes(),
     );
     gauge(
         "etcd_mvcc_db_total_size_in_use_in_bytes",
         "Total size of the underlying database logically in use in bytes.",
-        "gauge",
+        MetricKind::Gauge,
         mvcc.db_size(),
     );
     for (name, what, counter) in [
@@ -217,7 +214,7 @@ pub(crate) fn render(server: &Server) -> String {
         gauge(
             name,
             &format!("Total number of {what} seen by this member."),
-            "counter",
+            MetricKind::Counter,
             counter.load(Ordering::Relaxed),
         );
     }
@@ -244,55 +241,54 @@ pub(crate) fn render(server: &Server) -> String {
             &leases.expired,
         ),
     ] {
-        gauge(name, help, "counter", counter.load(Ordering::Relaxed));
+        gauge(
+            name,
+            help,
+            MetricKind::Counter,
+            counter.load(Ordering::Relaxed),
+        );
     }
     gauge(
         "etcd_debugging_auth_revision",
         "The current revision of auth store.",
-        "gauge",
+        MetricKind::Gauge,
         server.auth.store.read().revision(),
     );
-    lease_ttls(&mut out, leases);
+    out.push(lease_ttls(leases));
     for render in server.metrics.sources.read().iter() {
         render(&mut out);
     }
     if let Some(status) = &status {
-        histogram(
-            &mut out,
+        out.push(histogram(
             "etcd_disk_wal_fsync_duration_seconds",
             "The latency distributions of fsync called by WAL.",
             &status.wal_fsync_seconds,
-        );
+        ));
     }
     out
 }
 
 /// `etcd_debugging_lease_ttl_total`: granted TTLs in etcd's buckets (1 s doubling to 2^23 s), bounds written as
 /// Go's Prometheus client writes them (`1.048576e+06` from a million on).
-fn lease_ttls(out: &mut String, c: &crate::lease::LeaseCounters) {
-    let name = "etcd_debugging_lease_ttl_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Bucketed histogram of lease TTLs.\n# TYPE {name} histogram"
-    );
+fn lease_ttls(c: &crate::lease::LeaseCounters) -> MetricFamily {
     let mut cumulative = 0;
-    for (b, count) in c
+    let buckets: Vec<(String, u64)> = c
         .ttl_buckets
         .iter()
         .take(crate::lease::TTL_BUCKETS)
         .enumerate()
-    {
-        cumulative += count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{le=\"{}\"}} {cumulative}",
-            go_float(1u64 << b)
-        );
-    }
-    let total = c.granted.load(Ordering::Relaxed);
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
-    let _ = writeln!(out, "{name}_sum {}", c.ttl_sum.load(Ordering::Relaxed));
-    let _ = writeln!(out, "{name}_count {total}");
+        .map(|(b, count)| {
+            cumulative += count.load(Ordering::Relaxed);
+            (go_float(1u64 << b), cumulative)
+        })
+        .collect();
+    MetricFamily::histogram(
+        "etcd_debugging_lease_ttl_total",
+        "Bucketed histogram of lease TTLs.",
+        buckets,
+        SampleValue::Int(c.ttl_sum.load(Ordering::Relaxed)),
+        c.granted.load(Ordering::Relaxed),
+    )
 }
 
 /// A whole number as Go's `%g` (Prometheus bucket bounds) writes it: plain below a million, then `d.ddde+XX`.
@@ -311,16 +307,17 @@ fn go_float(v: u64) -> String {
     }
 }
 
-fn histogram(out: &mut String, name: &str, help: &str, h: &etcd_raft::Histogram) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+fn histogram(name: &str, help: &str, h: &etcd_raft::Histogram) -> MetricFamily {
     let mut cumulative = 0;
-    for (bound, count) in etcd_raft::Histogram::BOUNDS.iter().zip(h.buckets) {
-        cumulative += count;
-        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-    }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
-    let _ = writeln!(out, "{name}_sum {}", h.sum);
-    let _ = writeln!(out, "{name}_count {}", h.count);
+    let buckets: Vec<(String, u64)> = etcd_raft::Histogram::BOUNDS
+        .iter()
+        .zip(h.buckets)
+        .map(|(bound, count)| {
+            cumulative += count;
+            (bound.to_string(), cumulative)
+        })
+        .collect();
+    MetricFamily::histogram(name, help, buckets, SampleValue::Float(h.sum), h.count)
 }
 
 #[cfg(test)]

@@ -541,7 +541,7 @@ impl Backend for Server {
         }
     }
 
-    fn metrics(&self) -> String {
+    fn metrics(&self) -> Vec<etcd_api::metrics::MetricFamily> {
         crate::metrics::render(self)
     }
 }

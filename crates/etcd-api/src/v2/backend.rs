@@ -126,8 +126,8 @@ pub trait Backend: Send + Sync + 'static {
     fn probes(&self, ready: bool) -> BoxFuture<'_, Vec<(&'static str, Option<String>)>>;
     /// The versions `/version` reports.
     fn versions(&self) -> Versions;
-    /// Prometheus text for `/metrics`.
-    fn metrics(&self) -> String;
+    /// What `/metrics` shows.
+    fn metrics(&self) -> Vec<crate::metrics::MetricFamily>;
 }
 
 /// A member's peer URLs checked as etcd checks them (`types.NewURLs`; for the v2 members API and v3's Cluster): at least one; each trimmed, with an
