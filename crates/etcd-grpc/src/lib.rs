@@ -9,7 +9,9 @@
 //! let options = etcd_grpc::ClientOptions::default();
 //! let routes = etcd_grpc::services(server.clone(), &options);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
-//! etcd_grpc::serve_clients(listener, None, routes, server, options).await;
+//! // Cancelled at shutdown: no new connections, the requests in flight answered, then it returns.
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! etcd_grpc::serve_clients(listener, None, routes, server, options, shutdown).await;
 //! # Ok(())
 //! # }
 //! ```

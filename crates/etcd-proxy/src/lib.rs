@@ -3,7 +3,7 @@
 //! keepalive coalescing, a serializable-range cache); and the L4 `gateway` ([`TcpGateway`]).
 //!
 //! The proxy takes no part in raft. It finds the members' client URLs by asking the peers' `/members`
-//! endpoint, refreshes them every `--proxy-refresh-interval` (every second while it knows none), and saves the
+//! endpoint through the [`MemberSource`] it is given, refreshes them every `--proxy-refresh-interval` (every second while it knows none), and saves the
 //! peer URLs in `<data-dir>/proxy/cluster` so that a restarted proxy finds the cluster again. Each request is
 //! buffered and tried on the members in order; a member that cannot be reached is skipped for
 //! `--proxy-failure-wait`. Answers, watches included, stream back as they come. `readonly` answers anything
@@ -14,14 +14,25 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use etcd_proxy::{ProxyConfig, start};
+//! use etcd_proxy::{BoxFuture, MemberSource, MemberUrls, ProxyConfig, start};
+//!
+//! /// A cluster whose members never change (the binary asks the peers instead).
+//! struct Fixed;
+//! impl MemberSource for Fixed {
+//!     fn members<'a>(&'a self, _: &'a [String]) -> BoxFuture<'a, MemberUrls> {
+//!         Box::pin(async {
+//!             Ok((vec!["http://10.0.0.1:2379".to_owned()], vec!["http://10.0.0.1:2380".to_owned()]))
+//!         })
+//!     }
+//! }
 //!
 //! let tls = etcd_tls::TlsInfo::default().client_config()?;
 //! let mut config = ProxyConfig::new(vec!["http://10.0.0.1:2380".to_owned()], tls);
 //! config.cluster_file = Some(etcd_proxy::cluster_file_path("proxy.etcd".as_ref()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:2379").await?;
-//! let proxy = start(config, vec![(listener.into(), None)])?;
-//! # proxy.shutdown();
+//! let proxy = start(config, vec![(listener.into(), None)], std::sync::Arc::new(Fixed))?;
+//! tokio::signal::ctrl_c().await?;
+//! proxy.shutdown().await; // no new connections; the requests in flight are answered
 //! # Ok(())
 //! # }
 //! ```

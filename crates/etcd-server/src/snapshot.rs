@@ -74,9 +74,18 @@ pub(crate) struct Snapshots {
 
 impl etcd_raft::SnapshotSource for Snapshots {
     fn snapshot(&mut self) -> Option<(u64, Vec<u8>)> {
-        // The v2 read lock keeps the apply loop out, so both stores stay at `applied` meanwhile.
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        let mvcc = self.mvcc.read().clone();
+        // Under the v2 read lock (the apply loop is out) the v2 store is at `applied` and the v3 store has
+        // committed every entry up to it: an apply event changes both under the write lock. Only the v2 store
+        // is serialized there; the v3 store's fsync comes after the lock is released, so applies go on during
+        // it, and it makes durable at least what was committed then, so at least `applied`.
+        let (applied, v2, mvcc) = {
+            let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+            (
+                state.applied,
+                state.store.snapshot(),
+                self.mvcc.read().clone(),
+            )
+        };
         let mvcc_index = match mvcc.sync() {
             Ok(index) => index,
             Err(e) => {
@@ -84,10 +93,7 @@ impl etcd_raft::SnapshotSource for Snapshots {
                 return None;
             }
         };
-        Some((
-            state.applied,
-            header_and_v2(mvcc_index, &state.store.snapshot()),
-        ))
+        Some((applied, header_and_v2(mvcc_index, &v2)))
     }
 
     fn for_follower(&mut self, index: u64, stored: &[u8]) -> Option<Vec<u8>> {
