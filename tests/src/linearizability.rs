@@ -1,5 +1,8 @@
-//! A linearizability checker for a compare-and-set register: Wing & Gong's search with Lowe's memoisation
-//! (as in Porcupine and Knossos), one key at a time.
+//! A linearizability checker for a compare-and-set register that may be absent: Wing & Gong's search with
+//! Lowe's memoisation (as in Porcupine and Knossos), one key at a time. A key (v2 or v3) is such a register: a put
+//! writes a value, a delete writes "absent", a compare-and-swap (v2 `prevValue`, a v3 txn comparing the value or
+//! the version 0) sets a new state when the old one matches. So is a v3 lease with a client-chosen ID: a grant
+//! swaps absent for "granted", a revoke swaps it back, a time-to-live reads it.
 //!
 //! A history is a list of operations with the instants they were invoked and answered. An operation whose
 //! outcome is unknown (a timeout, a lost connection) may have taken effect at any point after its invocation,
@@ -10,14 +13,15 @@ use std::collections::HashSet;
 /// What an operation did, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// A write of the value; acknowledged, or `known: false` when the client does not know.
-    Write { value: String, known: bool },
+    /// A write of the value (`None`: a delete); acknowledged, or `known: false` when the client does not know.
+    Write { value: Option<String>, known: bool },
     /// A read that returned this value (`None`: the key did not exist).
     Read { value: Option<String> },
-    /// A compare-and-set from `expected` to `new`; `swapped` is the outcome, `None` when unknown.
+    /// A compare-and-set from `expected` to `new` (`None`: absent); `swapped` is the outcome, `None` when
+    /// unknown.
     Cas {
-        expected: String,
-        new: String,
+        expected: Option<String>,
+        new: Option<String>,
         swapped: Option<bool>,
     },
 }
@@ -35,22 +39,18 @@ pub struct Operation {
 /// Applies `op` to `state`: the next state, or `None` when the op's outcome is impossible from `state`.
 fn step(state: &Option<String>, op: &Op) -> Option<Option<String>> {
     match op {
-        Op::Write { value, .. } => Some(Some(value.clone())),
+        Op::Write { value, .. } => Some(value.clone()),
         Op::Read { value } => (value == state).then(|| state.clone()),
         Op::Cas {
             expected,
             new,
             swapped,
         } => {
-            let matches = state.as_deref() == Some(expected.as_str());
+            let matches = state == expected;
             match swapped {
-                Some(true) => matches.then(|| Some(new.clone())),
+                Some(true) => matches.then(|| new.clone()),
                 Some(false) => (!matches).then(|| state.clone()),
-                None => Some(if matches {
-                    Some(new.clone())
-                } else {
-                    state.clone()
-                }),
+                None => Some(if matches { new.clone() } else { state.clone() }),
             }
         }
     }
@@ -152,4 +152,83 @@ pub fn is_linearizable(history: &[Operation]) -> bool {
         }
     }
     true
+}
+
+/// A smallest failing part of a history that is not linearizable, for the report: operations are removed one at
+/// a time while the rest stays non-linearizable. A removal that would fail by itself is not made: the write a
+/// read saw, or a delete while some operation saw the key absent. Gives up after `budget` checks and returns
+/// what it has.
+pub fn shrink(history: &[Operation], budget: usize) -> Vec<Operation> {
+    let mut kept = history.to_vec();
+    let explained = explains_its_values(&kept);
+    // "Absent" can be seen after any delete: which delete a read of it needs is not known, so none is left out.
+    let absent_seen = kept.iter().any(|o| {
+        matches!(
+            &o.op,
+            Op::Read { value: None } | Op::Cas { expected: None, .. }
+        )
+    });
+    let mut checks = 0;
+    let mut i = 0;
+    while i < kept.len() && checks < budget {
+        let deletes = matches!(
+            &kept[i].op,
+            Op::Write { value: None, .. } | Op::Cas { new: None, .. }
+        );
+        if absent_seen && deletes {
+            i += 1;
+            continue;
+        }
+        let mut without = kept.clone();
+        without.remove(i);
+        // Leaving out the write a read saw would make that read fail by itself: keep the writes reads need.
+        if explained && !explains_its_values(&without) {
+            i += 1;
+            continue;
+        }
+        checks += 1;
+        if is_linearizable(&without) {
+            i += 1;
+        } else {
+            kept = without;
+        }
+    }
+    kept
+}
+
+/// Whether every value read, or expected by a compare-and-swap, was written by an operation of `history`.
+fn explains_its_values(history: &[Operation]) -> bool {
+    let written: HashSet<&str> = history
+        .iter()
+        .filter_map(|o| match &o.op {
+            Op::Write { value, .. } => value.as_deref(),
+            Op::Cas { new, .. } => new.as_deref(),
+            Op::Read { .. } => None,
+        })
+        .collect();
+    history.iter().all(|o| match &o.op {
+        Op::Read { value: Some(v) } => written.contains(v.as_str()),
+        Op::Cas {
+            expected: Some(v), ..
+        } => written.contains(v.as_str()),
+        _ => true,
+    })
+}
+
+/// `history` as lines for a report, in call order, times relative to the first call.
+pub fn describe(history: &[Operation]) -> String {
+    let mut ops: Vec<&Operation> = history.iter().collect();
+    ops.sort_by_key(|o| (o.call, o.ret));
+    let base = ops.first().map_or(0, |o| o.call);
+    ops.iter()
+        .map(|o| {
+            let ret = if o.ret == u64::MAX {
+                "?".to_owned()
+            } else {
+                format!("{}", o.ret - base)
+            };
+            format!("  [{} .. {ret}] {:?}", o.call - base, o.op)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::fault_proxy::cluster_behind_proxies;
-use common::linearizability::{Op, Operation, is_linearizable};
+use common::linearizability::{Op, Operation, describe, is_linearizable, shrink};
 
 /// How a request ended, as far as the client can tell.
 enum Outcome {
@@ -91,11 +91,17 @@ fn client(
                 Outcome::NotSent => None,
                 Outcome::Answer(200 | 201, _) => {
                     last_seen.insert(key, value.clone());
-                    Some((Op::Write { value, known: true }, now()))
+                    Some((
+                        Op::Write {
+                            value: Some(value),
+                            known: true,
+                        },
+                        now(),
+                    ))
                 }
                 Outcome::Answer(..) | Outcome::Unknown => Some((
                     Op::Write {
-                        value,
+                        value: Some(value),
                         known: false,
                     },
                     u64::MAX,
@@ -126,8 +132,8 @@ fn client(
                     last_seen.insert(key, new.clone());
                     Some((
                         Op::Cas {
-                            expected,
-                            new,
+                            expected: Some(expected),
+                            new: Some(new),
                             swapped: Some(true),
                         },
                         now(),
@@ -138,8 +144,8 @@ fn client(
                 {
                     Some((
                         Op::Cas {
-                            expected,
-                            new,
+                            expected: Some(expected),
+                            new: Some(new),
                             swapped: Some(false),
                         },
                         now(),
@@ -147,8 +153,8 @@ fn client(
                 }
                 Outcome::Answer(..) | Outcome::Unknown => Some((
                     Op::Cas {
-                        expected,
-                        new,
+                        expected: Some(expected),
+                        new: Some(new),
                         swapped: None,
                     },
                     u64::MAX,
@@ -222,11 +228,13 @@ fn histories_under_leader_kills_and_partitions_are_linearizable() {
     assert!(total > 100, "the clients made progress: {total}");
     assert!(!faults.is_empty());
     for (key, history) in &by_key {
-        assert!(
-            is_linearizable(history),
-            "the history of key k{key} ({} operations) is not linearizable",
-            history.len()
-        );
+        if !is_linearizable(history) {
+            panic!(
+                "the history of key k{key} ({} operations) is not linearizable; a smallest failing part:\n{}",
+                history.len(),
+                describe(&shrink(history, 5_000))
+            );
+        }
     }
 }
 
@@ -236,7 +244,7 @@ fn op(op: Op, call: u64, ret: u64) -> Operation {
 
 fn write(v: &str) -> Op {
     Op::Write {
-        value: v.to_owned(),
+        value: Some(v.to_owned()),
         known: true,
     }
 }
@@ -273,8 +281,8 @@ fn the_checker_accepts_linearizable_histories_and_refuses_others() {
         op(write("a"), 0, 1),
         op(
             Op::Cas {
-                expected: "a".to_owned(),
-                new: "b".to_owned(),
+                expected: Some("a".to_owned()),
+                new: Some("b".to_owned()),
                 swapped: Some(false),
             },
             2,
@@ -286,7 +294,7 @@ fn the_checker_accepts_linearizable_histories_and_refuses_others() {
     let maybe = [
         op(
             Op::Write {
-                value: "x".to_owned(),
+                value: Some("x".to_owned()),
                 known: false,
             },
             0,
@@ -296,4 +304,33 @@ fn the_checker_accepts_linearizable_histories_and_refuses_others() {
         op(read(Some("x")), 3, 4),
     ];
     assert!(is_linearizable(&maybe));
+    // A delete is a write of "absent"; a compare-and-swap from "absent" creates.
+    let create = [
+        op(write("a"), 0, 1),
+        op(
+            Op::Write {
+                value: None,
+                known: true,
+            },
+            2,
+            3,
+        ),
+        op(
+            Op::Cas {
+                expected: None,
+                new: Some("b".to_owned()),
+                swapped: Some(true),
+            },
+            4,
+            5,
+        ),
+        op(read(Some("b")), 6, 7),
+    ];
+    assert!(is_linearizable(&create));
+    // The report shrinks a failing history to the operations that fail together.
+    let mut noisy = stale.to_vec();
+    noisy.extend((0..20).map(|i| op(read(Some("a")), 20 + i, 21 + i)));
+    let core = shrink(&noisy, 1_000);
+    assert!(!is_linearizable(&core));
+    assert!(core.len() <= 2, "{}", describe(&core));
 }

@@ -125,6 +125,9 @@ fn chaos(args: Vec<String>) -> Result<()> {
             "etcd-tests",
             "--test",
             "chaos",
+            "--test",
+            "v3_chaos",
+            // Both the v2 test and the v3 one (`v3_histories_under_…`).
             "histories_under_leader_kills_and_partitions_are_linearizable",
             "--",
             "--nocapture",

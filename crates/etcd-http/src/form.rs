@@ -114,3 +114,24 @@ mod tests {
         assert_eq!(unescape("a+b", false).expect("path"), "a+b");
     }
 }
+
+/// Query strings and form bodies come from clients: any text parses or is refused, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn arbitrary_queries_and_bodies_parse_or_are_refused(
+            query in "[a-z=&%+0-9A-F\\PC]{0,64}",
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let _ = Form::parse(&query, Some(&body));
+            let _ = Form::parse(&query, None);
+            let _ = unescape(&query, true);
+        }
+    }
+}

@@ -208,10 +208,18 @@ struct Reader<R> {
 
 impl<R: Read> Reader<R> {
     fn take(&mut self, n: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; n];
-        self.inner
-            .read_exact(&mut buf)
-            .map_err(|e| Error::Snapshot(format!("truncated stream: {e}")))?;
+        // Grown as bytes arrive, not allocated from the length a (possibly damaged) stream claims.
+        let mut buf = Vec::with_capacity(n.min(64 * 1024));
+        (&mut self.inner)
+            .take(n as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::Snapshot(format!("reading the stream: {e}")))?;
+        if buf.len() != n {
+            return Err(Error::Snapshot(format!(
+                "truncated stream: {} of {n} bytes",
+                buf.len()
+            )));
+        }
         self.crc = crc32c::crc32c_append(self.crc, &buf);
         Ok(buf)
     }

@@ -498,3 +498,49 @@ mod tests {
         }
     }
 }
+
+/// Peer bytes are untrusted: every decoder answers a value or an error for any input, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    fn decode_all(bytes: &[u8]) {
+        let _ = decode_message(bytes);
+        let _ = decode_entry(bytes);
+        let _ = decode_hard_state(bytes);
+        let _ = decode_conf_change(bytes);
+        let _ = decode_snapshot(bytes);
+        let _ = decode_metadata(bytes);
+    }
+
+    fn valid_message() -> Vec<u8> {
+        let mut m = eraftpb::Message::default();
+        m.msg_type = eraftpb::MessageType::MsgAppend;
+        (m.to, m.from, m.term, m.log_term, m.index, m.commit) = (2, 1, 5, 4, 10, 9);
+        let mut e = eraftpb::Entry::default();
+        (e.term, e.index) = (5, 11);
+        e.data = Bytes::from_static(b"payload");
+        m.set_entries(vec![e].into());
+        encode_message(&m)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn arbitrary_bytes_are_decoded_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            decode_all(&bytes);
+        }
+
+        #[test]
+        fn a_damaged_or_cut_message_is_decoded_or_refused(at in any::<Index>(), byte in any::<u8>(), cut in any::<Index>()) {
+            let valid = valid_message();
+            let mut damaged = valid.clone();
+            damaged[at.index(valid.len())] = byte;
+            decode_all(&damaged);
+            decode_all(&valid[..cut.index(valid.len())]);
+        }
+    }
+}

@@ -234,3 +234,38 @@ mod tests {
         assert!(decode(3, &encode(7, 0, &Caller::anonymous(), Kind::V2(bad))).is_err());
     }
 }
+
+/// Entry bytes come from the raft log and from peers: any bytes decode or are refused, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn arbitrary_entries_are_decoded_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(1, &bytes);
+            let _ = crate::snapshot::parse(&bytes);
+        }
+
+        #[test]
+        fn a_damaged_entry_is_decoded_or_refused(at in any::<Index>(), byte in any::<u8>(), cut in any::<Index>()) {
+            let request = Request {
+                id: 7,
+                method: Method::Put,
+                path: "/1/k".into(),
+                val: "v".into(),
+                expiration: 123,
+                ..Request::default()
+            };
+            let valid = encode_v2(&request, 99);
+            let mut damaged = valid.clone();
+            damaged[at.index(valid.len())] = byte;
+            let _ = decode(1, &damaged);
+            let _ = decode(1, &valid[..cut.index(valid.len())]);
+        }
+    }
+}

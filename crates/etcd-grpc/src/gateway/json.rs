@@ -116,3 +116,107 @@ impl Documents {
         }
     }
 }
+
+/// Gateway bodies come from clients: any JSON document becomes its message or a decoding error, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use etcd_proto::etcdserverpb as pb;
+    use proptest::prelude::*;
+
+    /// Field names the messages have, so that documents reach the fields' readers, not only "unknown field".
+    const NAMES: &[&str] = &[
+        "key",
+        "range_end",
+        "rangeEnd",
+        "value",
+        "lease",
+        "limit",
+        "revision",
+        "sort_order",
+        "sortOrder",
+        "serializable",
+        "keys_only",
+        "count_only",
+        "min_mod_revision",
+        "compare",
+        "success",
+        "failure",
+        "request_put",
+        "requestPut",
+        "request_range",
+        "result",
+        "target",
+        "version",
+        "create_revision",
+        "create_request",
+        "createRequest",
+        "cancel_request",
+        "watch_id",
+        "filters",
+        "prev_kv",
+        "TTL",
+        "ID",
+        "name",
+        "password",
+        "physical",
+        "progress_request",
+        "fragment",
+        "ignore_value",
+        "ignore_lease",
+    ];
+
+    fn document() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[A-Za-z0-9+/=_ -]{0,12}".prop_map(Value::String),
+            Just(Value::String("9223372036854775808".into())),
+            Just(Value::String("-1".into())),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((proptest::sample::select(NAMES), inner), 0..6).prop_map(
+                    |fields| Value::Object(
+                        fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                    )
+                ),
+            ]
+        })
+    }
+
+    fn read_as_every_message(document: &Value) {
+        let _ = message::<pb::RangeRequest>(document.clone());
+        let _ = message::<pb::PutRequest>(document.clone());
+        let _ = message::<pb::DeleteRangeRequest>(document.clone());
+        let _ = message::<pb::TxnRequest>(document.clone());
+        let _ = message::<pb::CompactionRequest>(document.clone());
+        let _ = message::<pb::WatchRequest>(document.clone());
+        let _ = message::<pb::LeaseGrantRequest>(document.clone());
+        let _ = message::<pb::LeaseKeepAliveRequest>(document.clone());
+        let _ = message::<pb::AuthenticateRequest>(document.clone());
+        let _ = message::<pb::AuthRoleGrantPermissionRequest>(document.clone());
+        let _ = message::<pb::MemberAddRequest>(document.clone());
+        let _ = message::<pb::AlarmRequest>(document.clone());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn any_document_is_its_message_or_an_error(document in document()) {
+            read_as_every_message(&document);
+        }
+
+        #[test]
+        fn any_text_is_a_document_or_an_error(text in "\\PC{0,64}") {
+            if let Ok(document) = serde_json::from_str::<Value>(&text) {
+                read_as_every_message(&document);
+            }
+        }
+    }
+}
