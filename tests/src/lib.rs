@@ -8,6 +8,7 @@ pub mod http_stream;
 pub mod ledger;
 pub mod linearizability;
 mod masks;
+pub mod v3;
 
 pub use http_stream::HttpStream;
 pub use masks::{differences, gateway_as_35, mask_cluster_ids, mask_hex_ids, mask_number};

@@ -14,25 +14,23 @@ use std::time::{Duration, Instant};
 use etcd_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use etcd_proto::etcdserverpb::kv_client::KvClient;
 use etcd_proto::etcdserverpb::lease_client::LeaseClient;
-use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use etcd_proto::etcdserverpb::request_op::Request as OpRequest;
 use etcd_proto::etcdserverpb::{
-    Compare, DeleteRangeRequest, HashKvRequest, LeaseGrantRequest, LeaseRevokeRequest,
-    LeaseTimeToLiveRequest, PutRequest, RangeRequest, RequestOp, TxnRequest,
+    Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseRevokeRequest, LeaseTimeToLiveRequest,
+    PutRequest, RangeRequest, RequestOp, TxnRequest,
 };
 use etcd_tests as common;
 use tonic::transport::Channel;
 
 use common::fault_proxy::cluster_behind_proxies;
 use common::linearizability::{Op, Operation, describe, is_linearizable, shrink};
+use common::v3::{channel, hashes_at_a_shared_revision};
 
 /// Keys and leases the clients share: few, so that operations overlap.
 const KEYS: usize = 3;
 const LEASES: usize = 2;
 /// Long enough that no lease expires during a run: a lease changes only by grant and revoke.
 const LEASE_TTL: i64 = 3600;
-/// How long a client waits for one answer before its outcome counts as unknown.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const GRANTED: &str = "granted";
 
 fn lease_id(lease: usize) -> i64 {
@@ -43,14 +41,6 @@ fn lease_id(lease: usize) -> i64 {
 struct Members {
     kv: Vec<KvClient<Channel>>,
     lease: Vec<LeaseClient<Channel>>,
-}
-
-fn channel(url: &str) -> Channel {
-    Channel::from_shared(url.to_owned())
-        .expect("a client URL")
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(CALL_TIMEOUT)
-        .connect_lazy()
 }
 
 /// A small xorshift generator: each client's choices are reproducible from its ID.
@@ -240,45 +230,6 @@ async fn lease_op(
         }
     };
     Some(Operation { op, call, ret })
-}
-
-/// The members' `HashKV` at one revision, once every member has applied it.
-async fn hashes_at_a_shared_revision(urls: &[String]) -> (i64, Vec<u32>) {
-    let mut kv = KvClient::new(channel(&urls[0]));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let revision = loop {
-        match kv
-            .range(RangeRequest {
-                key: b"/chaos/k0".to_vec(),
-                ..RangeRequest::default()
-            })
-            .await
-        {
-            Ok(r) => break r.into_inner().header.expect("a header").revision,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("v3 chaos: waiting for the healed cluster: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => panic!("the healed cluster does not answer: {e}"),
-        }
-    };
-    let mut hashes = Vec::new();
-    for url in urls {
-        let mut maintenance = MaintenanceClient::new(channel(url));
-        let hash = loop {
-            match maintenance.hash_kv(HashKvRequest { revision }).await {
-                Ok(r) => break r.into_inner().hash,
-                // Not applied that far yet ("future revision"), or restarting.
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("v3 chaos: HashKV at {revision} on {url}: {e}");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Err(e) => panic!("HashKV at {revision} on {url}: {e}"),
-            }
-        };
-        hashes.push(hash);
-    }
-    (revision, hashes)
 }
 
 #[test]

@@ -196,6 +196,27 @@ impl HttpTransport {
             .map_err(|_| format!("peer {peer:x} did not answer in {timeout:?}"))?
     }
 
+    /// Makes `peers` (ID, first peer URL) the whole peer list: starts sending to the new ones and to those whose
+    /// URL changed, stops sending to those not listed, and leaves the others' queues and streams alone. For a
+    /// membership that arrives whole (a snapshot), where no single change says who came or went.
+    pub fn set_peers(&self, peers: &[(u64, String)]) {
+        let changed: Vec<&(u64, String)> = {
+            let mut known = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+            known.retain(|id, _| peers.iter().any(|(p, _)| p == id));
+            peers
+                .iter()
+                .filter(|(id, url)| {
+                    known
+                        .get(id)
+                        .is_none_or(|q| q.link.url != url.trim_end_matches('/'))
+                })
+                .collect()
+        };
+        for (id, url) in changed {
+            self.add_peer(*id, url);
+        }
+    }
+
     /// Stops sending to `peer`.
     pub fn remove_peer(&self, peer: u64) {
         self.peers

@@ -302,6 +302,38 @@ async fn a_follower_far_behind_catches_up_through_a_snapshot(http: bool) {
     cluster.shutdown().await;
 }
 
+/// A snapshot every `snapshot_count` applied entries, counted from the last snapshot: not from the first entry
+/// the log keeps, which is `catchup_entries` behind it (that took a snapshot after every entry once the
+/// catch-up window was larger than the count).
+async fn snapshots_are_taken_every_snapshot_count_entries(http: bool) {
+    let settings = Settings {
+        snapshot_count: 20,
+        catchup_entries: 100,
+        http,
+        ..Settings::default()
+    };
+    let cluster = Cluster::start(1, settings).await;
+    let leader = cluster.leader().await;
+    let mut last = 0;
+    for i in 0..200 {
+        last = cluster
+            .write(leader, &format!("k{i}"), &i.to_string())
+            .await;
+    }
+    cluster.wait_applied(&[leader], last).await;
+    let taken = cluster.members[&leader]
+        .app
+        .lock()
+        .expect("app")
+        .snapshots_taken;
+    // About 200 / 20 (the bootstrap entries add one or two); one per entry would be about 180.
+    assert!(
+        (8..=13).contains(&taken),
+        "{taken} snapshots for {last} entries at one per 20"
+    );
+    cluster.shutdown().await;
+}
+
 async fn every_member_restarts_from_disk_with_its_log(http: bool) {
     let settings = Settings {
         snapshot_count: 30,
@@ -529,6 +561,7 @@ on_both_transports!(
     a_minority_cannot_commit_while_the_majority_can_and_a_healed_partition_converges,
     members_and_learners_are_added_promoted_and_removed,
     a_follower_far_behind_catches_up_through_a_snapshot,
+    snapshots_are_taken_every_snapshot_count_entries,
     every_member_restarts_from_disk_with_its_log,
     proposals_during_leader_changes_commit_once_or_fail,
     read_index_sees_every_earlier_write_after_a_leader_change,

@@ -73,6 +73,7 @@ fn restore(server: &Server, index: u64, term: u64, data: &[u8]) -> Result<(), St
     let _file = file.lock();
     restore_stores(&mut state, &server.mvcc, &server.mvcc_path, index, data)?;
     server.follow_learner_state(&state.store);
+    follow_membership(server, &state.store);
     let mut lessor = server.leases.lessor.lock();
     let min_ttl = lessor.min_ttl();
     *lessor = crate::lease::load(&server.mvcc(), min_ttl)
@@ -375,6 +376,21 @@ fn kind_name(kind: &Kind) -> &'static str {
         auth if crate::auth::is_auth_request(auth) => "auth",
         Kind::DowngradeInfoSet(_) => "downgrade",
         _ => "cluster",
+    }
+}
+
+/// Makes the transport's peer list the membership a restored store holds. A member that restarts from a
+/// snapshot, or catches up through one, never replays the changes the snapshot covers, so without this it would
+/// not know its peers and nothing it sends would leave.
+fn follow_membership(server: &Server, store: &etcd_store::Store) {
+    let peers: Vec<(u64, String)> = members::list(store)
+        .into_iter()
+        .filter(|m| m.id != server.id)
+        .filter_map(|m| Some((m.id, m.peer_urls.into_iter().next()?)))
+        .collect();
+    // A store without members is not a cluster's (a damaged or foreign snapshot): keep the peers known.
+    if !peers.is_empty() {
+        server.transport.set_peers(&peers);
     }
 }
 

@@ -151,6 +151,7 @@ impl RaftNode {
             read_queue: Vec::new(),
             conf_history: VecDeque::new(),
             snapshot_for_new_member: None,
+            snapshot_at: applied,
             leadership: leadership_tx,
             config,
         };
@@ -214,6 +215,9 @@ struct Loop {
     /// soon as it is applied, because the new member can only start from a snapshot whose configuration has it
     /// (raft refuses any other; etcd sends a snapshot made at send time for the same reason).
     snapshot_for_new_member: Option<u64>,
+    /// The index of the last snapshot taken or installed. The next is taken `snapshot_count` entries after it
+    /// (the in-memory log keeps `snapshot_catchup_entries` behind a snapshot, so its first index is not this).
+    snapshot_at: u64,
     /// Published to every handle when the leader, role or term changes.
     leadership: tokio::sync::watch::Sender<Leadership>,
     /// `/v2/stats` figures: append counts, follower latency.
@@ -407,9 +411,7 @@ impl Loop {
         let for_new_member = self
             .snapshot_for_new_member
             .is_some_and(|at| self.applied >= at);
-        if for_new_member
-            || self.applied >= self.store.snapshot_index() + self.config.snapshot_count
-        {
+        if for_new_member || self.applied >= self.snapshot_at + self.config.snapshot_count {
             if for_new_member {
                 self.snapshot_for_new_member = None;
             }
@@ -541,6 +543,7 @@ impl Loop {
             self.conf_history
                 .push_back((index, snapshot.get_metadata().get_conf_state().clone()));
             self.store.apply_snapshot(snapshot);
+            self.snapshot_at = self.snapshot_at.max(index);
             disk.release_before(index)?;
             let _ = self
                 .apply_tx

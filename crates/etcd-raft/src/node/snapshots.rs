@@ -11,7 +11,7 @@ impl Loop {
         let Some((index, data)) = self.snapshots.snapshot() else {
             return Ok(());
         };
-        if index > self.applied || index <= self.store.snapshot_index() {
+        if index > self.applied || index <= self.snapshot_at {
             return Ok(());
         }
         let conf_state = self
@@ -29,6 +29,7 @@ impl Loop {
             return Err(RaftError::Stopped);
         };
         disk.save_snapshot(&snapshot)?;
+        self.snapshot_at = index;
         self.store
             .compact(index.saturating_sub(self.config.snapshot_catchup_entries));
         disk.release_before(index)?;

@@ -119,6 +119,8 @@ pub struct App {
     pub kv: BTreeMap<String, String>,
     pub member_changes: Vec<MemberChange>,
     pub snapshots_installed: usize,
+    /// How many snapshots raft took from this member's state.
+    pub snapshots_taken: usize,
 }
 
 impl App {
@@ -156,7 +158,8 @@ struct AppSnapshots(Arc<Mutex<App>>);
 
 impl SnapshotSource for AppSnapshots {
     fn snapshot(&mut self) -> Option<(u64, Vec<u8>)> {
-        let app = self.0.lock().expect("app");
+        let mut app = self.0.lock().expect("app");
+        app.snapshots_taken += 1;
         Some((app.applied, app.snapshot_bytes()))
     }
 }

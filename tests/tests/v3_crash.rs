@@ -1,0 +1,330 @@
+//! v3 crash durability (issue 20): writers put over gRPC and keep a ledger of every acknowledged put with its
+//! revision, while the members snapshot often (`--snapshot-count`), compact and defragment, and are SIGKILLed at
+//! random instants. After every restart each acknowledged put is there with its value and its revision, no
+//! revision was given twice, the next put gets a revision above every acknowledged one, and (3 members) the
+//! members' `HashKV` agree at a shared revision.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use etcd_proto::etcdserverpb::kv_client::KvClient;
+use etcd_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use etcd_proto::etcdserverpb::{CompactionRequest, DefragmentRequest, PutRequest, RangeRequest};
+use etcd_tests as common;
+use tokio::runtime::Runtime;
+
+use common::v3::{channel, hashes_at_a_shared_revision};
+use common::{Flavor, Server, cluster_with, leader_of};
+
+/// key → (value, revision) of every acknowledged put.
+type Ledger = BTreeMap<String, (String, i64)>;
+
+/// Flags that make the members take raft snapshots often, so that kills land during them too.
+const FLAGS: &[&str] = &["--snapshot-count", "150"];
+
+/// A small xorshift generator, for kill instants that differ between rounds but not between runs.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Writers that put `r<round>-w<t>-<i>` = `<i>` through the members in turn, until stopped; and a maintainer
+/// that compacts behind the head and defragments, so that kills also land in those.
+struct Load {
+    stop: Arc<AtomicBool>,
+    writers: Vec<tokio::task::JoinHandle<Ledger>>,
+    maintainer: tokio::task::JoinHandle<usize>,
+}
+
+impl Load {
+    fn start(runtime: &Runtime, urls: &[String], round: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers = (0..4)
+            .map(|t| {
+                let (urls, stop) = (urls.to_vec(), stop.clone());
+                runtime.spawn(async move {
+                    let mut clients: Vec<_> =
+                        urls.iter().map(|u| KvClient::new(channel(u))).collect();
+                    let mut ledger = Ledger::new();
+                    let mut i = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        let key = format!("r{round}-w{t}-{i}");
+                        let n = clients.len();
+                        let put = clients[(t + i) % n].put(PutRequest {
+                            key: key.clone().into_bytes(),
+                            value: i.to_string().into_bytes(),
+                            ..PutRequest::default()
+                        });
+                        if let Ok(Ok(answer)) =
+                            tokio::time::timeout(Duration::from_secs(5), put).await
+                        {
+                            let revision = answer.into_inner().header.expect("a header").revision;
+                            ledger.insert(key, (i.to_string(), revision));
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        i += 1;
+                    }
+                    ledger
+                })
+            })
+            .collect();
+        let (urls, stop_maintaining) = (urls.to_vec(), stop.clone());
+        let maintainer = runtime.spawn(async move {
+            let mut done = 0;
+            let mut round = 0usize;
+            while !stop_maintaining.load(Ordering::Relaxed) {
+                round += 1;
+                let url = &urls[round % urls.len()];
+                let mut kv = KvClient::new(channel(url));
+                let mut maintenance = MaintenanceClient::new(channel(url));
+                let head = kv
+                    .range(RangeRequest {
+                        key: b"\0".to_vec(),
+                        serializable: true,
+                        ..RangeRequest::default()
+                    })
+                    .await
+                    .ok()
+                    .and_then(|r| r.into_inner().header)
+                    .map_or(0, |h| h.revision);
+                if head > 100
+                    && kv
+                        .compact(CompactionRequest {
+                            revision: head - 50,
+                            physical: round.is_multiple_of(2),
+                        })
+                        .await
+                        .is_ok()
+                {
+                    done += 1;
+                }
+                if maintenance.defragment(DefragmentRequest {}).await.is_ok() {
+                    done += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            done
+        });
+        Load {
+            stop,
+            writers,
+            maintainer,
+        }
+    }
+
+    /// Stops the load; the acknowledged puts and how many compactions and defragmentations succeeded.
+    fn finish(self, runtime: &Runtime) -> (Ledger, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut ledger = Ledger::new();
+        for w in self.writers {
+            ledger.extend(runtime.block_on(w).expect("writer"));
+        }
+        let maintained = runtime.block_on(self.maintainer).expect("maintainer");
+        (ledger, maintained)
+    }
+}
+
+/// Every acknowledged put, read through `url`: its value at its revision; no revision given twice; and a new put
+/// lands above all of them.
+fn check(runtime: &Runtime, ledger: &Ledger, url: &str, when: &str) {
+    runtime.block_on(async {
+        let mut kv = KvClient::new(channel(url));
+        let mut revisions = HashSet::new();
+        let mut highest = 0;
+        for (key, (value, revision)) in ledger {
+            assert!(
+                revisions.insert(*revision),
+                "{when}: revision {revision} was acknowledged twice"
+            );
+            highest = highest.max(*revision);
+            let read = kv
+                .range(RangeRequest {
+                    key: key.clone().into_bytes(),
+                    ..RangeRequest::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{when}: reading {key} through {url}: {e}"))
+                .into_inner();
+            let kv_read = read
+                .kvs
+                .first()
+                .unwrap_or_else(|| panic!("{when}: the acknowledged put of {key} is lost"));
+            assert_eq!(
+                (
+                    String::from_utf8_lossy(&kv_read.value).as_ref(),
+                    kv_read.mod_revision
+                ),
+                (value.as_str(), *revision),
+                "{when}: {key} through {url}"
+            );
+        }
+        let next = kv
+            .put(PutRequest {
+                key: b"after-restart".to_vec(),
+                value: when.as_bytes().to_vec(),
+                ..PutRequest::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{when}: a put through {url}: {e}"))
+            .into_inner()
+            .header
+            .expect("a header")
+            .revision;
+        assert!(
+            next > highest,
+            "{when}: a new put got revision {next}, not above the acknowledged {highest}"
+        );
+    });
+}
+
+#[test]
+fn acknowledged_v3_puts_survive_sigkill_of_a_member_during_snapshots_compactions_and_defrags() {
+    let peer_url = format!("http://127.0.0.1:{}", common::free_port());
+    let mut server = Server::new(Flavor::EtcdNode, "n1", &peer_url, &format!("n1={peer_url}"));
+    server.extra = FLAGS.iter().map(|f| (*f).to_owned()).collect();
+    server.launch();
+    server.wait_ready();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut random = Random(0x2545_F491_4F6C_DD1D);
+    let mut ledger = Ledger::new();
+    let mut maintained = 0;
+    for round in 0..6 {
+        let load = Load::start(&runtime, std::slice::from_ref(&server.client_url), round);
+        std::thread::sleep(Duration::from_millis(400 + random.below(1200)));
+        server.kill();
+        let (acknowledged, done) = load.finish(&runtime);
+        ledger.extend(acknowledged);
+        maintained += done;
+        server.launch();
+        server.wait_ready();
+        check(
+            &runtime,
+            &ledger,
+            &server.client_url,
+            &format!("after kill {}", round + 1),
+        );
+    }
+    eprintln!(
+        "v3 crash: 6 kills, {} acknowledged puts, {maintained} compactions and defragmentations",
+        ledger.len()
+    );
+    assert!(
+        ledger.len() > 100,
+        "the writers made progress: {}",
+        ledger.len()
+    );
+}
+
+#[test]
+fn acknowledged_v3_puts_survive_sigkill_of_the_leader_and_another_member() {
+    let mut members = cluster_with(Flavor::EtcdNode, 3, FLAGS);
+    let urls: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    let mut ledger = Ledger::new();
+    let mut maintained = 0;
+    let mut next_victim = 0usize;
+    for round in 0..4 {
+        let load = Load::start(&runtime, &urls, round);
+        std::thread::sleep(Duration::from_millis(600 + random.below(1200)));
+        let leader = leader_of(&members);
+        next_victim = (next_victim + 1) % members.len();
+        members[leader].kill();
+        members[next_victim].kill();
+        let (acknowledged, done) = load.finish(&runtime);
+        ledger.extend(acknowledged);
+        maintained += done;
+        for m in members.iter_mut().filter(|m| m.child.is_none()) {
+            m.launch();
+        }
+        for m in &members {
+            m.wait_ready();
+        }
+        for m in &members {
+            check(
+                &runtime,
+                &ledger,
+                &m.client_url,
+                &format!("round {} through {}", round + 1, m.name),
+            );
+        }
+        let (revision, hashes) = runtime.block_on(hashes_at_a_shared_revision(&urls));
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "round {}: the members' stores differ at revision {revision}: {hashes:x?}",
+            round + 1
+        );
+    }
+    eprintln!(
+        "v3 crash, 3 members: 4 rounds of 2 kills, {} acknowledged puts, {maintained} compactions and defragmentations",
+        ledger.len()
+    );
+    assert!(
+        ledger.len() > 100,
+        "the writers made progress: {}",
+        ledger.len()
+    );
+}
+
+/// A member that restarts from a raft snapshot does not replay the membership changes the snapshot covers: it
+/// must learn its peers from the snapshot, or nothing it sends leaves and two such members never elect a leader.
+#[test]
+fn members_restarted_from_a_snapshot_find_their_peers() {
+    let mut members = cluster_with(Flavor::EtcdNode, 3, &["--snapshot-count", "10"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut ledger = Ledger::new();
+    runtime.block_on(async {
+        let mut kv = KvClient::new(channel(&members[0].client_url));
+        for i in 0..40 {
+            let key = format!("k{i}");
+            let put = kv.put(PutRequest {
+                key: key.clone().into_bytes(),
+                value: i.to_string().into_bytes(),
+                ..PutRequest::default()
+            });
+            let revision = put
+                .await
+                .expect("a put")
+                .into_inner()
+                .header
+                .expect("a header")
+                .revision;
+            ledger.insert(key, (i.to_string(), revision));
+        }
+    });
+    members[1].kill();
+    members[2].kill();
+    members[1].launch();
+    members[2].launch();
+    for m in &members {
+        m.wait_ready();
+    }
+    for m in &members {
+        check(
+            &runtime,
+            &ledger,
+            &m.client_url,
+            &format!("through {}", m.name),
+        );
+    }
+}
