@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod linearizability;
 mod masks;
 pub mod v3;
+pub mod watch_check;
 
 pub use http_stream::HttpStream;
 pub use masks::{differences, gateway_as_35, mask_cluster_ids, mask_hex_ids, mask_number};
