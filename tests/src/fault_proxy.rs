@@ -90,8 +90,29 @@ impl Drop for FaultProxy {
     }
 }
 
+/// How much longer each WAL sync takes while a member's disk is slow ([`slow_disk_flag`]).
+pub const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The file whose presence makes `member`'s disk slow: every WAL sync takes [`SLOW_SYNC`] longer while it exists
+/// (etcd-wal's `delay-sync` failpoint, compiled into test builds of etcd-node).
+pub fn slow_disk_flag(member: &Server) -> std::path::PathBuf {
+    member.dir.path().join("slow-disk")
+}
+
+fn slow_disk_failpoint(member: &Server) -> (String, String) {
+    (
+        "ETCD_WAL_FAILPOINT".to_owned(),
+        format!(
+            "delay-sync:{}:{}",
+            SLOW_SYNC.as_millis(),
+            slow_disk_flag(member).display()
+        ),
+    )
+}
+
 /// `n` etcd-node members, started and ready, each advertising a fault proxy's port as its peer URL (the proxies
-/// forward to the real peer ports): cutting a member's proxy cuts it off from the others.
+/// forward to the real peer ports): cutting a member's proxy cuts it off from the others. Each member's disk can
+/// be made slow with [`slow_disk_flag`].
 pub fn cluster_behind_proxies(n: usize) -> (Vec<FaultProxy>, Vec<Server>) {
     let listen: Vec<u16> = (0..n).map(|_| free_port()).collect();
     let proxies: Vec<FaultProxy> = listen.iter().map(|p| FaultProxy::start(*p)).collect();
@@ -112,6 +133,7 @@ pub fn cluster_behind_proxies(n: usize) -> (Vec<FaultProxy>, Vec<Server>) {
                 &initial,
             );
             m.listen_peer_url = Some(format!("http://127.0.0.1:{}", listen[i]));
+            m.env.push(slow_disk_failpoint(&m));
             m
         })
         .collect();

@@ -72,3 +72,38 @@ fn a_failed_fsync_stops_acknowledgements_and_loses_nothing() {
 fn a_failed_write_stops_acknowledgements_and_loses_nothing() {
     run("write:300");
 }
+
+/// The slow-disk failpoint the chaos tests use: while its flag file exists every WAL sync takes longer, so a
+/// write (one fsync at least) cannot be acknowledged sooner; without it writes go at the disk's pace. Only the
+/// lower bound is asserted, which no machine's speed can break.
+#[test]
+fn the_slow_disk_failpoint_delays_every_sync_while_its_flag_exists() {
+    let peer_url = format!("http://127.0.0.1:{}", free_port());
+    let mut server = Server::new(Flavor::EtcdNode, "n1", &peer_url, &format!("n1={peer_url}"));
+    let flag = server.dir.path().join("slow-disk");
+    server.env = vec![(
+        "ETCD_WAL_FAILPOINT".to_owned(),
+        format!("delay-sync:400:{}", flag.display()),
+    )];
+    server.launch();
+    server.wait_ready();
+    std::fs::write(&flag, b"").expect("the flag file");
+    for i in 0..3 {
+        let started = Instant::now();
+        let answer = http(
+            &server.client_url,
+            "PUT",
+            &format!("/v2/keys/slow/{i}"),
+            "value=x",
+        );
+        assert!(matches!(answer, Some((201, _))), "{answer:?}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "a write was acknowledged in {:?} while every sync takes 400 ms longer",
+            started.elapsed()
+        );
+    }
+    std::fs::remove_file(&flag).expect("the flag file");
+    let answer = http(&server.client_url, "PUT", "/v2/keys/fast", "value=x");
+    assert!(matches!(answer, Some((201, _))), "{answer:?}");
+}

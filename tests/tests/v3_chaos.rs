@@ -1,10 +1,11 @@
 //! Linearizability of the v3 API under faults (issue 20): clients run puts, deletes, linearizable ranges,
 //! compare-and-swap txns (on the value, or on version 0 for "absent") and lease grants, revokes and time-to-live
-//! reads over gRPC against a 3-member cluster, while a nemesis kills the leader (SIGKILL, then restart) and cuts
-//! members off behind TCP fault proxies on the peer URLs. Every key's history and every lease's must be
-//! linearizable (`tests/src/linearizability.rs`; a failure prints the smallest failing part). Then, with every
-//! fault healed, the members' `HashKV` must agree at a shared revision. `ETCD_CHAOS_SECONDS` sets the length (the
-//! suite runs a short one; `cargo xtask chaos --duration 10m` a long one).
+//! reads over gRPC against a 3-member cluster, while a nemesis kills the leader (SIGKILL, then restart), cuts
+//! members off behind TCP fault proxies on the peer URLs, and makes the leader's disk slow (a WAL failpoint).
+//! Every key's history and every lease's must be linearizable (`tests/src/linearizability.rs`; a failure prints
+//! the smallest failing part). Then, with every fault healed, the members' `HashKV` must agree at a shared
+//! revision. `ETCD_CHAOS_SECONDS` sets the length (the suite runs a short one; `cargo xtask chaos --duration
+//! 10m` a long one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use etcd_proto::etcdserverpb::{
 use etcd_tests as common;
 use tonic::transport::Channel;
 
-use common::fault_proxy::cluster_behind_proxies;
+use common::fault_proxy::{cluster_behind_proxies, slow_disk_flag};
 use common::linearizability::{Op, Operation, describe, is_linearizable, shrink};
 use common::v3::{channel, hashes_at_a_shared_revision};
 
@@ -251,25 +252,38 @@ fn v3_histories_under_leader_kills_and_partitions_are_linearizable() {
         .map(|id| runtime.spawn(client(id, urls.clone(), start, stop.clone())))
         .collect();
 
-    // The nemesis: alternately kill the leader (and restart it) and cut a member off (and heal it).
+    // The nemesis, in turn: kill the leader (and restart it), cut a member off (and heal it), slow the leader's
+    // disk (every WAL sync 200 ms longer for two seconds).
     let mut faults = Vec::new();
     let mut round = 0usize;
     while start.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_millis(1500));
         round += 1;
-        if round % 2 == 1 {
-            if let Some(l) = common::current_leader(&members) {
-                members[l].kill();
-                faults.push(format!("killed leader {}", members[l].name));
-                std::thread::sleep(Duration::from_millis(1000));
-                members[l].launch();
+        match round % 3 {
+            1 => {
+                if let Some(l) = common::current_leader(&members) {
+                    members[l].kill();
+                    faults.push(format!("killed leader {}", members[l].name));
+                    std::thread::sleep(Duration::from_millis(1000));
+                    members[l].launch();
+                }
             }
-        } else {
-            let victim = round / 2 % proxies.len();
-            proxies[victim].cut();
-            faults.push(format!("partitioned {}", members[victim].name));
-            std::thread::sleep(Duration::from_millis(2000));
-            proxies[victim].heal();
+            2 => {
+                let victim = round / 3 % proxies.len();
+                proxies[victim].cut();
+                faults.push(format!("partitioned {}", members[victim].name));
+                std::thread::sleep(Duration::from_millis(2000));
+                proxies[victim].heal();
+            }
+            _ => {
+                if let Some(l) = common::current_leader(&members) {
+                    let flag = slow_disk_flag(&members[l]);
+                    std::fs::write(&flag, b"").expect("the slow-disk flag");
+                    faults.push(format!("slowed the disk of leader {}", members[l].name));
+                    std::thread::sleep(Duration::from_millis(2000));
+                    std::fs::remove_file(&flag).expect("the slow-disk flag");
+                }
+            }
         }
     }
     stop.store(true, Ordering::Relaxed);

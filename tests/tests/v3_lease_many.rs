@@ -24,7 +24,9 @@ use common::{Flavor, Server};
 
 const LEASES: usize = 2000;
 const STREAMS: usize = 20;
-const TTL: i64 = 4;
+/// Longer than granting all of them takes (5.5 s on a 2-core machine in a debug build), so none runs out before
+/// its keepalives start.
+const TTL: i64 = 10;
 
 /// The resident memory of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -96,6 +98,7 @@ async fn thousands_of_kept_leases_hold_memory_flat_and_expire_on_time() {
         .expect("connect");
 
     // Grant and attach from several tasks at once.
+    let granting_started = Instant::now();
     let mut granting = Vec::new();
     for part in 0..STREAMS {
         let channel = channel.clone();
@@ -126,6 +129,11 @@ async fn thousands_of_kept_leases_hold_memory_flat_and_expire_on_time() {
     for g in granting {
         parts.push(g.await.expect("grants"));
     }
+    assert!(
+        granting_started.elapsed() < Duration::from_secs(TTL as u64),
+        "granting took {:?}, longer than the leases' TTL: the first ran out before their keepalives began",
+        granting_started.elapsed()
+    );
     let last: LastKept = Arc::default();
     let stops: Vec<_> = (0..STREAMS)
         .map(|_| Arc::new(std::sync::atomic::AtomicBool::new(false)))

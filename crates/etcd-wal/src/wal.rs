@@ -286,6 +286,15 @@ impl Wal {
         {
             return Err(std::io::Error::other("injected sync failure")).at(&self.active.path);
         }
+        #[cfg(any(test, feature = "failpoints"))]
+        if let Some(delay) = self
+            .options
+            .fault_injector
+            .as_ref()
+            .and_then(|f| f.sync_delay())
+        {
+            std::thread::sleep(delay);
+        }
         self.active.file.sync_data().at(&self.active.path)
     }
 
