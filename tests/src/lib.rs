@@ -88,6 +88,17 @@ pub fn debian_binary(name: &str) -> PathBuf {
     path
 }
 
+/// libfaketime (Debian's `faketime` package), for members whose wall clock a test makes jump, or a failure that
+/// names the command to install it.
+pub fn faketime_library() -> PathBuf {
+    let path = PathBuf::from("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");
+    assert!(
+        path.exists(),
+        "libfaketime is missing: install it with `apt-get install -y faketime` (cargo xtask test does this)"
+    );
+    path
+}
+
 /// Which server a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {

@@ -56,3 +56,36 @@ pub async fn hashes_at_a_shared_revision(urls: &[String]) -> (i64, Vec<u32>) {
     }
     (revision, hashes)
 }
+
+/// The runtime the v3 process tests drive their clients on: two workers, like the machines CI runs on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// A small xorshift generator: choices that differ between clients and rounds but not between runs.
+pub struct Random(pub u64);
+
+impl Random {
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// The store's revision as a linearizable read through `url` answers it, or `None` without an answer.
+pub async fn head_revision(url: &str) -> Option<i64> {
+    let mut kv = KvClient::new(channel(url));
+    let read = kv.range(RangeRequest {
+        key: b"\0".to_vec(),
+        limit: 1,
+        ..RangeRequest::default()
+    });
+    Some(read.await.ok()?.into_inner().header?.revision)
+}

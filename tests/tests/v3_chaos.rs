@@ -25,7 +25,7 @@ use tonic::transport::Channel;
 
 use common::fault_proxy::{cluster_behind_proxies, slow_disk_flag};
 use common::linearizability::{Op, Operation, describe, is_linearizable, shrink};
-use common::v3::{channel, hashes_at_a_shared_revision};
+use common::v3::{Random, channel, hashes_at_a_shared_revision, runtime};
 
 /// Keys and leases the clients share: few, so that operations overlap.
 const KEYS: usize = 3;
@@ -42,18 +42,6 @@ fn lease_id(lease: usize) -> i64 {
 struct Members {
     kv: Vec<KvClient<Channel>>,
     lease: Vec<LeaseClient<Channel>>,
-}
-
-/// A small xorshift generator: each client's choices are reproducible from its ID.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 /// What a call that failed means: the error etcd gives when the operation certainly did not happen, or `None`
@@ -241,11 +229,7 @@ fn v3_histories_under_leader_kills_and_partitions_are_linearizable() {
         .unwrap_or(15);
     let (proxies, mut members) = cluster_behind_proxies(3);
     let urls: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..6)

@@ -21,7 +21,7 @@ use etcd_proto::etcdserverpb::{
 use etcd_tests as common;
 use tokio::runtime::Runtime;
 
-use common::v3::{channel, hashes_at_a_shared_revision};
+use common::v3::{Random, channel, hashes_at_a_shared_revision, runtime};
 use common::{Flavor, Server, cluster_with, leader_of};
 
 /// key → (value, revision) of every acknowledged put.
@@ -29,18 +29,6 @@ type Ledger = BTreeMap<String, (String, i64)>;
 
 /// Flags that make the members take raft snapshots often, so that kills land during them too.
 const FLAGS: &[&str] = &["--snapshot-count", "150"];
-
-/// A small xorshift generator, for kill instants that differ between rounds but not between runs.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// Writers that put `r<round>-w<t>-<i>` = `<i>` through the members in turn, until stopped; and a maintainer
 /// that compacts behind the head and defragments, so that kills also land in those.
@@ -199,17 +187,13 @@ fn acknowledged_v3_puts_survive_sigkill_of_a_member_during_snapshots_compactions
     server.extra = FLAGS.iter().map(|f| (*f).to_owned()).collect();
     server.launch();
     server.wait_ready();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let mut random = Random(0x2545_F491_4F6C_DD1D);
     let mut ledger = Ledger::new();
     let mut maintained = 0;
     for round in 0..6 {
         let load = Load::start(&runtime, std::slice::from_ref(&server.client_url), round);
-        std::thread::sleep(Duration::from_millis(400 + random.below(1200)));
+        std::thread::sleep(Duration::from_millis(400 + random.below(1200) as u64));
         server.kill();
         let (acknowledged, done) = load.finish(&runtime);
         ledger.extend(acknowledged);
@@ -238,18 +222,14 @@ fn acknowledged_v3_puts_survive_sigkill_of_a_member_during_snapshots_compactions
 fn acknowledged_v3_puts_survive_sigkill_of_the_leader_and_another_member() {
     let mut members = cluster_with(Flavor::EtcdNode, 3, FLAGS);
     let urls: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let mut random = Random(0x9E37_79B9_7F4A_7C15);
     let mut ledger = Ledger::new();
     let mut maintained = 0;
     let mut next_victim = 0usize;
     for round in 0..4 {
         let load = Load::start(&runtime, &urls, round);
-        std::thread::sleep(Duration::from_millis(600 + random.below(1200)));
+        std::thread::sleep(Duration::from_millis(600 + random.below(1200) as u64));
         let leader = leader_of(&members);
         next_victim = (next_victim + 1) % members.len();
         members[leader].kill();
@@ -374,11 +354,7 @@ async fn member_list(url: &str) -> Vec<(u64, Vec<String>)> {
 #[test]
 fn acknowledged_v3_puts_survive_sigkill_during_member_changes() {
     let mut members = cluster_with(Flavor::EtcdNode, 3, FLAGS);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let mut ledger = Ledger::new();
     let mut changes = 0;
     for round in 0..2 {

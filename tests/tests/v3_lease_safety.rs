@@ -30,7 +30,7 @@ use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use common::fault_proxy::cluster_behind_proxies;
-use common::v3::channel;
+use common::v3::{channel, runtime};
 
 /// The members' election timeout (`etcd_tests::Server` starts them with 500 ms).
 const ELECTION_TIMEOUT: Duration = Duration::from_millis(500);
@@ -252,11 +252,7 @@ fn leases_live_while_kept_alive_and_end_on_time_under_leader_kills_and_partition
         .unwrap_or(15);
     let (proxies, mut members) = cluster_behind_proxies(3);
     let urls: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let (stop, stop_sampling) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),

@@ -26,7 +26,7 @@ use etcd_tests as common;
 use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use common::v3::channel;
+use common::v3::{Random, channel, head_revision, runtime};
 use common::watch_check::{Change, Changes, WatcherLog, changes_between, violations};
 use common::{Flavor, cluster_with};
 
@@ -39,18 +39,6 @@ type Acknowledged = BTreeMap<i64, Changes>;
 fn prefix_end() -> Vec<u8> {
     // "w/" + 1 on the last byte: every key under the prefix.
     b"w0".to_vec()
-}
-
-/// A small xorshift generator, for choices that are the same in every run.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 /// A writer: txns of one to three puts, or a delete, through the members in turn, until `stop`.
@@ -265,11 +253,7 @@ fn watchers_on_every_member_see_the_committed_history_across_restarts_and_compac
         .unwrap_or(12);
     let mut members = cluster_with(Flavor::EtcdNode, 3, &["--snapshot-count", "200"]);
     let urls: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let runtime = runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let target = Arc::new(AtomicI64::new(0));
     let give_up = Arc::new(AtomicBool::new(false));
@@ -304,18 +288,7 @@ fn watchers_on_every_member_see_the_committed_history_across_restarts_and_compac
         let alive = &urls[(victim + 1) % urls.len()];
         let compacted = runtime.block_on(async {
             let mut kv = KvClient::new(channel(alive));
-            let head = kv
-                .range(RangeRequest {
-                    key: PREFIX.as_bytes().to_vec(),
-                    limit: 1,
-                    ..RangeRequest::default()
-                })
-                .await
-                .ok()?
-                .into_inner()
-                .header?
-                .revision;
-            let at = head - 30;
+            let at = head_revision(alive).await? - 30;
             (at > 1).then_some(())?;
             kv.compact(CompactionRequest {
                 revision: at,
@@ -338,18 +311,7 @@ fn watchers_on_every_member_see_the_committed_history_across_restarts_and_compac
 
     let (head, compact_revision, committed) = runtime.block_on(async {
         let mut kv = KvClient::new(channel(&urls[0]));
-        let head = kv
-            .range(RangeRequest {
-                key: PREFIX.as_bytes().to_vec(),
-                limit: 1,
-                ..RangeRequest::default()
-            })
-            .await
-            .expect("a linearizable read")
-            .into_inner()
-            .header
-            .expect("a header")
-            .revision;
+        let head = head_revision(&urls[0]).await.expect("a linearizable read");
         let compact_revision = reported_compact_revision(&urls[0]).await;
         // The committed history since the last compaction, read back revision by revision.
         let mut committed = BTreeMap::new();

@@ -7,7 +7,7 @@
 //! cargo xtask bench-proxy  one member: write throughput directly vs through a proxy, and the ratio
 //! cargo xtask bench-compare  etcd-node vs etcd 3.4.23, 1 and 3 members, into docs/benchmarks.md
 //! cargo xtask bench-compare-v3  v3 over gRPC vs etcd 3.5.1 and 3.4.23, into docs/benchmarks-v3.md
-//! cargo xtask chaos --duration 10m  the linearizability test under leader kills and partitions, long
+//! cargo xtask chaos --duration 10m  the linearizability, watch and lease tests under faults, each that long
 //! cargo xtask docs     regenerates docs/configuration.md from the flag definitions
 //! cargo xtask cluster  a local 3-member etcd-node cluster on loopback (as deploy/local/Procfile), until Ctrl-C
 //! ```
@@ -118,26 +118,31 @@ fn chaos(args: Vec<String>) -> Result<()> {
     // The test runs the etcd-node binary, which a test of another package does not build. Built as its own
     // tests build it, with the WAL failpoints the nemesis uses to slow a member's disk.
     cargo(&["test", "--locked", "-p", "etcd-node", "--no-run"])?;
-    let status = Command::new(cargo_bin())
-        .args([
-            "test",
-            "--locked",
-            "-p",
-            "etcd-tests",
+    let seconds = seconds.to_string();
+    let runs: [&[&str]; 2] = [
+        &[
             "--test",
             "chaos",
             "--test",
             "v3_chaos",
             // Both the v2 test and the v3 one (`v3_histories_under_…`).
             "histories_under_leader_kills_and_partitions_are_linearizable",
-            "--",
-            "--nocapture",
-        ])
-        .env("ETCD_CHAOS_SECONDS", seconds.to_string())
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("the chaos run failed");
+        ],
+        &["--test", "v3_watch_guarantees", "--test", "v3_lease_safety"],
+    ];
+    for tests in runs {
+        let status = Command::new(cargo_bin())
+            .args(["test", "--locked", "-p", "etcd-tests"])
+            .args(tests)
+            .args(["--", "--nocapture"])
+            .env("ETCD_CHAOS_SECONDS", &seconds)
+            .env("ETCD_WATCH_CHAOS_SECONDS", &seconds)
+            .env("ETCD_LEASE_CHAOS_SECONDS", &seconds)
+            .status()
+            .context("running cargo")?;
+        if !status.success() {
+            bail!("the chaos run failed");
+        }
     }
     Ok(())
 }
@@ -402,22 +407,32 @@ fn check_never_knows() -> Result<()> {
     Ok(())
 }
 
+/// Where Debian's `faketime` package puts the library (`etcd_tests::faketime_library` looks there too).
+const FAKETIME_LIBRARY: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
 /// The process tests compare etcd-node with etcd 3.4.23 and drive it with `etcdctl`, both from Debian's
 /// `etcd-server` and `etcd-client` packages. Installs them when missing (as root, with apt), or stops with the
 /// command to run.
 fn ensure_reference_etcd() -> Result<()> {
     let present = || {
-        ["/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/curl"]
-            .iter()
-            .all(|p| std::path::Path::new(p).exists())
+        [
+            "/usr/bin/etcd",
+            "/usr/bin/etcdctl",
+            "/usr/bin/curl",
+            FAKETIME_LIBRARY,
+        ]
+        .iter()
+        .all(|p| std::path::Path::new(p).exists())
     };
     if present() {
         return Ok(());
     }
-    // curl: the README quick-start test runs the README's commands as written.
-    const INSTALL: &str = "apt-get update && apt-get install -y etcd-server etcd-client curl";
+    // curl: the README quick-start test runs the README's commands as written. faketime: the lease test under
+    // wall-clock jumps runs members under libfaketime.
+    const INSTALL: &str =
+        "apt-get update && apt-get install -y etcd-server etcd-client curl faketime";
     install(
-        "the reference etcd 3.4.23, etcdctl and curl",
+        "the reference etcd 3.4.23, etcdctl, curl and libfaketime",
         INSTALL,
         present,
     )
