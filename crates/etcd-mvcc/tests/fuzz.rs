@@ -1,5 +1,6 @@
-//! The v3 store's snapshot stream against arbitrary and damaged input (issue 20): a restore succeeds or is
-//! refused, never panics, and a store it made opens.
+//! The v3 store against arbitrary and damaged input (issue 20): a snapshot stream restores or is refused, never
+//! panics, and a store it made opens; a backend whose records (keys or values of the `kv` and `meta` tables) are
+//! damaged opens or is refused, and is read, hashed and compacted without a panic.
 
 #![allow(clippy::unwrap_used)] // In tests a failed unwrap is a failed test.
 
@@ -64,4 +65,80 @@ fn a_frame_longer_than_the_stream_is_refused() {
             .contains("truncated stream: 5 of 1073741824 bytes"),
         "{e}"
     );
+}
+
+/// Overwrites records of the closed store's backend with `damage` (table, which record, new bytes for the key or
+/// the value), as a damaged disk page would read back, then opens it and reads everything: the store opens or is
+/// refused, and what it answers it answers without panicking.
+fn open_damaged(damage: &[(bool, Index, bool, Vec<u8>)]) {
+    let s = open();
+    for i in 0..20 {
+        put(&s, &format!("k{}", i % 6), &format!("v{i}"));
+    }
+    delete(&s, "k1", "k2");
+    let dir = s.dir;
+    drop(s.store);
+    let path = dir.path().join("db");
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let write = db.begin_write().unwrap();
+        for (meta, which, key, bytes) in damage {
+            let name = if *meta { "meta" } else { "kv" };
+            let def = redb::TableDefinition::<&[u8], &[u8]>::new(name);
+            let mut table = write.open_table(def).unwrap();
+            let records: Vec<(Vec<u8>, Vec<u8>)> = {
+                use redb::ReadableTable;
+                table
+                    .iter()
+                    .unwrap()
+                    .map(|r| {
+                        let (k, v) = r.unwrap();
+                        (k.value().to_vec(), v.value().to_vec())
+                    })
+                    .collect()
+            };
+            if records.is_empty() {
+                continue;
+            }
+            let (k, v) = &records[which.index(records.len())];
+            if *key {
+                table.remove(k.as_slice()).unwrap();
+                table.insert(bytes.as_slice(), v.as_slice()).unwrap();
+            } else {
+                table.insert(k.as_slice(), bytes.as_slice()).unwrap();
+            }
+        }
+        drop(db_commit(write));
+    }
+    let Ok(store) = Store::open(&path) else {
+        return;
+    };
+    let all = etcd_proto::etcdserverpb::RangeRequest {
+        key: vec![0],
+        range_end: vec![0],
+        ..Default::default()
+    };
+    let _ = store.range(&all);
+    let _ = store.hash_kv(0);
+    let _ = store.hash();
+    let _ = store.leased_keys();
+    let _ = store.compact(store.current_revision(), None);
+}
+
+fn db_commit(write: redb::WriteTransaction) -> Result<(), redb::CommitError> {
+    write.commit()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_store_with_damaged_records_opens_or_is_refused(
+        damage in proptest::collection::vec(
+            (any::<bool>(), any::<Index>(), any::<bool>(), proptest::collection::vec(any::<u8>(), 0..40)),
+            1..4,
+        )
+    ) {
+        open_damaged(&damage);
+    }
 }
