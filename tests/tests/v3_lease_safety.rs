@@ -4,10 +4,9 @@
 //! read back from the watch history, has a window of time. Then:
 //! - no key disappears while its lease's keepalives are answered: a keepalive asked at `q` and answered with a
 //!   TTL keeps the lease until `q + TTL` at least, so the deletion may not end before that;
-//! - a lease whose keepalives stopped (last answered at `a`) is gone by `a + TTL + election timeout`, plus, when a
-//!   fault left the cluster without a leader meanwhile, that time, the grace a new leader gives (one election
-//!   timeout) and etcd's 3 s retry of a revoke the fault lost (seen once in 13 runs: 3.1 s over the bound
-//!   without it).
+//! - a lease whose keepalives stopped (the last one sent by `s`, answered or not: an unanswered keepalive may
+//!   still have been applied) is gone by `s + TTL + election timeout`, plus, when a fault left the cluster
+//!   without a leader meanwhile, that time and the grace a new leader gives (one election timeout).
 //!
 //! `ETCD_LEASE_CHAOS_SECONDS` sets the length.
 
@@ -38,8 +37,6 @@ const TTL: i64 = 3;
 /// What the leader adds to the election timeout: a revoke's trip through raft. (Its expiry check runs every
 /// 500 ms, etcd's interval, which is the election timeout here: the bound is TTL + election timeout + this.)
 const SLACK: Duration = Duration::from_millis(400);
-/// How long a leader waits before it proposes again a revoke that had no effect (etcd's interval).
-const REVOKE_RETRY: Duration = Duration::from_secs(3);
 
 /// One lease's life as its client saw it.
 #[derive(Debug, Clone)]
@@ -52,6 +49,8 @@ struct LeaseLog {
     attached: bool,
     /// Every keepalive (or the grant) answered with a TTL: (asked, answered).
     answered: Vec<(Instant, Instant)>,
+    /// When the last keepalive call ended, answered or not: no keepalive was sent after it.
+    last_sent: Instant,
 }
 
 /// A linearizable read: (asked, answered, revision).
@@ -114,6 +113,7 @@ async fn client(id: usize, kept: bool, urls: Vec<String>, stop: Arc<AtomicBool>)
             kept,
             attached: false,
             answered: vec![(asked, Instant::now())],
+            last_sent: Instant::now(),
         };
         let key = log.key.clone();
         let attached = first_answer(&urls, turn, |c| {
@@ -147,6 +147,7 @@ async fn client(id: usize, kept: bool, urls: Vec<String>, stop: Arc<AtomicBool>)
             turn += 1;
             let asked = Instant::now();
             let renewed = first_answer(&urls, turn, |c| keep_alive_once(c, lease)).await;
+            log.last_sent = Instant::now();
             match renewed {
                 Some(ttl) if ttl > 0 => log.answered.push((asked, Instant::now())),
                 Some(_) => break,
@@ -348,26 +349,28 @@ fn leases_live_while_kept_alive_and_end_on_time_under_leader_kills_and_partition
             ));
         }
         checked.0 += 1;
-        // Not late: gone by TTL + one election timeout after the last answered keepalive, plus the leaderless
+        // Not late: gone by TTL + one election timeout after the last keepalive sent, plus the leaderless
         // time of a fault meanwhile and the new leader's grace.
-        let due = last_answered + ttl + ELECTION_TIMEOUT;
+        let last_sent = lease.last_sent.max(last_answered);
+        let due = last_sent + ttl + ELECTION_TIMEOUT;
         let allowance: Duration = leaderless
             .iter()
-            .filter(|(from, until)| *from <= due && *until >= last_answered)
-            .map(|(from, until)| until.duration_since(*from) + ELECTION_TIMEOUT + REVOKE_RETRY)
+            .filter(|(from, until)| *from <= due && *until >= last_sent)
+            .map(|(from, until)| until.duration_since(*from) + ELECTION_TIMEOUT)
             .sum();
         if let Some(after) = after {
-            latest = latest.max(after.saturating_duration_since(last_answered + ttl));
+            latest = latest.max(after.saturating_duration_since(last_sent + ttl));
         }
         if let Some(after) = after
             && after > due + allowance + SLACK
         {
             let at = |t: Instant| t.saturating_duration_since(start).as_secs_f64();
             violations.push(format!(
-                "{} (lease {:x}) outlived its TTL: last keepalive answered at {:.2} s, deleted at revision {revision} between {:.2} s and {:?} s, {:?} after it was due (allowed {:?}; leaderless {:?})",
+                "{} (lease {:x}) outlived its TTL: last keepalive answered at {:.2} s, sent by {:.2} s, deleted at revision {revision} between {:.2} s and {:?} s, {:?} after it was due (allowed {:?}; leaderless {:?})",
                 lease.key,
                 lease.id,
                 at(last_answered),
+                at(last_sent),
                 at(after),
                 before.map(at),
                 after - due,
