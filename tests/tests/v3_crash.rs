@@ -180,6 +180,19 @@ fn check(runtime: &Runtime, ledger: &Ledger, url: &str, when: &str) {
     });
 }
 
+/// Prints what a run did, and fails it if the writers made no real progress.
+fn report(run: &str, ledger: &Ledger, maintained: usize) {
+    eprintln!(
+        "{run}, {} acknowledged puts, {maintained} compactions and defragmentations",
+        ledger.len()
+    );
+    assert!(
+        ledger.len() > 100,
+        "the writers made progress: {}",
+        ledger.len()
+    );
+}
+
 #[test]
 fn acknowledged_v3_puts_survive_sigkill_of_a_member_during_snapshots_compactions_and_defrags() {
     let peer_url = format!("http://127.0.0.1:{}", common::free_port());
@@ -207,15 +220,7 @@ fn acknowledged_v3_puts_survive_sigkill_of_a_member_during_snapshots_compactions
             &format!("after kill {}", round + 1),
         );
     }
-    eprintln!(
-        "v3 crash: 6 kills, {} acknowledged puts, {maintained} compactions and defragmentations",
-        ledger.len()
-    );
-    assert!(
-        ledger.len() > 100,
-        "the writers made progress: {}",
-        ledger.len()
-    );
+    report("v3 crash: 6 kills", &ledger, maintained);
 }
 
 #[test]
@@ -258,14 +263,10 @@ fn acknowledged_v3_puts_survive_sigkill_of_the_leader_and_another_member() {
             round + 1
         );
     }
-    eprintln!(
-        "v3 crash, 3 members: 4 rounds of 2 kills, {} acknowledged puts, {maintained} compactions and defragmentations",
-        ledger.len()
-    );
-    assert!(
-        ledger.len() > 100,
-        "the writers made progress: {}",
-        ledger.len()
+    report(
+        "v3 crash, 3 members: 4 rounds of 2 kills",
+        &ledger,
+        maintained,
     );
 }
 
