@@ -3,10 +3,10 @@
 //! For each watcher, over every stream it opened (it resumes after a failure from the revision after the last
 //! it saw): events come in revision order; all events of one revision come in one response (a revision is
 //! atomic); no event comes twice; no revision between its start and the head is missing, except those below a
-//! compaction the server reported (the watcher then resumes at the compact revision); and every revision's
-//! events are exactly the committed ones. The committed history is what the test knows for sure: revisions read
-//! back with Range, acknowledged writes, and where neither covers a revision, the other watchers (they must
-//! all agree).
+//! compaction the server reported (the watcher then resumes at the compact revision, of which only the puts may
+//! be left); and every revision's events are exactly the committed ones. The committed history is what the
+//! test knows for sure: revisions read back with Range, acknowledged writes, and where neither covers a
+//! revision, the other watchers (they must all agree).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -92,12 +92,20 @@ pub fn violations(logs: &[WatcherLog], known: &BTreeMap<i64, Changes>, head: i64
             }
             finished.extend(here);
         }
-        // Gaps: every revision from the start to the head, but those a reported compaction skipped.
+        // Gaps: every revision from the start to the head, but those a reported compaction skipped. The compact
+        // revision itself is history too: its deletions are gone with it (a compaction keeps each key's latest
+        // revision up to it, unless that is a deletion), so a watcher resuming there may see only its puts.
+        let only_deletions = |r: i64| {
+            known
+                .get(&r)
+                .is_none_or(|c| c.iter().all(|c| c.value.is_none()))
+        };
         let skipped = |r: i64| {
             log.compactions
                 .iter()
-                .any(|(asked, c)| r >= *asked && r < *c)
+                .any(|(asked, c)| r >= *asked && (r < *c || (r == *c && only_deletions(r))))
         };
+        let at_compaction = |r: i64| log.compactions.iter().any(|(_, c)| r == *c);
         let missing: Vec<i64> = (log.start.max(1)..=head)
             .filter(|r| {
                 !by_revision.contains_key(r)
@@ -120,6 +128,23 @@ pub fn violations(logs: &[WatcherLog], known: &BTreeMap<i64, Changes>, head: i64
                 ));
             }
             changes.sort();
+            if at_compaction(revision) {
+                // Its puts, without its deletions, are what may be left of it.
+                let reference = known
+                    .get(&revision)
+                    .or_else(|| seen_by.get(&revision).map(|(_, c)| c));
+                if let Some(expected) = reference
+                    && !(changes.iter().all(|c| expected.contains(c))
+                        && expected
+                            .iter()
+                            .all(|c| c.value.is_none() || changes.contains(c)))
+                {
+                    found.push(format!(
+                        "{name}: at the compact revision {revision} has {changes:?}, committed {expected:?}"
+                    ));
+                }
+                continue;
+            }
             if let Some(expected) = known.get(&revision)
                 && *expected != changes
             {
@@ -276,6 +301,37 @@ mod tests {
         assert!(violations(&[compacted.clone()], &known(), 4).is_empty());
         compacted.compactions = vec![(2, 3)];
         assert!(!violations(&[compacted], &known(), 4).is_empty());
+    }
+
+    #[test]
+    fn at_the_compact_revision_only_its_deletions_may_be_missing() {
+        let both = BTreeMap::from([(
+            2,
+            vec![
+                put("a", "1"),
+                Change {
+                    key: "b".to_owned(),
+                    value: None,
+                },
+            ],
+        )]);
+        let mut resumed = log(vec![vec![(2, put("a", "1"))]]);
+        resumed.start = 1;
+        resumed.compactions = vec![(1, 2)];
+        assert!(violations(&[resumed.clone()], &both, 2).is_empty());
+        // Its puts are still there to be seen.
+        resumed.responses = vec![];
+        assert!(!violations(&[resumed.clone()], &both, 2).is_empty());
+        let deletion = BTreeMap::from([(
+            2,
+            vec![Change {
+                key: "b".to_owned(),
+                value: None,
+            }],
+        )]);
+        assert!(violations(&[resumed.clone()], &deletion, 2).is_empty());
+        resumed.responses = vec![vec![(2, put("a", "9"))]];
+        assert!(!violations(&[resumed], &both, 2).is_empty());
     }
 
     #[test]
